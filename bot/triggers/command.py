@@ -1,0 +1,361 @@
+"""The grammar of ``/trigger add``.
+
+    /trigger add NAME SCHEDULE KIND TARGET [when CONDITION] [#channel] [key=value ...]
+
+The schedule is every word between the name and the first kind keyword (http, rss, json,
+message, report). ``#channel`` and ``key=value`` options may also stand between the URL and
+``when``. A condition runs from ``when`` to the trailing channel and options, and is kept as
+the user wrote it (Slack's escaping undone, curly quotes made straight) for the evaluator.
+
+A message's text is one quoted string, or every word after ``message`` up to the trailing
+channel and options. It keeps Slack's ``<@U123>``/``<#C123|x>``/``<https://...>`` references
+as sent so they still render when posted; ``&amp;``, ``&lt;`` and ``&gt;`` are decoded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+from bot.slack.text import (
+    ChannelRef,
+    CommandSyntaxError,
+    Token,
+    link_target,
+    parse_channel,
+    parse_url,
+    scan,
+    split_key_value,
+    unescape,
+)
+from bot.triggers.schedule import Schedule, ScheduleError, parse_duration_or_none, parse_schedule
+
+TriggerKind = Literal["http", "rss", "json", "message", "report"]
+KINDS: Final[tuple[TriggerKind, ...]] = ("http", "rss", "json", "message", "report")
+_KIND_BY_WORD: Final[Mapping[str, TriggerKind]] = {kind: kind for kind in KINDS}
+
+_NAME: Final = re.compile(r"^[a-z0-9_-]{1,40}$")
+_CURLY_QUOTES: Final = str.maketrans({"“": '"', "”": '"'})
+# An example command per kind: (name, schedule, what follows the kind keyword).
+_EXAMPLES: Final[Mapping[TriggerKind, tuple[str, str, str]]] = {
+    "http": ("site", "every 5m", "https://example.com"),
+    "rss": ("blog", "every 30m", "https://example.com/feed.xml #news"),
+    "json": (
+        "status",
+        "every 5m",
+        'https://status.example.com/api/v2/status.json when json.status.indicator != "none"',
+    ),
+    "message": ("standup", "every weekday at 9:30", '"Standup in 5 minutes" #team'),
+    "report": ("weekly", "every monday at 9am", "#ops"),
+}
+
+
+class TriggerSyntaxError(ValueError):
+    """A ``/trigger add`` command that cannot be understood.
+
+    ``part`` is the exact fragment at fault; ``example`` is a whole command that works.
+    """
+
+    def __init__(self, message: str, *, part: str, example: str) -> None:
+        super().__init__(f"{message}. Example: {example}")
+        self.part = part
+        self.example = example
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    """A parsed ``/trigger add`` command.
+
+    ``target`` is the URL for http/rss/json, the text for message, None for report.
+    ``condition`` is the raw text after ``when``. ``options`` are validated ``key=value``s.
+    """
+
+    name: str
+    schedule: Schedule
+    kind: TriggerKind
+    target: str | None
+    condition: str | None
+    channel: ChannelRef | None
+    options: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Body:
+    """What follows the kind keyword, split up."""
+
+    target: str | None
+    condition: str | None
+    extras: list[Token]  # must all be #channel or key=value
+
+
+def example_command(kind: TriggerKind = "http", schedule: str | None = None) -> str:
+    """A working ``/trigger add`` command for ``kind``, optionally with another schedule."""
+    name, default_schedule, tail = _EXAMPLES[kind]
+    return f"/trigger add {name} {schedule or default_schedule} {kind} {tail}"
+
+
+def parse_trigger_add(
+    text: str, *, default_tz: ZoneInfo, now: datetime, min_interval: timedelta
+) -> TriggerSpec:
+    """Parse what follows ``/trigger add`` (still Slack-escaped) into a `TriggerSpec`.
+
+    Raises `TriggerSyntaxError` naming the part at fault and giving a working example.
+    """
+    tokens = _scan(text)
+    name = _parse_name(tokens)
+    kind_at = _find_kind(tokens, text)
+    kind = _KIND_BY_WORD[tokens[kind_at].text.lower()]
+    schedule = _parse_schedule(text, tokens[1:kind_at], kind, default_tz, now, min_interval)
+    body = _BODY_PARSERS[kind](text, tokens[kind_at + 1 :], tokens[kind_at])
+    channel, options = _parse_extras(body.extras, kind)
+    return TriggerSpec(name, schedule, kind, body.target, body.condition, channel, options)
+
+
+def _scan(text: str) -> list[Token]:
+    try:
+        return scan(text)
+    except CommandSyntaxError as error:
+        raise TriggerSyntaxError(str(error), part=error.part, example=example_command()) from None
+
+
+def _parse_name(tokens: Sequence[Token]) -> str:
+    if not tokens:
+        raise TriggerSyntaxError("I need a name first", part="", example=example_command())
+    name = tokens[0].text.lower()
+    if not _NAME.match(name):
+        raise TriggerSyntaxError(
+            f'"{tokens[0].text}" can\'t be a name: use 1-40 letters, digits, "-" or "_"',
+            part=tokens[0].text,
+            example=example_command(),
+        )
+    return name
+
+
+def _find_kind(tokens: Sequence[Token], text: str) -> int:
+    for index, token in enumerate(tokens[1:], start=1):
+        if not token.quoted and token.text.lower() in _KIND_BY_WORD:
+            return index
+    raise TriggerSyntaxError(
+        "I couldn't find what to check: expected http, rss, json, message or report "
+        "after the schedule",
+        part=_raw(text, tokens[1:]),
+        example=example_command(),
+    )
+
+
+def _raw(text: str, tokens: Sequence[Token]) -> str:
+    """The user's own text for a run of tokens, unescaped, spacing kept."""
+    return unescape(text[tokens[0].start : tokens[-1].end]) if tokens else ""
+
+
+def _parse_schedule(
+    text: str,
+    tokens: Sequence[Token],
+    kind: TriggerKind,
+    default_tz: ZoneInfo,
+    now: datetime,
+    min_interval: timedelta,
+) -> Schedule:
+    if not tokens:
+        raise TriggerSyntaxError(
+            f"I need a schedule between the name and {kind}",
+            part=kind,
+            example=example_command(kind),
+        )
+    try:
+        return parse_schedule(
+            _raw(text, tokens), default_tz=default_tz, now=now, min_interval=min_interval
+        )
+    except ScheduleError as error:
+        example = example_command(kind, error.example)
+        raise TriggerSyntaxError(str(error), part=error.part, example=example) from None
+
+
+# What follows the kind keyword
+
+
+def _url_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
+    kind = _KIND_BY_WORD[kind_token.text.lower()]
+    if not tokens:
+        raise TriggerSyntaxError(
+            f"{kind} needs a URL to check", part=kind_token.text, example=example_command(kind)
+        )
+    url = _url_of(tokens[0], kind)
+    rest = list(tokens[1:])
+    when_at = next((i for i, token in enumerate(rest) if _is_word(token, "when")), None)
+    if when_at is None:
+        return _Body(url, None, rest)
+    condition_tokens, extras = _split_extras(rest[when_at + 1 :])
+    if not condition_tokens:
+        raise TriggerSyntaxError(
+            "when needs a condition", part=rest[when_at].text, example=example_command(kind)
+        )
+    condition = _raw(text, condition_tokens).translate(_CURLY_QUOTES)
+    return _Body(url, condition, rest[:when_at] + extras)
+
+
+def _json_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
+    body = _url_body(text, tokens, kind_token)
+    if body.condition is None:
+        raise TriggerSyntaxError(
+            'json needs a condition, e.g. when json.status.indicator != "none"',
+            part=kind_token.text,
+            example=example_command("json"),
+        )
+    return body
+
+
+def _message_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
+    if tokens and tokens[0].quoted:
+        message, extras = tokens[0].text, list(tokens[1:])
+    else:
+        words, extras = _split_extras(tokens)
+        message = _raw(text, words)
+    if not message.strip():
+        raise TriggerSyntaxError(
+            "message needs the text to post",
+            part=kind_token.text,
+            example=example_command("message"),
+        )
+    return _Body(message, None, extras)
+
+
+def _report_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
+    return _Body(None, None, list(tokens))
+
+
+_BODY_PARSERS: Final[Mapping[TriggerKind, Callable[[str, Sequence[Token], Token], _Body]]] = {
+    "http": _url_body,
+    "rss": _url_body,
+    "json": _json_body,
+    "message": _message_body,
+    "report": _report_body,
+}
+
+
+def _url_of(token: Token, kind: TriggerKind) -> str:
+    url = parse_url(token.text)
+    if url is not None:
+        return url
+    reason = (
+        "only http and https URLs can be checked"
+        if link_target(token.text) is not None
+        else f"{kind} needs a URL to check, starting with https://"
+    )
+    raise TriggerSyntaxError(
+        f'{reason}, not "{token.text}"', part=token.text, example=example_command(kind)
+    )
+
+
+def _is_word(token: Token, word: str) -> bool:
+    return not token.quoted and token.text.lower() == word
+
+
+def _is_extra(token: Token) -> bool:
+    """A trailing ``#channel`` or ``key=value``, written without quotes."""
+    if token.quoted:
+        return False
+    return parse_channel(token.text) is not None or split_key_value(token.text) is not None
+
+
+def _split_extras(tokens: Sequence[Token]) -> tuple[list[Token], list[Token]]:
+    """Split off the trailing run of ``#channel`` and ``key=value`` tokens."""
+    cut = len(tokens)
+    while cut > 0 and _is_extra(tokens[cut - 1]):
+        cut -= 1
+    return list(tokens[:cut]), list(tokens[cut:])
+
+
+# Channel and options
+
+
+def _parse_extras(
+    tokens: Sequence[Token], kind: TriggerKind
+) -> tuple[ChannelRef | None, dict[str, str]]:
+    channel: ChannelRef | None = None
+    options: dict[str, str] = {}
+    for token in tokens:
+        found = None if token.quoted else parse_channel(token.text)
+        if found is not None and channel is None:
+            channel = found
+        elif found is not None:
+            raise _extra_error("only one channel, please", token, kind)
+        else:
+            key, value = _option(token, kind)
+            if key in options:
+                raise _extra_error(f"{key} is given twice", token, kind)
+            options[key] = value
+    return channel, options
+
+
+def _option(token: Token, kind: TriggerKind) -> tuple[str, str]:
+    pair = None if token.quoted else split_key_value(token.text)
+    if pair is None:
+        what = "a report takes no target" if kind == "report" else "I couldn't understand this"
+        raise _extra_error(f"{what}: expected #channel or key=value", token, kind)
+    key, value = pair
+    check = _OPTION_CHECKS.get(key)
+    if check is None:
+        known = ", ".join(sorted(_OPTION_CHECKS))
+        raise _extra_error(f'I don\'t know the option "{key}" (known: {known})', token, kind)
+    problem = check(value)
+    if problem is not None:
+        raise _extra_error(f"{key} {problem}", token, kind)
+    return key, value
+
+
+def _extra_error(reason: str, token: Token, kind: TriggerKind) -> TriggerSyntaxError:
+    return TriggerSyntaxError(
+        f'{reason}: "{token.text}"', part=token.text, example=example_command(kind)
+    )
+
+
+def _positive_int(value: str) -> str | None:
+    ok = value.isascii() and value.isdigit() and int(value) >= 1
+    return None if ok else "must be a whole number of 1 or more"
+
+
+def _zero_or_one(value: str) -> str | None:
+    return None if value in ("0", "1") else "must be 0 or 1"
+
+
+def _repeat_duration(value: str) -> str | None:
+    span = parse_duration_or_none(value)
+    ok = span is not None and span >= timedelta(minutes=1)
+    return None if ok else "must be a duration of at least 1 minute, like 30m or 2h"
+
+
+def _timeout_duration(value: str) -> str | None:
+    span = parse_duration_or_none(value)
+    ok = span is not None and timedelta(seconds=1) <= span <= timedelta(seconds=60)
+    return None if ok else "must be between 1s and 60s, like 5s"
+
+
+_OPTION_CHECKS: Final[Mapping[str, Callable[[str], str | None]]] = {
+    "retries": _positive_int,
+    "recover": _positive_int,
+    "max": _positive_int,
+    "repeat": _repeat_duration,
+    "timeout": _timeout_duration,
+    "latest": _zero_or_one,
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``5m``, ``2h``, ``1d``, ``2w``, ``500ms``, ``5 minutes`` → a timedelta.
+
+    Raises `TriggerSyntaxError` (``part`` is the text, ``example`` is ``5m``).
+    """
+    span = parse_duration_or_none(text)
+    if span is None:
+        raise TriggerSyntaxError(
+            f'I couldn\'t understand the duration "{text}": use a number and a unit '
+            "(ms, s, m, h, d, w)",
+            part=text,
+            example="5m",
+        )
+    return span
