@@ -1,0 +1,199 @@
+"""The command line: ``chatops-bot run | migrate | say "/hook help"``.
+
+This is the only place that reads the process environment (and ``.env``) and the only
+place that prints errors for people; everything below it takes `Settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from dotenv import load_dotenv
+
+from bot.app import Bot, build
+from bot.config import Settings, load_settings
+from bot.db import Database
+from bot.errors import BotError
+from bot.logs import configure_logging
+from bot.slack.signing import signed_headers
+
+log = logging.getLogger("bot")
+
+LOCAL_STATE = Path(".chatops-local.json")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m bot`` and the ``chatops-bot`` script."""
+    args = _parser().parse_args(argv)
+    load_dotenv(Path.cwd() / ".env")
+    try:
+        settings = load_settings(os.environ)
+        configure_logging(settings.log_level, settings.log_format)
+        commands = {"run": _run, "migrate": _migrate, "say": _say}
+        return asyncio.run(commands[args.command or "run"](settings, args))
+    except BotError as error:
+        print(f"chatops-bot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatops-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (the default)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    say = sub.add_parser(
+        "say", help='send a signed slash command to the running bot, e.g. "/hook help"'
+    )
+    say.add_argument("text", help='the command as typed in Slack, e.g. "/trigger list"')
+    say.add_argument("--user", default="U0001", help="Slack user id to send as")
+    say.add_argument("--channel", default="C0001", help="Slack channel id to send from")
+    return parser
+
+
+async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    db = Database(settings.database_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+    print("database is at the newest migration")
+    return 0
+
+
+async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    if settings.local_mode:
+        return await _run_local(settings)
+    await serve(build(settings))
+    return 0
+
+
+async def serve(bot: Bot) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down cleanly (in-flight requests finish)."""
+    runner = web.AppRunner(bot.web, shutdown_timeout=10, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, bot.settings.host, bot.settings.port).start()
+    log.info("listening on http://%s:%s", bot.settings.host, bot.settings.port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+
+
+async def _run_local(settings: Settings) -> int:
+    """No Slack credentials: run against the built-in fake Slack and print what the bot says."""
+    from bot.slack.fake import FakeSlack
+
+    secret = secrets.token_hex(16)
+    async with FakeSlack(on_post=_print_call) as fake:
+        local = replace(settings, slack_api_url=fake.url)
+        bot = build(local, signing_secret=secret)
+        _write_local_state(local, secret)
+        print(_local_banner(local), flush=True)
+        try:
+            await serve(bot)
+        finally:
+            LOCAL_STATE.unlink(missing_ok=True)
+    return 0
+
+
+def _local_banner(settings: Settings) -> str:
+    return (
+        "\nLocal mode: no Slack credentials are set, so the bot talks to a built-in fake Slack.\n"
+        "Everything it posts is printed here. Talk to it from another terminal:\n"
+        '    .venv/bin/chatops-bot say "/hook help"\n'
+        '    .venv/bin/chatops-bot say "/hook create demo preset=github"\n'
+        f"Webhooks: POST to {settings.public_url}/hooks/<token>\n"
+        "To use a real workspace, fill SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env.\n"
+    )
+
+
+def _print_call(call: Any) -> None:
+    method = call.method
+    if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+        args = call.args
+        where = args.get("channel", "?") + (
+            f" (thread {args['thread_ts']})" if args.get("thread_ts") else ""
+        )
+        print(f"[slack {method} → {where}] {args.get('text', '')}", flush=True)
+    elif method in (
+        "reactions.add",
+        "views.open",
+        "views.publish",
+        "views.update",
+        "conversations.join",
+    ):
+        print(f"[slack {method}] {json.dumps(call.args)[:200]}", flush=True)
+
+
+def _write_local_state(settings: Settings, secret: str) -> None:
+    LOCAL_STATE.write_text(
+        json.dumps({"url": f"http://127.0.0.1:{settings.port}", "signing_secret": secret})
+    )
+    LOCAL_STATE.chmod(0o600)
+
+
+async def _say(settings: Settings, args: argparse.Namespace) -> int:
+    url, secret = _say_target(settings)
+    name, _, text = args.text.strip().partition(" ")
+    body = urllib.parse.urlencode(
+        {
+            "token": "local",
+            "team_id": "T0001",
+            "team_domain": "local",
+            "channel_id": args.channel,
+            "channel_name": "general",
+            "user_id": args.user,
+            "user_name": "you",
+            "command": name,
+            "text": text,
+            "response_url": "http://127.0.0.1/none",
+            "trigger_id": f"{int(time.time())}.local",
+            "api_app_id": "A0LOCAL",
+        }
+    ).encode()
+    headers = signed_headers(secret, body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/slack/events", data=body, headers=headers) as response,
+    ):
+        answer = await response.text()
+    print(_reply_text(response.status, answer))
+    return 0 if response.status == 200 else 1
+
+
+def _say_target(settings: Settings) -> tuple[str, str]:
+    if settings.slack_signing_secret:
+        return f"http://127.0.0.1:{settings.port}", str(settings.slack_signing_secret)
+    if not LOCAL_STATE.exists():
+        raise BotError("the bot is not running in local mode here; start it with `make run` first")
+    state = json.loads(LOCAL_STATE.read_text())
+    return str(state["url"]), str(state["signing_secret"])
+
+
+def _reply_text(status: int, answer: str) -> str:
+    if status != 200:
+        return f"the bot answered HTTP {status}: {answer}"
+    try:
+        return str(json.loads(answer).get("text", answer))
+    except ValueError:
+        return answer

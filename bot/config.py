@@ -1,0 +1,230 @@
+"""Settings: built once from the environment at the entry point, then passed around frozen.
+
+No other module reads ``os.environ``. A missing or malformed value raises `ConfigError`
+naming the variable and what is expected; the CLI prints that one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
+
+
+class Secret(str):
+    """A string whose ``repr`` never shows its value, so settings can be logged safely."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot is configured with. See `.env.example` for each variable."""
+
+    slack_bot_token: Secret | None
+    slack_signing_secret: Secret | None
+    slack_app_token: Secret | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 3000
+    public_url: str = "http://localhost:3000"
+    webhook_max_body: int = 1 << 20
+    webhook_rate_limit: int = 600
+    trigger_min_interval: int = 60
+    check_timeout: float = 10.0
+    check_max_bytes: int = 1 << 20
+    check_allowlist: tuple[str, ...] = ()
+    check_concurrency: int = 50
+    slack_channel_rate: float = 1.0
+    slack_channel_burst: int = 3
+    bot_admins: frozenset[str] = field(default_factory=frozenset)
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @property
+    def local_mode(self) -> bool:
+        """No Slack credentials at all: talk to the built-in fake Slack instead."""
+        return self.slack_bot_token is None and self.slack_signing_secret is None
+
+    @property
+    def async_database_url(self) -> str:
+        """The database URL with the async driver SQLAlchemy needs."""
+        return to_async_driver(self.database_url)
+
+    def hook_url(self, token: str) -> str:
+        """The URL a sender posts to for the hook with this token."""
+        return f"{self.public_url.rstrip('/')}/hooks/{token}"
+
+
+def to_async_driver(url: str) -> str:
+    """Map ``postgresql://`` and ``sqlite:///`` URLs onto asyncpg and aiosqlite."""
+    scheme, sep, rest = url.partition("://")
+    drivers = {
+        "postgres": "postgresql+asyncpg",
+        "postgresql": "postgresql+asyncpg",
+        "sqlite": "sqlite+aiosqlite",
+    }
+    return drivers.get(scheme, scheme) + sep + rest
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Build `Settings` from environment variables, or raise `ConfigError` for the first bad one."""
+    reader = _Reader(env)
+    token = reader.secret("SLACK_BOT_TOKEN")
+    signing = reader.secret("SLACK_SIGNING_SECRET")
+    _require_both_or_neither(token, signing)
+    port = reader.integer("PORT", 3000, low=1, high=65535)
+    return Settings(
+        slack_bot_token=token,
+        slack_signing_secret=signing,
+        slack_app_token=reader.secret("SLACK_APP_TOKEN"),
+        slack_api_url=reader.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
+        database_url=reader.database_url(),
+        host=reader.text("HOST", "127.0.0.1"),
+        port=port,
+        public_url=reader.url("PUBLIC_URL", f"http://localhost:{port}"),
+        webhook_max_body=reader.integer("WEBHOOK_MAX_BODY", 1 << 20, low=1024, high=64 << 20),
+        webhook_rate_limit=reader.integer("WEBHOOK_RATE_LIMIT", 600, low=1, high=1_000_000),
+        trigger_min_interval=reader.integer("TRIGGER_MIN_INTERVAL", 60, low=1, high=86_400),
+        check_timeout=reader.number("CHECK_TIMEOUT", 10.0, low=0.1, high=120),
+        check_max_bytes=reader.integer("CHECK_MAX_BYTES", 1 << 20, low=1024, high=64 << 20),
+        check_allowlist=reader.allowlist("CHECK_ALLOWLIST"),
+        check_concurrency=reader.integer("CHECK_CONCURRENCY", 50, low=1, high=1000),
+        slack_channel_rate=reader.number("SLACK_CHANNEL_RATE", 1.0, low=0.01, high=1000),
+        slack_channel_burst=reader.integer("SLACK_CHANNEL_BURST", 3, low=1, high=1000),
+        bot_admins=frozenset(reader.words("BOT_ADMINS")),
+        log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
+    )
+
+
+def _require_both_or_neither(token: Secret | None, signing: Secret | None) -> None:
+    if token and not signing:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is missing: SLACK_BOT_TOKEN is set, so the signing secret "
+            "from your app's Basic Information page is needed too "
+            "(or unset both to run in local mode)"
+        )
+    if signing and not token:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is missing: SLACK_SIGNING_SECRET is set, so the bot token "
+            "(xoxb-…) from your app's OAuth & Permissions page is needed too "
+            "(or unset both to run in local mode)"
+        )
+
+
+class _Reader:
+    """Reads one variable at a time, turning a bad value into a one-line `ConfigError`."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name) or default
+
+    def secret(self, name: str) -> Secret | None:
+        value = self._raw(name)
+        return Secret(value) if value else None
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def url(self, name: str, default: str, *, trailing_slash: bool = False) -> str:
+        raw = self._raw(name) or default
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"{name} must be an http(s) URL like https://example.com/, got {raw!r}"
+            )
+        if trailing_slash and not raw.endswith("/"):
+            raw += "/"
+        return raw
+
+    def database_url(self) -> str:
+        raw = self._raw("DATABASE_URL") or DEFAULT_DATABASE_URL
+        scheme = raw.partition("://")[0].split("+")[0]
+        if scheme not in ("sqlite", "postgresql", "postgres") or "://" not in raw:
+            raise ConfigError(
+                "DATABASE_URL must be sqlite:///path/to/file.db or "
+                f"postgresql://user@host:5432/dbname, got {raw!r}"
+            )
+        return raw
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        for option in options:
+            if raw.lower() == option.lower():
+                return option
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {raw!r}")
+
+    def words(self, name: str) -> list[str]:
+        raw = self._raw(name) or ""
+        return [word for word in raw.replace(",", " ").split() if word]
+
+    def allowlist(self, name: str) -> tuple[str, ...]:
+        entries = self.words(name)
+        for entry in entries:
+            if not (_is_network(entry) or _is_hostname(entry)):
+                raise ConfigError(
+                    f"{name} entries must be hosts or CIDRs like 10.0.0.0/8, got {entry!r}"
+                )
+        return tuple(entries)
+
+
+def _is_network(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_hostname(entry: str) -> bool:
+    return all(part.isalnum() or "-" in part for part in entry.split(".")) and bool(entry)
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    scheme, _, rest = database_url.partition("://")
+    if not scheme.startswith("sqlite"):
+        return None
+    path = rest[1:] if rest.startswith("/") else rest
+    return None if path in ("", ":memory:") else Path(path)

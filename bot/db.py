@@ -1,0 +1,139 @@
+"""The database: one async engine, migrations at start-up, SQLite tuned for a bot.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable across process crashes,
+the fsync cost paid at checkpoints) and a busy timeout; one process at a time owns a
+SQLite file (a lock file beside it), since leases and the scheduler assume it.
+PostgreSQL needs nothing special here: several replicas may share it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from bot.config import sqlite_path, to_async_driver
+from bot.errors import AlreadyRunning
+
+
+class Database:
+    """The engine, a session factory, and the things done to the database as a whole."""
+
+    def __init__(self, url: str) -> None:
+        self.url = to_async_driver(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.engine: AsyncEngine = _create_engine(self.url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._lock_file: IO[str] | None = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    def claim_sqlite_file(self) -> None:
+        """Refuse to run a second process on the same SQLite file."""
+        path = sqlite_path(self.url)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(f"{path}.lock", "w")  # noqa: SIM115 - held open for the process lifetime
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise AlreadyRunning(
+                f"another bot process is already using {path}; SQLite serves one process. "
+                "Stop it, or use PostgreSQL (DATABASE_URL=postgresql://…) to run several."
+            ) from None
+        lock.write(str(os.getpid()))
+        lock.flush()
+        self._lock_file = lock
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration (Alembic), creating it if needed."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to_head)
+
+    async def is_reachable(self) -> bool:
+        """True when a trivial query answers."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (sa.exc.SQLAlchemyError, OSError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _create_engine(url: str) -> AsyncEngine:
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+    sa.event.listen(engine.sync_engine, "connect", _tune_sqlite)
+    return engine
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration, pointing at the migrations shipped inside the package."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(str(resources.files("bot"))) / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade_to_head(connection: sa.Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def current_revision_matches_head(connection: sa.Connection) -> bool:
+    """True when the database schema is at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return MigrationContext.configure(connection).get_current_revision() == head
+
+
+async def insert_ignoring_conflicts(
+    session: AsyncSession, table: type[Any], rows: list[dict[str, Any]]
+) -> int:
+    """INSERT rows, skipping any that break a unique constraint; returns how many went in."""
+    if not rows:
+        return 0
+    if session.bind.dialect.name == "postgresql":
+        statement: Any = postgresql.insert(table).values(rows).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(table).values(rows).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)

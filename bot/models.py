@@ -1,0 +1,204 @@
+"""The tables. Everything the bot knows lives here, so a restart loses nothing.
+
+Times are stored as aware UTC datetimes. JSON columns hold small documents whose shape
+is owned by one module each (a schedule by `bot.triggers.schedule`, a trigger's state by
+`bot.triggers.evaluate`, a message's blocks by the renderer).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite itself keeps no time zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+def _utc_datetime(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_type=sa.JSON, **kwargs)
+
+
+class Hook(SQLModel, table=True):
+    """An endpoint that external systems POST to; its deliveries go to one channel."""
+
+    __tablename__ = "hook"
+    __table_args__ = (sa.UniqueConstraint("team_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    name: str
+    channel_id: str
+    preset: str = "auto"
+    token: str = Field(unique=True, index=True)
+    secret: str | None = None
+    template: str | None = None
+    filter: str | None = None
+    threads: str | None = None  # None: the preset's default
+    rate_limit: int | None = None  # deliveries per minute; None: the configured default
+    run_trigger: str | None = None
+    paused: bool = False
+    rejected: int = 0
+    created_by: str
+    created_at: datetime = _utc_datetime()
+    last_change: str | None = None
+
+
+class Delivery(SQLModel, table=True):
+    """One request that reached a hook, stored before the sender gets its 202."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("hook_id", "dedupe_key"),
+        sa.Index("ix_delivery_hook_received", "hook_id", "received_at"),
+        sa.Index("ix_delivery_status", "status"),
+    )
+
+    id: str = Field(primary_key=True)
+    hook_id: int = Field(foreign_key="hook.id", ondelete="CASCADE")
+    received_at: datetime = _utc_datetime()
+    sender: str
+    event: str
+    dedupe_key: str | None = None
+    content_type: str
+    headers: dict[str, str] = _json()
+    body: bytes = Field(sa_type=sa.LargeBinary)
+    status: str = "received"  # received | posted | filtered | dropped | failed
+    detail: str | None = None
+    outbox_id: int | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Something the bot will say in Slack. Only the outbox sender calls the Web API."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_channel_status", "channel", "status", "id"),
+        sa.Index("ix_outbox_status_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    kind: str = "post"  # post | ephemeral | update
+    text: str
+    blocks: list[dict[str, Any]] | None = _json(default=None)
+    user: str | None = None  # ephemeral recipient
+    ts: str | None = None  # message to edit (update) or, once sent, the posted ts
+    thread_key: str | None = None
+    thread_mode: str = "update+thread"
+    updates_root: bool = False
+    reaction: str | None = None
+    source: str | None = None  # delivery id or "trigger:<id>", for logs and links
+    status: str = "pending"  # pending | sent | failed
+    attempts: int = 0
+    progress: str = ""  # steps already done, so a retry never repeats one
+    last_error: str | None = None
+    created_at: datetime = _utc_datetime()
+    next_attempt_at: datetime = _utc_datetime()
+    sent_at: datetime | None = _utc_datetime(default=None)
+
+
+class OutboxChannel(SQLModel, table=True):
+    """Per-channel lease and pacing, shared by every process sending to Slack."""
+
+    __tablename__ = "outbox_channel"
+
+    channel: str = Field(primary_key=True)
+    lease_owner: str | None = None
+    lease_until: datetime | None = _utc_datetime(default=None)
+    tokens: float = 0.0
+    tokens_at: datetime | None = _utc_datetime(default=None)
+
+
+class ThreadRoot(SQLModel, table=True):
+    """The first Slack message of a thread key, so later events reply to or update it."""
+
+    __tablename__ = "thread_root"
+
+    channel: str = Field(primary_key=True)
+    thread_key: str = Field(primary_key=True)
+    ts: str
+    created_at: datetime = _utc_datetime()
+
+
+class Trigger(SQLModel, table=True):
+    """A check the bot runs on a schedule and reports on."""
+
+    __tablename__ = "trigger"
+    __table_args__ = (sa.UniqueConstraint("team_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    name: str
+    channel_id: str
+    kind: str
+    target: str | None = None
+    condition: str | None = None
+    schedule: dict[str, Any] = _json()
+    options: dict[str, str] = _json()
+    state: dict[str, Any] = _json()
+    paused: bool = False
+    created_by: str
+    created_at: datetime = _utc_datetime()
+    last_run_at: datetime | None = _utc_datetime(default=None)
+    next_run_at: datetime | None = _utc_datetime(default=None)
+    incident: int = 0  # bumps per incident, so each incident gets its own thread
+    last_change: str | None = None
+
+
+class TriggerRun(SQLModel, table=True):
+    """One run of a trigger. (trigger_id, scheduled_for) is unique: a run is claimed once."""
+
+    __tablename__ = "trigger_run"
+    __table_args__ = (sa.UniqueConstraint("trigger_id", "scheduled_for"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trigger_id: int = Field(foreign_key="trigger.id", ondelete="CASCADE", index=True)
+    scheduled_for: datetime = _utc_datetime()
+    started_at: datetime = _utc_datetime()
+    duration_ms: float = 0.0
+    outcome: str = "running"  # running | ok | problem | missed | error
+    summary: str = ""
+
+
+class SlackEvent(SQLModel, table=True):
+    """Slack event ids already handled, so Slack's retries are acknowledged, not repeated."""
+
+    __tablename__ = "slack_event"
+
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = _utc_datetime()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what, when."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    user_id: str
+    subject: str  # "hook:<name>" / "trigger:<name>"
+    action: str
+    at: datetime = _utc_datetime()

@@ -1,0 +1,44 @@
+"""What a slash command handler receives and returns, independent of Bolt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Command:
+    """One slash command invocation, as typed by a user in a channel."""
+
+    team_id: str
+    user_id: str
+    channel_id: str
+    text: str
+    trigger_id: str | None = None
+    response_url: str | None = None
+
+    @classmethod
+    def from_slack(cls, body: dict[str, Any]) -> Command:
+        return cls(
+            team_id=str(body.get("team_id", "")),
+            user_id=str(body.get("user_id", "")),
+            channel_id=str(body.get("channel_id", "")),
+            text=str(body.get("text", "")).strip(),
+            trigger_id=body.get("trigger_id"),
+            response_url=body.get("response_url"),
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to a command: private (ephemeral) unless ``public``."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    public: bool = False
+
+
+class CommandHandler(Protocol):
+    """A slash command's behaviour: parse, act, answer. Never raises for bad user input."""
+
+    async def __call__(self, command: Command) -> Reply: ...

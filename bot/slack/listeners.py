@@ -1,0 +1,98 @@
+"""Bolt wiring: which Slack commands and events go to which handler.
+
+Every listener is registered here, in one place, so `manifest.yml` can be checked
+against this list (see tests/test_manifest.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.response import BoltResponse
+
+from bot.clock import Clock
+from bot.db import Database, insert_ignoring_conflicts
+from bot.models import SlackEvent
+from bot.slack.commands import Command, CommandHandler, Reply
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """The handlers the composition root plugs into Bolt."""
+
+    commands: dict[str, CommandHandler]
+    events: dict[str, EventHandler]
+
+
+def register(app: AsyncApp, listeners: Listeners, db: Database, clock: Clock) -> None:
+    """Attach the retry guard, every slash command and every event to ``app``."""
+    app.middleware(_skip_events_already_handled(db, clock))
+    for name, handler in listeners.commands.items():
+        app.command(name)(_command_listener(name, handler))
+    for event, event_handler in listeners.events.items():
+        app.event(event)(_event_listener(event, event_handler))
+
+
+def _command_listener(
+    name: str, handler: CommandHandler
+) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+        command = Command.from_slack(body)
+        try:
+            reply = await handler(command)
+        except Exception:
+            log.exception("%s %r from %s failed", name, command.text, command.user_id)
+            reply = Reply("Sorry, something went wrong on my side. It has been logged.")
+        await ack(
+            text=reply.text,
+            blocks=reply.blocks,
+            response_type="in_channel" if reply.public else "ephemeral",
+        )
+
+    return listener
+
+
+def _event_listener(
+    event: str, handler: EventHandler
+) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    async def listener(ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        try:
+            await handler(event)
+        except Exception:
+            log.exception("handling %s event failed", event.get("type"))
+
+    return listener
+
+
+def _skip_events_already_handled(
+    db: Database, clock: Clock
+) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """Slack retries an event it thinks went unanswered; answer a repeat without acting."""
+
+    async def middleware(
+        body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await _first_time_seen(db, str(event_id), clock.now()):
+            log.info("event %s already handled; acknowledging Slack's retry", event_id)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    return middleware
+
+
+async def _first_time_seen(db: Database, event_id: str, now: datetime) -> bool:
+    async with db.transaction() as session:
+        row = {"event_id": event_id, "received_at": now}
+        return await insert_ignoring_conflicts(session, SlackEvent, [row]) == 1

@@ -1,0 +1,419 @@
+"""``/trigger``: schedule checks, feeds, reminders and reports from Slack.
+
+``command`` = ack → parse → store → (re)schedule → reply. Bad input becomes a private
+reply naming the part that could not be understood, with a command that works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import col, select
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db import Database
+from bot.models import AuditEntry, Trigger, TriggerRun
+from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
+from bot.outbox import Message, Outbox, enqueue
+from bot.slack.commands import Command, Reply
+from bot.slack.text import CommandSyntaxError, scan
+from bot.triggers.command import TriggerSpec, TriggerSyntaxError, parse_duration, parse_trigger_add
+from bot.triggers.conditions import ConditionError, compile_condition
+from bot.triggers.evaluate import TriggerState, mute, state_from_dict
+from bot.triggers.runner import RunResult, TriggerRunner
+from bot.triggers.schedule import Schedule, schedule_from_dict
+
+NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
+CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.I)
+
+HELP = """*Triggers* — the bot checks something on a schedule and reports only what changed.
+• `/trigger add site every 5m http https://example.com` — down once, recovered once
+• `/trigger add site every 5m http https://example.com when latency > 500ms retries=3 #ops`
+• `/trigger add blog every 30m rss https://example.com/feed.xml #news` — each new item once
+• `/trigger add status every 5m json https://status.example.com/api/v2/status.json when json.status.indicator != "none"`
+• `/trigger add standup every weekday at 9:30 message "Standup in 5 minutes" #team`
+• `/trigger add weekly every monday at 9am report #ops`
+Schedules: `every 30s|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
+Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
+Manage: `/trigger list` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME`"""
+
+
+class UsageError(ValueError):
+    """What the user typed cannot be done; the message says why, with an example."""
+
+
+@dataclass
+class TriggerCommands:
+    """The ``/trigger`` slash command."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    runner: TriggerRunner
+    outbox: Outbox
+    slack: AsyncWebClient
+    policy: AddressPolicy
+    _zones: dict[str, ZoneInfo] = field(default_factory=dict)
+
+    async def __call__(self, command: Command) -> Reply:
+        try:
+            tokens = scan(command.text)
+        except CommandSyntaxError as error:
+            return Reply(f"{error} (near `{error.part}`).")
+        words = [token.text for token in tokens]
+        if not words or words[0].lower() in ("help", "-h", "--help"):
+            return Reply(HELP)
+        handlers: dict[str, Callable[[Command, list[str], str], Awaitable[Reply]]] = {
+            "add": self.add,
+            "list": self.list_all,
+            "show": self.show,
+            "pause": self.pause,
+            "resume": self.resume,
+            "delete": self.delete,
+            "run": self.run,
+            "history": self.history,
+            "mute": self.mute,
+            "unmute": self.unmute,
+        }
+        handler = handlers.get(words[0].lower())
+        if handler is None:
+            return Reply(f"I don't know `/trigger {words[0]}`.\n{HELP}")
+        rest = command.text[tokens[0].end :].strip()
+        try:
+            return await handler(command, words[1:], rest)
+        except UsageError as error:
+            return Reply(str(error))
+
+    async def add(self, command: Command, _words: list[str], rest: str) -> Reply:
+        now = self.clock.now()
+        spec = self._parse(rest, await self._user_zone(command.user_id), now)
+        if await self._find(command.team_id, spec.name):
+            raise UsageError(
+                f"A trigger named `{spec.name}` exists already. Pick another name, or `/trigger show {spec.name}`."
+            )
+        trigger = self._new_trigger(command, spec, now)
+        async with self.db.transaction() as session:
+            session.add(trigger)
+            session.add(_audit(command, trigger.name, "created", now))
+        self.runner.schedule(trigger)
+        return Reply(
+            f"Added *{trigger.name}*: {_what(trigger)}, {_when(spec.schedule, trigger.next_run_at)}, reporting in <#{trigger.channel_id}>."
+        )
+
+    def _parse(self, text: str, zone: ZoneInfo, now: datetime) -> TriggerSpec:
+        try:
+            spec = parse_trigger_add(
+                text,
+                default_tz=zone,
+                now=now,
+                min_interval=timedelta(seconds=self.settings.trigger_min_interval),
+            )
+            if spec.condition:
+                compile_condition(spec.condition)
+            if spec.kind in ("http", "rss", "json"):
+                check_url(spec.target or "", self.policy)
+        except (TriggerSyntaxError, ConditionError) as error:
+            raise UsageError(str(error)) from None
+        except (FetchBlocked, FetchError) as error:
+            raise UsageError(f"I can't check that URL: {error.reason}.") from None
+        return spec
+
+    def _new_trigger(self, command: Command, spec: TriggerSpec, now: datetime) -> Trigger:
+        channel = (
+            (spec.channel.id or f"#{spec.channel.name}") if spec.channel else command.channel_id
+        )
+        checks_now = spec.kind in ("http", "rss", "json") and not spec.schedule.is_one_shot
+        return Trigger(
+            team_id=command.team_id,
+            name=spec.name,
+            channel_id=channel,
+            kind=spec.kind,
+            target=spec.target,
+            condition=spec.condition,
+            schedule=spec.schedule.to_dict(),
+            options=spec.options,
+            state=TriggerState.initial().to_dict(),
+            created_by=command.user_id,
+            created_at=now,
+            next_run_at=now if checks_now else spec.schedule.next_run(now),
+            last_change=f"created by <@{command.user_id}> at {now:%Y-%m-%d %H:%M} UTC",
+        )
+
+    async def list_all(self, command: Command, _words: list[str], _rest: str) -> Reply:
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                select(Trigger)
+                .where(col(Trigger.team_id) == command.team_id)
+                .order_by(col(Trigger.name))
+            )
+            triggers = list(result.scalars().all())
+        if not triggers:
+            return Reply(
+                "No triggers yet. Try `/trigger add site every 5m http https://example.com`"
+            )
+        lines = [
+            f"• *{t.name}* — {t.kind} · {schedule_from_dict(t.schedule).describe()} · next: {_local(t.next_run_at, t)} · {_state(t, self.clock.now())}"
+            for t in triggers
+        ]
+        return Reply("*Triggers*\n" + "\n".join(lines))
+
+    async def show(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "show")
+        schedule = schedule_from_dict(trigger.schedule)
+        upcoming = (
+            schedule.next_runs(trigger.next_run_at - timedelta(microseconds=1), 3)
+            if trigger.next_run_at
+            else []
+        )
+        runs = await self._runs(trigger, 5)
+        lines = [
+            f"*{trigger.name}* — {_what(trigger)} → <#{trigger.channel_id}>",
+            f"*Schedule:* {schedule.describe()}",
+            "*Next runs:* "
+            + (
+                ", ".join(f"{when.astimezone(schedule.tz):%a %d %b %H:%M}" for when in upcoming)
+                or "none"
+            ),
+            f"*State:* {_state(trigger, self.clock.now())}",
+            "*Options:* "
+            + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
+            f"*Last change:* {trigger.last_change or '—'}",
+            "*Last runs:*",
+            *(_run_line(run, schedule.tz) for run in runs),
+        ]
+        return Reply("\n".join(lines))
+
+    async def history(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "history")
+        runs = await self._runs(trigger, 20)
+        if not runs:
+            return Reply(f"*{trigger.name}* hasn't run yet.")
+        tz = schedule_from_dict(trigger.schedule).tz
+        return Reply(
+            f"*Last {len(runs)} runs of {trigger.name}*\n"
+            + "\n".join(_run_line(r, tz) for r in runs)
+        )
+
+    async def pause(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "pause")
+        await self._update(command, trigger, "paused", paused=True)
+        self.runner.unschedule(_id(trigger))
+        return Reply(f"Paused *{trigger.name}*. `/trigger resume {trigger.name}` starts it again.")
+
+    async def resume(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "resume")
+        schedule = schedule_from_dict(trigger.schedule)
+        trigger.next_run_at = schedule.next_run(self.clock.now())
+        trigger = await self._update(
+            command, trigger, "resumed", paused=False, next_run_at=trigger.next_run_at
+        )
+        self.runner.schedule(trigger)
+        return Reply(f"Resumed *{trigger.name}*: {_when(schedule, trigger.next_run_at)}.")
+
+    async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "delete")
+        self.runner.unschedule(_id(trigger))
+        async with self.db.transaction() as session:
+            row = await session.get(Trigger, _id(trigger))
+            if row is not None:
+                await session.delete(row)
+            session.add(_audit(command, trigger.name, "deleted", self.clock.now()))
+        return Reply(f"Deleted *{trigger.name}*.")
+
+    async def run(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "run")
+
+        async def tell(result: RunResult | None) -> None:
+            text = (
+                f"*{trigger.name}* ran: {result.summary}"
+                if result
+                else f"*{trigger.name}* was already running."
+            )
+            if result and result.reports:
+                text += f" (reported {len(result.reports)} change(s) in <#{trigger.channel_id}>)"
+            async with self.db.transaction() as session:
+                enqueue(
+                    session,
+                    Message(command.channel_id, text, kind="ephemeral", user=command.user_id),
+                    self.clock.now(),
+                )
+            self.outbox.wake()
+
+        self.runner.run_in_background(_id(trigger), tell)
+        return Reply(f"Running *{trigger.name}* now; I'll tell you the result here.")
+
+    async def mute(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "mute")
+        tz = schedule_from_dict(trigger.schedule).tz
+        until = self._mute_until(words[1:], tz, trigger.name)
+        state = mute(state_from_dict(trigger.state), until)
+        await self._update(
+            command, trigger, f"muted until {until:%Y-%m-%d %H:%M} UTC", state=state.to_dict()
+        )
+        return Reply(
+            f"Muted *{trigger.name}* until {until.astimezone(tz):%a %d %b %H:%M}; it keeps checking, and I'll summarise what changed when the mute ends."
+        )
+
+    async def unmute(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._trigger(command, words, "unmute")
+        state = mute(state_from_dict(trigger.state), self.clock.now())
+        await self._update(command, trigger, "unmuted", state=state.to_dict())
+        return Reply(
+            f"Unmuted *{trigger.name}*; the next run reports anything that changed meanwhile."
+        )
+
+    def _mute_until(self, words: list[str], tz: ZoneInfo, name: str) -> datetime:
+        example = f"`/trigger mute {name} 2h` or `/trigger mute {name} until 18:00`"
+        now = self.clock.now()
+        if len(words) == 2 and words[0].lower() == "until":
+            match = CLOCK_TIME.match(words[1])
+            if match is None:
+                raise UsageError(
+                    f"I couldn't understand `{words[1]}` as a time of day. Try {example}"
+                )
+            return _next_clock_time(match, now, tz)
+        if len(words) == 1:
+            try:
+                return now + parse_duration(words[0])
+            except ValueError:
+                pass
+        raise UsageError(f"For how long? Try {example}")
+
+    async def _user_zone(self, user_id: str) -> ZoneInfo:
+        if user_id not in self._zones:
+            self._zones[user_id] = await _slack_zone(self.slack, user_id)
+        return self._zones[user_id]
+
+    async def _find(self, team_id: str, name: str) -> Trigger | None:
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                select(Trigger).where(col(Trigger.team_id) == team_id, col(Trigger.name) == name)
+            )
+            return result.scalars().first()
+
+    async def _trigger(self, command: Command, words: list[str], verb: str) -> Trigger:
+        name = words[0].lower() if words else ""
+        if not NAME.match(name):
+            raise UsageError(f"Which trigger? Example: `/trigger {verb} site`")
+        trigger = await self._find(command.team_id, name)
+        if trigger is None:
+            raise UsageError(f"There is no trigger named `{name}`. `/trigger list` shows them all.")
+        return trigger
+
+    async def _runs(self, trigger: Trigger, limit: int) -> list[TriggerRun]:
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                select(TriggerRun)
+                .where(col(TriggerRun.trigger_id) == trigger.id)
+                .order_by(col(TriggerRun.scheduled_for).desc())
+                .limit(limit)
+            )
+            return list(result.scalars().all())
+
+    async def _update(
+        self, command: Command, trigger: Trigger, action: str, **values: Any
+    ) -> Trigger:
+        now = self.clock.now()
+        values["last_change"] = f"{action} by <@{command.user_id}> at {now:%Y-%m-%d %H:%M} UTC"
+        async with self.db.transaction() as session:
+            row = await session.get(Trigger, _id(trigger))
+            if row is None:
+                raise UsageError(f"*{trigger.name}* was just deleted.")
+            for key, value in values.items():
+                setattr(row, key, value)
+            session.add(_audit(command, trigger.name, action, now))
+        return row
+
+
+async def _slack_zone(slack: AsyncWebClient, user_id: str) -> ZoneInfo:
+    """The user's Slack time zone, or UTC when Slack doesn't say."""
+    try:
+        response = await slack.users_info(user=user_id)
+        return ZoneInfo(str(response["user"]["tz"]))
+    except (SlackApiError, KeyError, TypeError, ValueError, OSError):
+        return ZoneInfo("UTC")
+
+
+def _next_clock_time(match: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime:
+    hour, minute, meridiem = (
+        int(match.group(1)),
+        int(match.group(2) or 0),
+        (match.group(3) or "").lower(),
+    )
+    if meridiem == "pm" and hour < 12:
+        hour += 12
+    if meridiem == "am" and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59:
+        raise UsageError("That time of day doesn't exist. Example: `until 18:00`")
+    local = now.astimezone(tz)
+    target = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
+    if target <= local:
+        target += timedelta(days=1)
+    return target.astimezone(now.tzinfo)
+
+
+def _id(trigger: Trigger) -> int:
+    assert trigger.id is not None
+    return trigger.id
+
+
+def _audit(command: Command, name: str, action: str, now: datetime) -> AuditEntry:
+    return AuditEntry(
+        team_id=command.team_id,
+        user_id=command.user_id,
+        subject=f"trigger:{name}",
+        action=action,
+        at=now,
+    )
+
+
+def _what(trigger: Trigger) -> str:
+    if trigger.kind == "message":
+        return f'posts "{trigger.target}"'
+    if trigger.kind == "report":
+        return "posts a report of webhooks and triggers"
+    condition = f" when {trigger.condition}" if trigger.condition else ""
+    verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]
+    return f"{verb} {trigger.target}{condition}"
+
+
+def _when(schedule: Schedule, next_run: datetime | None) -> str:
+    nxt = (
+        f"{next_run.astimezone(schedule.tz):%a %d %b %H:%M}"
+        if next_run
+        else "never (it is in the past)"
+    )
+    return f"{schedule.describe()} — next: {nxt}"
+
+
+def _local(when: datetime | None, trigger: Trigger) -> str:
+    if when is None:
+        return "—"
+    return f"{when.astimezone(schedule_from_dict(trigger.schedule).tz):%a %d %b %H:%M}"
+
+
+def _state(trigger: Trigger, now: datetime) -> str:
+    if trigger.paused:
+        return "paused"
+    state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()
+    text = {"unknown": "not run yet", "ok": "ok", "failing": "failing", "flapping": "flapping"}[
+        state.status
+    ]
+    if state.since and state.status in ("failing", "flapping"):
+        text += f" since {state.since:%d %b %H:%M} UTC"
+    if state.muted_until and state.muted_until > now:
+        text += f" · muted until {state.muted_until:%d %b %H:%M} UTC"
+    return text
+
+
+def _run_line(run: TriggerRun, tz: ZoneInfo) -> str:
+    return f"• {run.scheduled_for.astimezone(tz):%a %d %b %H:%M:%S} · {run.duration_ms:.0f} ms · *{run.outcome}* · {run.summary}"

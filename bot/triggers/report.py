@@ -1,0 +1,64 @@
+"""The ``report`` trigger: a digest of what the bot saw since the last report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from bot.models import Delivery, Hook, OutboxMessage, Trigger, TriggerRun
+
+
+async def digest(session: Any, trigger: Trigger, now: datetime) -> str:
+    """Deliveries per hook, triggers that found problems, and failed posts, since last time."""
+    since = trigger.last_run_at or trigger.created_at
+    hooks = await _deliveries_per_hook(session, trigger.team_id, since)
+    problems = await _problem_runs(session, trigger.team_id, since)
+    failed = await session.scalar(
+        sa.select(sa.func.count()).where(
+            col(OutboxMessage.status) == "failed", col(OutboxMessage.created_at) >= since
+        )
+    )
+    lines = [f"*Report* — since {since:%a %d %b %H:%M} UTC"]
+    lines.append(
+        "*Webhooks:* "
+        + (", ".join(f"{n} × {name} ({p} posted)" for name, n, p in hooks) or "no deliveries")
+    )
+    lines.append(
+        "*Triggers with problems:* "
+        + (", ".join(f"{name} ({n} runs)" for name, n in problems) or "none")
+    )
+    if failed:
+        lines.append(f"*Messages Slack refused:* {failed}")
+    return "\n".join(lines)
+
+
+async def _deliveries_per_hook(
+    session: Any, team_id: str, since: datetime
+) -> list[tuple[str, int, int]]:
+    posted = sa.func.sum(sa.case((col(Delivery.status) == "posted", 1), else_=0))
+    result = await session.execute(
+        sa.select(col(Hook.name), sa.func.count(), posted)
+        .join(Hook, col(Hook.id) == col(Delivery.hook_id))
+        .where(col(Hook.team_id) == team_id, col(Delivery.received_at) >= since)
+        .group_by(col(Hook.name))
+        .order_by(col(Hook.name))
+    )
+    return [(name, int(count), int(done or 0)) for name, count, done in result.all()]
+
+
+async def _problem_runs(session: Any, team_id: str, since: datetime) -> list[tuple[str, int]]:
+    result = await session.execute(
+        sa.select(col(Trigger.name), sa.func.count())
+        .join(Trigger, col(Trigger.id) == col(TriggerRun.trigger_id))
+        .where(
+            col(Trigger.team_id) == team_id,
+            col(TriggerRun.outcome) == "problem",
+            col(TriggerRun.started_at) >= since,
+        )
+        .group_by(col(Trigger.name))
+        .order_by(col(Trigger.name))
+    )
+    return [(name, int(count)) for name, count in result.all()]

@@ -1,0 +1,357 @@
+"""Running triggers: the scheduler is a projection of the ``trigger`` table.
+
+Each active trigger has exactly one pending APScheduler job, at the trigger's stored
+``next_run_at`` (job id ``trigger:<id>``). A run claims ``(trigger id, scheduled time)``
+in ``trigger_run`` first, so a run can never happen twice; then it checks, decides what
+is worth saying (`bot.triggers.evaluate`), and in one transaction saves the new state,
+the run, the next run time and the messages. Then it schedules the next run.
+
+Downtime: at start-up, a run missed by less than `GRACE` runs once at once (however many
+were missed: they are coalesced into one); older misses are reported in the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from sqlmodel import col, select
+
+from bot.clock import Clock
+from bot.db import Database, insert_ignoring_conflicts
+from bot.models import Trigger, TriggerRun
+from bot.outbox import Message, Outbox, enqueue
+from bot.triggers import checks
+from bot.triggers.conditions import compile_condition
+from bot.triggers.evaluate import (
+    Policy,
+    Report,
+    TriggerState,
+    decide,
+    decide_feed,
+    state_from_dict,
+)
+from bot.triggers.observation import Observation
+from bot.triggers.report import digest
+from bot.triggers.schedule import Schedule, schedule_from_dict
+
+log = logging.getLogger(__name__)
+
+GRACE = timedelta(minutes=5)
+HISTORY_KEPT = 200
+MAX_JITTER_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run saw and said."""
+
+    outcome: str
+    summary: str
+    reports: list[Report]
+
+
+def policy_of(trigger: Trigger) -> Policy:
+    """The noise-control settings a trigger's options ask for."""
+    from bot.triggers.command import parse_duration
+
+    options = trigger.options
+    repeat = options.get("repeat")
+    return Policy(
+        retries=int(options.get("retries", 1)),
+        recover=int(options.get("recover", 1)),
+        repeat=parse_duration(repeat) if repeat else None,
+        max_repeats=int(options["max"]) if "max" in options else None,
+        feed_latest_on_first_run=int(options.get("latest", 0)),
+    )
+
+
+def jitter(trigger_id: int) -> timedelta:
+    """A small fixed offset per trigger, so schedules on the same second spread out."""
+    return timedelta(seconds=(trigger_id * 7919 % 1000) / 1000 * MAX_JITTER_SECONDS)
+
+
+@dataclass
+class TriggerRunner:
+    """Schedules, runs and reports triggers."""
+
+    db: Database
+    clock: Clock
+    outbox: Outbox
+    fetcher: checks.Fetcher
+    check_timeout: float
+    concurrency: int
+    scheduler: AsyncIOScheduler = field(default_factory=lambda: AsyncIOScheduler(timezone="UTC"))
+    _limit: asyncio.Semaphore = field(init=False)
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._limit = asyncio.Semaphore(self.concurrency)
+
+    async def start(self) -> None:
+        """Start the scheduler and schedule every active trigger from the database."""
+        self.scheduler.start()
+        async with self.db.sessions() as session:
+            result = await session.execute(select(Trigger).where(col(Trigger.paused).is_(False)))
+            triggers = list(result.scalars().all())
+        for trigger in triggers:
+            await self._catch_up(trigger)
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def schedule(self, trigger: Trigger) -> None:
+        """(Re)place the trigger's single job at its stored next run time."""
+        assert trigger.id is not None
+        job_id = f"trigger:{trigger.id}"
+        if trigger.paused or trigger.next_run_at is None:
+            self.unschedule(trigger.id)
+            return
+        self.scheduler.add_job(
+            self._job,
+            DateTrigger(trigger.next_run_at + jitter(trigger.id)),
+            args=[trigger.id, trigger.next_run_at.isoformat()],
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=int(GRACE.total_seconds()),
+            coalesce=True,
+            max_instances=1,
+        )
+
+    def unschedule(self, trigger_id: int) -> None:
+        job = self.scheduler.get_job(f"trigger:{trigger_id}")
+        if job is not None:
+            job.remove()
+
+    def run_in_background(self, trigger_id: int, on_done: Any) -> None:
+        """Run now without blocking the caller (``/trigger run``); ``on_done(result)`` after."""
+
+        async def run_and_tell() -> None:
+            result = await self.run(trigger_id, self.clock.now(), manual=True)
+            await on_done(result)
+
+        task = asyncio.create_task(run_and_tell())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _job(self, trigger_id: int, scheduled_iso: str) -> None:
+        try:
+            await self.run(trigger_id, datetime.fromisoformat(scheduled_iso))
+        except Exception:
+            log.exception("trigger %s run failed", trigger_id, extra={"trigger_id": trigger_id})
+
+    async def _catch_up(self, trigger: Trigger) -> None:
+        """At start-up: run a recently missed run once, report older misses, schedule."""
+        now = self.clock.now()
+        due = trigger.next_run_at
+        if due is not None and due < now - GRACE:
+            await self._report_missed(trigger, now)
+        self.schedule(trigger)
+
+    async def _report_missed(self, trigger: Trigger, now: datetime) -> None:
+        schedule = schedule_from_dict(trigger.schedule)
+        assert trigger.next_run_at is not None
+        missed = [trigger.next_run_at, *schedule.next_runs(trigger.next_run_at, 50)]
+        missed = [when for when in missed if when < now - GRACE]
+        local = [f"{when.astimezone(schedule.tz):%a %d %b %H:%M}" for when in missed[:3]]
+        more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+        text = f":warning: *{trigger.name}* missed {', '.join(local)}{more}: the bot was down."
+        next_run = _next_after(schedule, trigger.next_run_at, now)
+        async with self.db.transaction() as session:
+            enqueue(session, Message(trigger.channel_id, text, source=f"trigger:{trigger.id}"), now)
+            await session.execute(
+                sa.update(Trigger).where(col(Trigger.id) == trigger.id).values(next_run_at=next_run)
+            )
+        trigger.next_run_at = next_run
+        self.outbox.wake()
+
+    async def run(
+        self, trigger_id: int, scheduled_for: datetime, *, manual: bool = False
+    ) -> RunResult | None:
+        """One run: claim, check, decide, save and enqueue together, schedule the next."""
+        started = self.clock.now()
+        if not await self._claim(trigger_id, scheduled_for, started):
+            return None
+        trigger = await self._load(trigger_id)
+        if trigger is None or (trigger.paused and not manual):
+            return None
+        began = time.perf_counter()
+        observation = await self._observe(trigger, started)
+        duration_ms = (time.perf_counter() - began) * 1000
+        state, reports = self._decide(trigger, observation, self.clock.now())
+        schedule = schedule_from_dict(trigger.schedule)
+        next_run = (
+            trigger.next_run_at
+            if manual
+            else _next_after(schedule, scheduled_for, self.clock.now())
+        )
+        await self._save(trigger, scheduled_for, observation, duration_ms, state, reports, next_run)
+        trigger.next_run_at = next_run
+        self.schedule(trigger)
+        outcome = "ok" if observation.ok else "problem"
+        return RunResult(outcome, observation.summary, reports)
+
+    async def _claim(self, trigger_id: int, scheduled_for: datetime, now: datetime) -> bool:
+        row = {"trigger_id": trigger_id, "scheduled_for": scheduled_for, "started_at": now}
+        async with self.db.transaction() as session:
+            return await insert_ignoring_conflicts(session, TriggerRun, [row]) == 1
+
+    async def _load(self, trigger_id: int) -> Trigger | None:
+        async with self.db.sessions() as session:
+            return await session.get(Trigger, trigger_id)
+
+    async def _observe(self, trigger: Trigger, now: datetime) -> Observation:
+        async with self._limit:
+            try:
+                return await asyncio.wait_for(self._check(trigger, now), self._timeout(trigger) + 5)
+            except TimeoutError:
+                return Observation(False, f"timed out after {self._timeout(trigger):g} s")
+
+    def _timeout(self, trigger: Trigger) -> float:
+        from bot.triggers.command import parse_duration
+
+        value = trigger.options.get("timeout")
+        return parse_duration(value).total_seconds() if value else self.check_timeout
+
+    async def _check(self, trigger: Trigger, now: datetime) -> Observation:
+        url = trigger.target or ""
+        timeout = self._timeout(trigger)
+        condition = compile_condition(trigger.condition) if trigger.condition else None
+        if trigger.kind == "http":
+            return await checks.check_http(
+                self.fetcher,
+                url,
+                timeout=timeout,
+                condition=condition,
+                condition_text=trigger.condition,
+                now=now,
+            )
+        if trigger.kind == "json":
+            assert condition is not None
+            return await checks.check_json(
+                self.fetcher,
+                url,
+                timeout=timeout,
+                condition=condition,
+                condition_text=trigger.condition,
+                now=now,
+            )
+        if trigger.kind == "rss":
+            return await checks.check_feed(self.fetcher, url, timeout=timeout)
+        return Observation(True, "scheduled post")
+
+    def _decide(
+        self, trigger: Trigger, observation: Observation, now: datetime
+    ) -> tuple[TriggerState, list[Report]]:
+        state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()
+        if trigger.kind in ("http", "json"):
+            return decide(trigger.name, state, observation, now, policy_of(trigger))
+        if trigger.kind == "rss":
+            return decide_feed(trigger.name, state, observation, now, policy_of(trigger))
+        return state, []
+
+    async def _save(
+        self,
+        trigger: Trigger,
+        scheduled_for: datetime,
+        observation: Observation,
+        duration_ms: float,
+        state: TriggerState,
+        reports: list[Report],
+        next_run: datetime | None,
+    ) -> None:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            incident = await self._enqueue_reports(session, trigger, reports, now)
+            if trigger.kind in ("message", "report"):
+                text = (
+                    trigger.target or ""
+                    if trigger.kind == "message"
+                    else await digest(session, trigger, now)
+                )
+                enqueue(
+                    session, Message(trigger.channel_id, text, source=f"trigger:{trigger.id}"), now
+                )
+            await session.execute(
+                sa.update(Trigger)
+                .where(col(Trigger.id) == trigger.id)
+                .values(
+                    state=state.to_dict(), last_run_at=now, next_run_at=next_run, incident=incident
+                )
+            )
+            await session.execute(
+                sa.update(TriggerRun)
+                .where(
+                    col(TriggerRun.trigger_id) == trigger.id,
+                    col(TriggerRun.scheduled_for) == scheduled_for,
+                )
+                .values(
+                    duration_ms=duration_ms,
+                    outcome="ok" if observation.ok else "problem",
+                    summary=observation.summary[:500],
+                )
+            )
+            await _prune_history(session, trigger)
+        self.outbox.wake()
+
+    async def _enqueue_reports(
+        self, session: Any, trigger: Trigger, reports: list[Report], now: datetime
+    ) -> int:
+        incident = trigger.incident
+        for report in reports:
+            if report.kind in ("down", "flapping"):
+                incident += 1
+            enqueue(session, report_message(trigger, report, incident), now)
+        return incident
+
+
+def report_message(trigger: Trigger, report: Report, incident: int) -> Message:
+    """A report as a Slack message: alerts start a thread, follow-ups reply and update it."""
+    thread_key = f"trigger:{trigger.id}:incident:{incident}"
+    source = f"trigger:{trigger.id}"
+    if report.kind in ("down", "flapping"):
+        return Message(trigger.channel_id, report.text, thread_key=thread_key, source=source)
+    if report.follows_up:
+        closes = report.kind in ("recovered", "stable")
+        return Message(
+            trigger.channel_id,
+            report.text,
+            thread_key=thread_key,
+            updates_root=closes,
+            reaction="white_check_mark" if report.kind == "recovered" else None,
+            source=source,
+        )
+    return Message(trigger.channel_id, report.text, source=source)
+
+
+def _next_after(schedule: Schedule, scheduled_for: datetime, now: datetime) -> datetime | None:
+    """The next run after ``scheduled_for`` that is not already in the past."""
+    nxt = schedule.next_run(scheduled_for)
+    if nxt is not None and nxt < now - GRACE:
+        return schedule.next_run(now)
+    return nxt
+
+
+async def _prune_history(session: Any, trigger: Trigger) -> None:
+    keep = (
+        select(TriggerRun.id)
+        .where(col(TriggerRun.trigger_id) == trigger.id)
+        .order_by(col(TriggerRun.scheduled_for).desc())
+        .limit(HISTORY_KEPT)
+    )
+    await session.execute(
+        sa.delete(TriggerRun).where(
+            col(TriggerRun.trigger_id) == trigger.id,
+            col(TriggerRun.id).not_in(keep.scalar_subquery()),
+        )
+    )

@@ -1,0 +1,179 @@
+"""From a stored delivery to a queued Slack message: filter, render, thread, enqueue.
+
+Runs from the database, never from the request: the receiver wakes it after a commit,
+and at start-up it picks up whatever a crash left behind. Several replicas can run it
+at once on PostgreSQL; each batch of deliveries is claimed with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import col, select
+
+from bot.clock import Clock, sleep_or_wake
+from bot.db import Database
+from bot.expressions import (
+    ExpressionError,
+    compile_expression,
+    compile_template,
+    evaluate_bool,
+    render_template,
+)
+from bot.models import Delivery, Hook
+from bot.outbox import Message, Outbox, ThreadMode, enqueue
+from bot.slack import blocks as kit
+from bot.webhooks import presets
+from bot.webhooks.event import InboundEvent, Rendered, Sender
+from bot.webhooks.receiver import BadRequest, parse_body
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+POLL_SECONDS = 1.0
+
+# Threads by default for senders whose events form stories (a PR, an alert group);
+# a generic sender's events are unrelated unless the user says otherwise.
+DEFAULT_THREADS: dict[str, ThreadMode] = {"generic": "off"}
+
+
+def default_thread_mode(preset: str) -> ThreadMode:
+    return DEFAULT_THREADS.get(preset, "update+thread")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The delivery produces no message; ``status`` and ``detail`` go into the hook's log."""
+
+    status: str
+    detail: str
+
+
+def to_message(delivery: Delivery, hook: Hook) -> Message | Skip:
+    """Decide what one delivery becomes in Slack. Pure: no I/O, no clock."""
+    try:
+        payload = parse_body(delivery.content_type, delivery.body)
+    except BadRequest as error:
+        return Skip("failed", str(error))
+    event = InboundEvent(_as_sender(delivery.sender), delivery.event, payload, delivery.headers)
+    context = template_context(event, hook)
+    if hook.filter and not _passes(hook.filter, context):
+        return Skip("filtered", f"filter is false: {hook.filter}")
+    rendered = presets.render(event)
+    text, blocks = _apply_template(hook, rendered, context)
+    return Message(
+        channel=hook.channel_id,
+        text=text,
+        blocks=blocks,
+        thread_key=f"hook:{hook.id}:{rendered.thread_key}" if rendered.thread_key else None,
+        thread_mode=_thread_mode(hook),
+        updates_root=rendered.updates_root,
+        reaction=rendered.reaction,
+        source=f"delivery:{delivery.id}",
+    )
+
+
+def template_context(event: InboundEvent, hook: Hook) -> dict[str, Any]:
+    """What templates and filters can see."""
+    return {
+        "payload": event.payload,
+        "headers": dict(event.headers),
+        "event": event.event,
+        "sender": event.sender,
+        "hook": hook.name,
+    }
+
+
+def _passes(source: str, context: dict[str, Any]) -> bool:
+    try:
+        return evaluate_bool(compile_expression(source), context)
+    except ExpressionError as error:
+        log.warning("hook filter %r failed (%s); delivering anyway", source, error)
+        return True
+
+
+def _apply_template(
+    hook: Hook, rendered: Rendered, context: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]]]:
+    if not hook.template:
+        return kit.fit_message(rendered.text, rendered.blocks)
+    try:
+        text = render_template(compile_template(hook.template), context)
+    except ExpressionError as error:
+        warning = f":warning: The template of hook *{hook.name}* failed ({error}); the default message follows."
+        return kit.fit_message(
+            f"{warning}\n{rendered.text}", [kit.context([warning]), *rendered.blocks]
+        )
+    return kit.fit_message(text, [kit.section(text)] if text.strip() else [])
+
+
+def _thread_mode(hook: Hook) -> ThreadMode:
+    mode = hook.threads or default_thread_mode(hook.preset)
+    return mode  # type: ignore[return-value]  # validated by /hook set
+
+
+def _as_sender(value: str) -> Sender:
+    return value  # type: ignore[return-value]  # written by the receiver from a Sender
+
+
+@dataclass
+class DeliveryProcessor:
+    """Turns received deliveries into outbox messages, in the order they arrived."""
+
+    db: Database
+    clock: Clock
+    outbox: Outbox
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _stopping: bool = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="deliveries")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                while await self.process_batch() == BATCH:
+                    pass
+            except Exception:
+                log.exception("processing deliveries failed; retrying")
+            await sleep_or_wake(self.clock, POLL_SECONDS, self._wake)
+
+    async def process_batch(self) -> int:
+        """Handle up to `BATCH` waiting deliveries in one transaction; returns how many."""
+        async with self.db.transaction() as session:
+            query = (
+                select(Delivery, Hook)
+                .join(Hook, col(Hook.id) == col(Delivery.hook_id))
+                .where(col(Delivery.status) == "received")
+                .order_by(col(Delivery.id))
+                .limit(BATCH)
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True, of=Delivery)
+            rows = (await session.execute(query)).all()
+            for delivery, hook in rows:
+                outcome = to_message(delivery, hook)
+                if isinstance(outcome, Skip):
+                    delivery.status, delivery.detail = outcome.status, outcome.detail
+                else:
+                    message = enqueue(session, outcome, self.clock.now())
+                    await session.flush()
+                    delivery.status, delivery.outbox_id = "posted", message.id
+                session.add(delivery)
+        if rows:
+            self.outbox.wake()
+        return len(rows)

@@ -1,0 +1,227 @@
+"""``POST /hooks/{token}``: verify, parse, record, answer 202. Nothing else.
+
+Rendering and posting happen later, from the stored row (`bot.webhooks.processor`),
+so the sender's timeout is never at risk and a crash after the 202 loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.db import Database
+from bot.models import Hook
+from bot.webhooks import presets
+from bot.webhooks.event import Sender
+from bot.webhooks.hooks import HookCache
+from bot.webhooks.ingest import DeliveryWriter
+from bot.webhooks.verify import Verdict, verify
+
+log = logging.getLogger(__name__)
+
+# Headers worth keeping with a delivery (for templates, replays and the log). Others,
+# including Authorization, are not stored.
+KEPT_HEADERS = (
+    "content-type",
+    "user-agent",
+    "x-github-event",
+    "x-github-delivery",
+    "x-github-hook-id",
+    "x-gitlab-event",
+    "x-gitlab-event-uuid",
+    "x-gitlab-instance",
+    "idempotency-key",
+    "request-id",
+    "sentry-hook-resource",
+    "sentry-hook-timestamp",
+    "x-event-type",
+    "x-event",
+)
+
+VERDICT_MESSAGES = {
+    Verdict.MISSING: "this hook requires a signature or token, and the request had none",
+    Verdict.BAD: "the signature or token does not match this hook's secret",
+    Verdict.STALE: "the signature's timestamp is too old (more than 5 minutes)",
+}
+
+
+class BadRequest(Exception):
+    """The body cannot be understood; the message says why (answered with 400)."""
+
+
+@dataclass
+class RateLimiter:
+    """A fixed one-minute window per hook. Per process: good enough to protect a channel."""
+
+    clock: Clock
+    _windows: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def retry_after(self, hook_id: int, limit: int) -> int | None:
+        """None if this request may pass, else the seconds until the window reopens."""
+        now = self.clock.now().timestamp()
+        minute = int(now // 60)
+        window, count = self._windows.get(hook_id, (minute, 0))
+        if window != minute:
+            window, count = minute, 0
+        if count >= limit:
+            return max(1, int(60 - now % 60))
+        self._windows[hook_id] = (window, count + 1)
+        return None
+
+
+@dataclass
+class Receiver:
+    """The webhook endpoint's behaviour, wired by the composition root."""
+
+    db: Database
+    clock: Clock
+    hooks: HookCache
+    writer: DeliveryWriter
+    limiter: RateLimiter
+    max_body: int
+    default_rate_limit: int
+    on_recorded: Callable[[], None]
+    on_outcome: Callable[[str, str], None] = lambda hook, outcome: None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        hook = await self.hooks.by_token(request.match_info["token"])
+        if hook is None or hook.id is None:
+            return _error(404, "no hook has this URL; it may have been deleted or rotated")
+        if (request.content_length or 0) > self.max_body:
+            return _too_large(self.max_body)
+        wait = self.limiter.retry_after(hook.id, hook.rate_limit or self.default_rate_limit)
+        if wait is not None:
+            self.on_outcome(hook.name, "rate_limited")
+            return _error(429, "rate limit for this hook exceeded", {"Retry-After": str(wait)})
+        body = await _read_capped(request, self.max_body)
+        if body is None:
+            return _too_large(self.max_body)
+        return await self._accept(hook, request, body)
+
+    async def _accept(self, hook: Hook, request: web.Request, body: bytes) -> web.StreamResponse:
+        assert hook.id is not None
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        try:
+            payload = parse_body(headers.get("content-type", ""), body)
+        except BadRequest as error:
+            return _error(400, str(error))
+        sender = _sender_of(hook, headers, payload)
+        verdict = verify(sender, hook.secret, body, headers, self.clock.now().timestamp())
+        if verdict is not Verdict.OK:
+            self.writer.count_rejection(hook.id)
+            self.on_outcome(hook.name, "rejected")
+            return _error(401, VERDICT_MESSAGES[verdict])
+        row = self._delivery_row(hook, sender, headers, payload, body)
+        is_new = await self.writer.record(row)
+        self.on_outcome(hook.name, "accepted" if is_new else "duplicate")
+        if is_new:
+            self.on_recorded()
+        return web.json_response(
+            {"ok": True, "delivery": row["id"], "duplicate": not is_new}, status=202
+        )
+
+    def _delivery_row(
+        self,
+        hook: Hook,
+        sender: Sender,
+        headers: Mapping[str, str],
+        payload: Any,
+        body: bytes,
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "id": new_delivery_id(now),
+            "hook_id": hook.id,
+            "received_at": now,
+            "sender": sender,
+            "event": presets.event_name(sender, headers, payload)[:200],
+            "dedupe_key": _dedupe_key(sender, headers, payload),
+            "content_type": headers.get("content-type", "")[:200],
+            "headers": {k: v[:500] for k, v in headers.items() if k in KEPT_HEADERS},
+            "body": body,
+            "status": "dropped" if hook.paused else "received",
+            "detail": "hook paused" if hook.paused else None,
+        }
+
+
+def new_delivery_id(now: datetime) -> str:
+    """Sortable, unguessable: milliseconds since the epoch, then 64 random bits."""
+    return f"{int(now.timestamp() * 1000):013x}{secrets.token_hex(8)}"
+
+
+def _sender_of(hook: Hook, headers: Mapping[str, str], payload: Any) -> Sender:
+    if hook.preset != "auto":
+        return hook.preset  # type: ignore[return-value]  # validated when set
+    return presets.detect_sender(headers, payload)
+
+
+def _dedupe_key(sender: Sender, headers: Mapping[str, str], payload: Any) -> str | None:
+    key = presets.dedupe_key(sender, headers, payload)
+    return key[:300] if key else None
+
+
+def parse_body(content_type: str, body: bytes) -> Any:
+    """Decode a JSON, form (GitHub's ``payload=`` included) or plain-text body."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return _parse_form(body)
+    text = _decode(body)
+    if kind.endswith("json") or (not kind and text.lstrip()[:1] in ("{", "[")):
+        return _parse_json(text)
+    return text
+
+
+def _parse_form(body: bytes) -> Any:
+    fields = urllib.parse.parse_qs(_decode(body), keep_blank_values=True)
+    flat = {key: values[-1] for key, values in fields.items()}
+    if set(flat) == {"payload"}:
+        return _parse_json(flat["payload"])
+    return flat
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not valid UTF-8") from None
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes | None:
+    """Read the body, or None as soon as it is larger than ``limit`` (not reading the rest)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> web.Response:
+    return _error(413, f"the body is larger than this bot accepts ({limit} bytes)")
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    response = web.json_response({"ok": False, "error": message}, status=status, headers=headers)
+    if status == 413:
+        response.force_close()
+    return response

@@ -1,0 +1,164 @@
+"""The running app over real HTTP: Slack's signatures, health, events, start-up errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.slack.fake import FakeSlack
+from tests.conftest import FIXTURES, SIGNING_SECRET, RunningBot, slack_headers, slash_command_body
+
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+@BOTH
+async def test_healthz_answers_when_the_database_does(start_bot) -> None:
+    running: RunningBot = await start_bot()
+    async with running.http.get(f"{running.base_url}/healthz") as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Content-Type": "application/x-www-form-urlencoded"}, id="missing"),
+        pytest.param("wrong-secret", id="wrong-secret"),
+        pytest.param("stale", id="stale-timestamp"),
+    ],
+)
+async def test_badly_signed_slash_command_is_401_and_changes_nothing(start_bot, headers) -> None:
+    running: RunningBot = await start_bot()
+    body = slash_command_body("/hook", "create sneaky")
+    if headers == "wrong-secret":
+        headers = slack_headers(body, form=True, secret="not-the-secret")
+    elif headers == "stale":
+        headers = slack_headers(body, form=True, now=time.time() - 6 * 60)
+    status, _ = await running.post("/slack/events", body, headers)
+    assert status == 401
+    assert "No hooks yet" in await running.command("/hook list")
+
+
+async def test_the_official_slack_signature_vector_is_what_we_verify() -> None:
+    from bot.slack.signing import is_valid_slack_signature
+
+    vector = json.loads((FIXTURES / "slack/signature_test_vector.json").read_text())
+    body = (FIXTURES / "slack/slash_command.signed_example.txt").read_bytes()
+    timestamp = vector["X-Slack-Request-Timestamp"]
+    assert is_valid_slack_signature(
+        vector["signing_secret"], timestamp, body, vector["X-Slack-Signature"], now=float(timestamp)
+    )
+
+
+async def test_url_verification_is_answered(start_bot) -> None:
+    running: RunningBot = await start_bot()
+    body = (FIXTURES / "slack/url_verification.json").read_bytes()
+    status, answer = await running.post("/slack/events", body, slack_headers(body, form=False))
+    assert status == 200
+    assert (
+        answer == {"challenge": json.loads(body)["challenge"]}
+        or answer == json.loads(body)["challenge"]
+    )
+
+
+async def test_a_retried_event_is_acknowledged_and_handled_once(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    running: RunningBot = await start_bot()
+    event = json.loads((FIXTURES / "slack/app_mention.json").read_text())
+    event["event"]["channel"] = "C0001"
+    body = json.dumps(event).encode()
+    first, _ = await running.post("/slack/events", body, slack_headers(body, form=False))
+    retry_headers = slack_headers(body, form=False) | {
+        "X-Slack-Retry-Num": "1",
+        "X-Slack-Retry-Reason": "http_timeout",
+    }
+    second, _ = await running.post("/slack/events", body, retry_headers)
+    assert (first, second) == (200, 200)
+    await fake_slack.wait_for("chat.postMessage")
+    await running.bot.outbox.stop()  # nothing else is coming
+    assert len(fake_slack.messages("C0001")) == 1
+
+
+async def test_app_home_is_published(start_bot, fake_slack: FakeSlack) -> None:
+    running: RunningBot = await start_bot()
+    await running.command("/hook create deploys preset=github")
+    event = json.loads((FIXTURES / "slack/app_home_opened.json").read_text())
+    event["event"]["tab"] = "home"
+    event["event"]["user"] = "U0001"
+    body = json.dumps(event).encode()
+    status, _ = await running.post("/slack/events", body, slack_headers(body, form=False))
+    assert status == 200
+    (call,) = await fake_slack.wait_for("views.publish")
+    assert "deploys" in json.dumps(call.args["view"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_", "PORT"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=clean | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_SIGNING_SECRET": "abc"}, "SLACK_BOT_TOKEN"),
+        ({"PORT": "eighty"}, "PORT"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"SLACK_API_URL": "not a url"}, "SLACK_API_URL"),
+    ],
+)
+def test_bad_configuration_stops_startup_with_one_clear_line(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    result = run_cli(env, "run", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0] and "Traceback" not in result.stderr
+
+
+def test_migrate_subcommand_creates_the_schema(tmp_path: Path) -> None:
+    result = run_cli({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, "migrate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.db").exists()
+
+
+async def test_a_second_process_on_the_same_sqlite_file_is_refused(
+    start_bot, database_url: str, tmp_path: Path
+) -> None:
+    await start_bot()
+    result = run_cli(
+        {
+            "DATABASE_URL": database_url,
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "PORT": str(free_port()),
+        },
+        "run",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "another bot process" in result.stderr

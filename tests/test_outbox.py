@@ -1,0 +1,249 @@
+"""The outbox against the fake Slack over HTTP, with a fake clock driving every wait."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import col, select
+
+from bot.clock import FakeClock
+from bot.db import Database
+from bot.models import OutboxChannel, OutboxMessage
+from bot.outbox import Message, Outbox, Pacing, enqueue
+from bot.slack.fake import FakeSlack
+from tests.conftest import BOT_TOKEN, reset_postgres
+
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+@dataclass
+class Rig:
+    db: Database
+    outbox: Outbox
+    clock: FakeClock
+    fake: FakeSlack
+
+    async def send(self, *messages: Message) -> None:
+        async with self.db.transaction() as session:
+            for message in messages:
+                enqueue(session, message, self.clock.now())
+        self.outbox.wake()
+
+    async def rows(self) -> list[OutboxMessage]:
+        async with self.db.sessions() as session:
+            result = await session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id)))
+            return list(result.scalars().all())
+
+    def texts(self, channel: str) -> list[str]:
+        return [m["text"] for m in self.fake.messages(channel)]
+
+
+async def settle() -> None:
+    """Let the sender act on what just happened (it runs in the same event loop)."""
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+
+
+async def make_rig(
+    database_url: str, fake: FakeSlack, pacing: Pacing, *, fresh: bool = True
+) -> Rig:
+    if fresh and database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    db = Database(database_url)
+    await db.migrate()
+    clock = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=UTC))
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake.url, retry_handlers=[])
+    outbox = Outbox(db=db, client=client, clock=clock, pacing=pacing)
+    outbox.start()
+    return Rig(db, outbox, clock, fake)
+
+
+@pytest.fixture
+async def rig(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
+    rig = await make_rig(database_url, fake_slack, Pacing(rate=100, burst=100))
+    yield rig
+    await rig.outbox.stop()
+    await rig.db.close()
+
+
+@BOTH
+async def test_messages_keep_their_order_per_channel(rig: Rig) -> None:
+    await rig.send(*(Message("C0001", f"general {i}") for i in range(6)))
+    await rig.send(*(Message("C0002", f"ops {i}") for i in range(4)))
+    await rig.fake.wait_for("chat.postMessage", count=10)
+    assert rig.texts("C0001") == [f"general {i}" for i in range(6)]
+    assert rig.texts("C0002") == [f"ops {i}" for i in range(4)]
+    await settle()
+    assert {row.status for row in await rig.rows()} == {"sent"}
+
+
+@BOTH
+async def test_429_waits_for_retry_after_and_loses_or_repeats_nothing(rig: Rig) -> None:
+    rig.fake.fail_next(1, status=429, retry_after=30, method="chat.postMessage")
+    await rig.send(*(Message("C0001", f"m{i}") for i in range(3)))
+    await rig.fake.wait_for("chat.postMessage", count=1)
+    await settle()
+    assert rig.texts("C0001") == []
+    rig.clock.advance(29)
+    await settle()
+    assert rig.texts("C0001") == [], "retried before Retry-After elapsed"
+    rig.clock.advance(1.5)
+    await rig.fake.wait_for("chat.postMessage", count=4)
+    assert rig.texts("C0001") == ["m0", "m1", "m2"]
+    await settle()
+    first = (await rig.rows())[0]
+    assert first.attempts == 2 and first.status == "sent"
+
+
+@BOTH
+async def test_5xx_is_retried_with_growing_backoff(rig: Rig) -> None:
+    rig.fake.fail_next(2, status=500, method="chat.postMessage")
+    await rig.send(Message("C0001", "survives"))
+    await rig.fake.wait_for("chat.postMessage", count=1)
+    await settle()
+    row = (await rig.rows())[0]
+    assert row.status == "pending" and "500" in (row.last_error or "")
+    assert row.next_attempt_at == rig.clock.now() + timedelta(seconds=1)
+    rig.clock.advance(1)
+    await rig.fake.wait_for("chat.postMessage", count=2)
+    await settle()
+    assert (await rig.rows())[0].next_attempt_at == rig.clock.now() + timedelta(seconds=2)
+    rig.clock.advance(2)
+    await rig.fake.wait_for("chat.postMessage", count=3)
+    await settle()
+    assert rig.texts("C0001") == ["survives"]
+    assert (await rig.rows())[0].status == "sent"
+
+
+async def test_permanent_error_is_recorded_and_the_channel_moves_on(rig: Rig) -> None:
+    rig.fake.fail_next(1, error="invalid_blocks", method="chat.postMessage")
+    await rig.send(Message("C0001", "bad"), Message("C0001", "good"))
+    await rig.fake.wait_for("chat.postMessage", count=2)
+    await settle()
+    bad, good = await rig.rows()
+    assert (bad.status, bad.last_error) == ("failed", "invalid_blocks")
+    assert good.status == "sent"
+    assert rig.texts("C0001") == ["good"]
+
+
+async def test_unknown_channel_fails_with_slacks_reason(rig: Rig) -> None:
+    await rig.send(Message("C9999", "nowhere"))
+    await rig.fake.wait_for("chat.postMessage")
+    await settle()
+    (row,) = await rig.rows()
+    assert (row.status, row.last_error) == ("failed", "channel_not_found")
+
+
+async def test_not_in_public_channel_joins_and_retries_once(rig: Rig) -> None:
+    rig.fake.add_channel("C0777", "releases", is_private=False, is_member=False)
+    await rig.send(Message("C0777", "hello releases"))
+    await rig.fake.wait_for("chat.postMessage", count=2)
+    await settle()
+    assert len(rig.fake.calls_to("conversations.join")) == 1
+    assert rig.texts("C0777") == ["hello releases"]
+
+
+async def test_private_channel_is_not_joined(rig: Rig) -> None:
+    rig.fake.add_channel("G0001", "secret", is_private=True, is_member=False)
+    await rig.send(Message("G0001", "psst"))
+    await rig.fake.wait_for("chat.postMessage")
+    await settle()
+    (row,) = await rig.rows()
+    assert row.status == "failed"
+    assert rig.fake.calls_to("conversations.join") == []
+
+
+async def test_threads_reply_update_root_and_react(rig: Rig) -> None:
+    first = Message("C0002", "PR #1 opened", thread_key="pr-1")
+    closed = Message(
+        "C0002", "PR #1 merged", thread_key="pr-1", updates_root=True, reaction="white_check_mark"
+    )
+    await rig.send(first)
+    await rig.fake.wait_for("chat.postMessage")
+    await rig.send(closed)
+    await rig.fake.wait_for("reactions.add")
+    posts = rig.fake.calls_to("chat.postMessage")
+    assert posts[1].args["thread_ts"] is not None
+    root_ts = posts[1].args["thread_ts"]
+    root = rig.fake.message_by_ts("C0002", root_ts)
+    assert root is not None and root["text"] == "PR #1 merged"
+    assert rig.fake.calls_to("reactions.add")[0].args["name"] == "white_check_mark"
+
+
+async def test_thread_mode_off_posts_each_on_its_own(rig: Rig) -> None:
+    await rig.send(Message("C0001", "a", thread_key="k", thread_mode="off"))
+    await rig.fake.wait_for("chat.postMessage")
+    await rig.send(Message("C0001", "b", thread_key="k", thread_mode="off", updates_root=True))
+    await rig.fake.wait_for("chat.postMessage", count=2)
+    assert all("thread_ts" not in c.args for c in rig.fake.calls_to("chat.postMessage"))
+    assert rig.fake.calls_to("chat.update") == []
+
+
+async def test_pacing_holds_a_burst_to_the_channel_rate(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    rig = await make_rig(database_url, fake_slack, Pacing(rate=1, burst=2))
+    try:
+        await rig.send(*(Message("C0001", f"p{i}") for i in range(4)))
+        await rig.fake.wait_for("chat.postMessage", count=2)
+        await settle()
+        assert rig.texts("C0001") == ["p0", "p1"]
+        rig.clock.advance(1)
+        await rig.fake.wait_for("chat.postMessage", count=3)
+        await settle()
+        assert rig.texts("C0001") == ["p0", "p1", "p2"]
+        rig.clock.advance(1)
+        await rig.fake.wait_for("chat.postMessage", count=4)
+    finally:
+        await rig.outbox.stop()
+        await rig.db.close()
+
+
+@BOTH
+async def test_unsent_messages_are_sent_after_a_crash(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    crashed = Database(database_url)
+    await crashed.migrate()
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    async with crashed.transaction() as session:
+        for i in range(3):
+            enqueue(session, Message("C0001", f"queued {i}"), now)
+        # The crashed sender held the channel's lease for a while yet.
+        session.add(
+            OutboxChannel(
+                channel="C0001", lease_owner="dead", lease_until=now + timedelta(seconds=20)
+            )
+        )
+    await crashed.close()  # the process died before sending anything
+
+    rig = await make_rig(database_url, fake_slack, Pacing(rate=100, burst=100), fresh=False)
+    try:
+        await settle()
+        assert rig.texts("C0001") == []  # the dead process's lease is respected ...
+        rig.clock.advance(31)  # ... until it expires
+        rig.outbox.wake()
+        await rig.fake.wait_for("chat.postMessage", count=3)
+        assert rig.texts("C0001") == ["queued 0", "queued 1", "queued 2"]
+    finally:
+        await rig.outbox.stop()
+        await rig.db.close()
+
+
+async def test_stats_count_pending_and_failed(rig: Rig) -> None:
+    rig.fake.fail_next(1, error="channel_not_found", method="chat.postMessage")
+    await rig.send(Message("C0001", "x"))
+    await rig.fake.wait_for("chat.postMessage")
+    await settle()
+    stats = await rig.outbox.stats()
+    assert (stats.pending, stats.failed) == (0, 1)
+    async with rig.db.sessions() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 1
