@@ -49,7 +49,11 @@ class FakeClock:
 
     def advance(self, delta: timedelta | float) -> None:
         """Move time forward and wake everyone whose deadline has passed."""
-        self._now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        self.set(self._now + (delta if isinstance(delta, timedelta) else timedelta(seconds=delta)))
+
+    def set(self, when: datetime) -> None:
+        """Jump to ``when`` (never backwards) and wake everyone whose deadline has passed."""
+        self._now = max(self._now, when)
         due = [(when, fut) for when, fut in self._sleepers if when <= self._now]
         self._sleepers = [(when, fut) for when, fut in self._sleepers if when > self._now]
         for _, future in due:

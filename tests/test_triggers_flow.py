@@ -1,0 +1,275 @@
+"""Triggers end to end: /trigger over signed requests, a real target server, the fake Slack.
+
+Runs are driven by calling the runner with the scheduled time while a fake clock stands
+still or moves, so no test waits for a real schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from sqlmodel import col, select
+
+from bot.clock import FakeClock
+from bot.models import Trigger
+from bot.slack.fake import FakeSlack
+from tests.conftest import RunningBot, fake_clock, fixture_bytes
+
+
+@dataclass
+class Target:
+    """A site whose health the test controls."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    hits: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    state = Target()
+
+    async def handle(request: web.Request) -> web.Response:
+        state.hits.append(request.path)
+        if request.path == "/feed":
+            return web.Response(body=state.body, content_type="application/rss+xml")
+        return web.Response(status=state.status, body=state.body)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield state
+    await runner.cleanup()
+
+
+async def trigger_named(running: RunningBot, name: str) -> Trigger:
+    async with running.bot.db.sessions() as session:
+        result = await session.execute(select(Trigger).where(col(Trigger.name) == name))
+        return result.scalars().one()
+
+
+async def run_due(running: RunningBot, clock: FakeClock, name: str) -> None:
+    """Move the clock to the trigger's next run and run it, as the scheduler would."""
+    trigger = await trigger_named(running, name)
+    assert trigger.id is not None and trigger.next_run_at is not None
+    clock.set(max(clock.now(), trigger.next_run_at))
+    await running.bot.triggers.run(trigger.id, trigger.next_run_at)
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+
+
+async def test_down_once_silent_while_down_recovered_once_in_thread(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    reply = await running.command(
+        f"/trigger add site every 1m http {target.url}/health <#C0002|ops>"
+    )
+    assert ("Added *site*" in reply and "every minute" in reply) or "every 1 minute" in reply, reply
+    await run_due(running, clock, "site")  # healthy: nothing to say
+    target.status = 503
+    for _ in range(3):
+        await run_due(running, clock, "site")
+    (down,) = await fake_slack.wait_for("chat.postMessage")
+    assert "down" in down.args["text"] and "503" in down.args["text"]
+    target.status = 200
+    await run_due(running, clock, "site")
+    posts = await fake_slack.wait_for("chat.postMessage", count=2)
+    await settle()
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2
+    recovered = posts[1]
+    assert "recovered" in recovered.args["text"] and recovered.args.get("thread_ts")
+    root = fake_slack.message_by_ts("C0002", recovered.args["thread_ts"])
+    assert root is not None and "recovered" in root["text"]
+    assert len(target.hits) == 5
+
+
+async def test_retries_suppress_a_blip(start_bot, fake_slack: FakeSlack, target: Target) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command(f"/trigger add site every 1m http {target.url}/ retries=3")
+    for status in (200, 503, 200, 503, 503, 200):
+        target.status = status
+        await run_due(running, clock, "site")
+    await settle()
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+
+async def test_json_condition_crossing_both_ways(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    target.body = fixture_bytes("json/statuspage.status.json")
+    reply = await running.command(
+        f'/trigger add status every 5m json {target.url}/api when json.status.indicator != "none"'
+    )
+    assert "Added" in reply, reply
+    await run_due(running, clock, "status")
+    await settle()
+    assert fake_slack.calls_to("chat.postMessage") == []
+    target.body = target.body.replace(b'"indicator":"none"', b'"indicator":"major"').replace(
+        b'"indicator": "none"', b'"indicator": "major"'
+    )
+    await run_due(running, clock, "status")
+    await fake_slack.wait_for("chat.postMessage")
+    target.body = fixture_bytes("json/statuspage.status.json")
+    await run_due(running, clock, "status")
+    await fake_slack.wait_for("chat.postMessage", count=2)
+
+
+async def test_feed_items_posted_once_across_a_restart(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    feed = fixture_bytes("feeds/rss2sample.xml")
+    first_item = feed.index(b"<item>")
+    target.body = (
+        feed[:first_item] + feed[feed.index(b"</item>", first_item) + 7 :]
+    )  # one item hidden
+    await running.command(f"/trigger add news every 30m rss {target.url}/feed")
+    await run_due(running, clock, "news")  # first run: records, posts nothing
+    await running.stop()
+    again: RunningBot = await start_bot(clock=clock)
+    target.body = feed
+    await run_due(again, clock, "news")
+    (post,) = await fake_slack.wait_for("chat.postMessage")
+    assert "Star City" in post.args["text"]
+    await run_due(again, clock, "news")
+    await settle()
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_message_trigger_runs_in_the_users_time_zone(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    clock = fake_clock("2026-11-27T06:00:00")
+    running: RunningBot = await start_bot(clock=clock)
+    reply = await running.command(
+        '/trigger add standup every weekday at 9:30 message "Standup in 5 minutes" <#C0002|team>'
+    )
+    assert "Europe/Berlin" in reply and "09:30" in reply, reply
+    trigger = await trigger_named(running, "standup")
+    assert trigger.next_run_at == datetime(2026, 11, 27, 8, 30, tzinfo=UTC)  # 09:30 CET
+    await run_due(running, clock, "standup")
+    (post,) = await fake_slack.wait_for("chat.postMessage")
+    assert post.args["text"] == "Standup in 5 minutes" and post.args["channel"] == "C0002"
+    trigger = await trigger_named(running, "standup")
+    assert trigger.next_run_at == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)  # Monday
+
+
+async def test_missed_runs_after_downtime_are_reported_not_burst(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    clock = fake_clock("2026-11-27T06:00:00")
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command('/trigger add standup every day at 9:00 tz UTC message "Standup"')
+    await running.stop()
+    clock.set(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))  # down for two and a half days
+    again: RunningBot = await start_bot(clock=clock)
+    (missed,) = await fake_slack.wait_for("chat.postMessage")
+    assert "missed" in missed.args["text"] and "the bot was down" in missed.args["text"]
+    trigger = await trigger_named(again, "standup")
+    assert trigger.next_run_at == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    await settle()
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_a_run_is_claimed_once(start_bot, fake_slack: FakeSlack) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command('/trigger add ping every 1h message "ping"')
+    trigger = await trigger_named(running, "ping")
+    assert trigger.id is not None and trigger.next_run_at is not None
+    results = await asyncio.gather(
+        *(running.bot.triggers.run(trigger.id, trigger.next_run_at) for _ in range(3))
+    )
+    assert sum(result is not None for result in results) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://10.0.0.7/", "private"),
+        ("file:///etc/passwd", "http"),
+        ("gopher://example.com/", "http"),
+    ],
+)
+async def test_urls_into_our_own_network_are_refused(start_bot, url: str, reason: str) -> None:
+    running: RunningBot = await start_bot()
+    reply = await running.command(f"/trigger add sneaky every 5m http {url}")
+    assert reason in reply and "Added" not in reply, reply
+    assert "No triggers yet" in await running.command("/trigger list")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("add site every fortnight http https://example.com", "fortnight"),
+        ("add site every 10s http https://example.com", "minute"),
+        ("add site every 5m ftp https://example.com", "http, rss, json"),
+        ("add status every 5m json https://example.com/x.json", "when"),
+        ("add site every 5m http https://example.com when latency >", "condition"),
+    ],
+)
+async def test_malformed_commands_name_the_part(start_bot, text: str, named: str) -> None:
+    running: RunningBot = await start_bot()
+    reply = await running.command(f"/trigger {text}")
+    assert (named in reply and "Example" in reply) or "example" in reply.lower(), reply
+    assert "Added" not in reply
+
+
+async def test_list_show_pause_resume_delete_history(start_bot, target: Target) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command(f"/trigger add site every 5m http {target.url}/")
+    await run_due(running, clock, "site")
+    assert "site" in await running.command("/trigger list")
+    shown = await running.command("/trigger show site")
+    assert "Next runs" in shown and "every 5 minutes" in shown
+    assert "ok" in await running.command("/trigger history site")
+    assert "Paused" in await running.command("/trigger pause site")
+    assert (
+        running.bot.triggers.scheduler.get_job(
+            f"trigger:{(await trigger_named(running, 'site')).id}"
+        )
+        is None
+    )
+    assert "Resumed" in await running.command("/trigger resume site")
+    assert "Muted" in await running.command("/trigger mute site 2h")
+    assert "Deleted" in await running.command("/trigger delete site")
+    async with running.bot.db.sessions() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Trigger)) == 0
+
+
+async def test_trigger_run_tells_the_user_privately(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    await running.command(f"/trigger add site every 5m http {target.url}/")
+    assert "Running" in await running.command("/trigger run site")
+    (ephemeral,) = await fake_slack.wait_for("chat.postEphemeral")
+    assert ephemeral.args["user"] == "U0001" and "HTTP 200" in ephemeral.args["text"]
+
+
+def test_scheduler_job_defaults_are_deliberate() -> None:
+    from bot.triggers.runner import GRACE
+
+    assert timedelta(minutes=1) <= GRACE
