@@ -51,6 +51,7 @@ class Bot:
     policy: AddressPolicy
     fetcher: SafeFetcher
     triggers: TriggerRunner
+    listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
 
 
@@ -110,7 +111,8 @@ def build(
         fetcher=fetcher,
         triggers=triggers,
     )
-    listeners.register(bolt, _listeners(bot), db, clock)
+    bot.listeners = _listeners(bot)
+    listeners.register(bolt, bot.listeners, db, clock)
     bot.web = _web_app(bot)
     return bot
 

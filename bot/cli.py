@@ -90,13 +90,28 @@ async def serve(bot: Bot) -> None:
     await runner.setup()
     await web.TCPSite(runner, bot.settings.host, bot.settings.port).start()
     log.info("listening on http://%s:%s", bot.settings.host, bot.settings.port)
+    socket_mode = await _connect_socket_mode(bot)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("shutting down")
+    if socket_mode is not None:
+        await socket_mode.close_async()
     await runner.cleanup()
+
+
+async def _connect_socket_mode(bot: Bot) -> Any:
+    """With SLACK_APP_TOKEN, Slack traffic comes over Socket Mode; webhooks still use HTTP."""
+    if not bot.settings.slack_app_token:
+        return None
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(bot.bolt, str(bot.settings.slack_app_token))
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    log.info("connected to Slack over Socket Mode")
+    return handler
 
 
 async def _run_local(settings: Settings) -> int:
