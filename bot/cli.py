@@ -25,7 +25,7 @@ import aiohttp
 from aiohttp import web
 from dotenv import load_dotenv
 
-from bot.app import Bot, build
+from bot.app import LOCAL_BOT_TOKEN, Bot, build
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.errors import BotError
@@ -119,7 +119,7 @@ async def _run_local(settings: Settings) -> int:
     from bot.slack.fake import FakeSlack
 
     secret = secrets.token_hex(16)
-    async with FakeSlack(on_post=_print_call) as fake:
+    async with FakeSlack(token=LOCAL_BOT_TOKEN, on_post=_print_call) as fake:
         local = replace(settings, slack_api_url=fake.url)
         bot = build(local, signing_secret=secret)
         _write_local_state(local, secret)
