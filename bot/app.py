@@ -72,12 +72,17 @@ def build(
         clock=clock,
         pacing=Pacing(rate=settings.slack_channel_rate, burst=settings.slack_channel_burst),
     )
-    bolt = AsyncApp(
-        client=slack,
-        signing_secret=signing_secret or str(settings.slack_signing_secret or ""),
-        process_before_response=True,
+    policy = AddressPolicy.from_allowlist(settings.check_allowlist)
+    fetcher = SafeFetcher(policy)
+    triggers = TriggerRunner(
+        db=db,
+        clock=clock,
+        outbox=outbox,
+        fetcher=fetcher,
+        check_timeout=settings.check_timeout,
+        concurrency=settings.check_concurrency,
     )
-    deliveries = DeliveryProcessor(db=db, clock=clock, outbox=outbox)
+    deliveries = DeliveryProcessor(db=db, clock=clock, outbox=outbox, run_trigger=triggers.run_now)
     receiver = Receiver(
         db=db,
         clock=clock,
@@ -88,15 +93,10 @@ def build(
         default_rate_limit=settings.webhook_rate_limit,
         on_recorded=deliveries.wake,
     )
-    policy = AddressPolicy.from_allowlist(settings.check_allowlist)
-    fetcher = SafeFetcher(policy)
-    triggers = TriggerRunner(
-        db=db,
-        clock=clock,
-        outbox=outbox,
-        fetcher=fetcher,
-        check_timeout=settings.check_timeout,
-        concurrency=settings.check_concurrency,
+    bolt = AsyncApp(
+        client=slack,
+        signing_secret=signing_secret or str(settings.slack_signing_secret or ""),
+        process_before_response=True,
     )
     bot = Bot(
         settings=settings,
@@ -125,6 +125,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         cache=bot.receiver.hooks,
         writer=bot.receiver.writer,
         on_recorded=bot.deliveries.wake,
+        find_trigger=bot.triggers.find,
     )
 
     trigger = TriggerCommands(

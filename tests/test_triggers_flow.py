@@ -273,3 +273,60 @@ def test_scheduler_job_defaults_are_deliberate() -> None:
     from bot.triggers.runner import GRACE
 
     assert timedelta(minutes=1) <= GRACE
+
+
+async def test_a_delivery_runs_the_hooks_trigger(start_bot, target: Target) -> None:
+    running: RunningBot = await start_bot()
+    await running.command(f"/trigger add smoke every 1h http {target.url}/smoke")
+    reply = await running.command("/hook create deploys preset=generic secret=deploy-secret-1")
+    path = reply.split("https://bot.example.com", 1)[1].split("`", 1)[0]
+    assert "no trigger named" in await running.command("/hook set deploys run=nope")
+    assert "Updated" in await running.command("/hook set deploys run=smoke")
+    before = len(target.hits)
+    body = b'{"event": "deploy.finished"}'
+    status, _ = await running.post(
+        path, body, {"Content-Type": "application/json", "Authorization": "Bearer deploy-secret-1"}
+    )
+    assert status == 202
+    for _ in range(200):
+        if len(target.hits) > before:
+            break
+        await asyncio.sleep(0.01)
+    assert target.hits[before:] == ["/smoke"]
+
+
+async def test_mute_reports_nothing_then_summarises(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command(f"/trigger add site every 1m http {target.url}/")
+    await run_due(running, clock, "site")
+    assert "Muted" in await running.command("/trigger mute site 30m")
+    target.status = 503
+    for _ in range(5):
+        await run_due(running, clock, "site")
+    target.status = 200
+    for _ in range(5):
+        await run_due(running, clock, "site")
+    await settle()
+    assert fake_slack.calls_to("chat.postMessage") == []
+    clock.advance(timedelta(minutes=30))
+    await run_due(running, clock, "site")
+    (summary,) = await fake_slack.wait_for("chat.postMessage")
+    assert "muted" in summary.args["text"] and "down" in summary.args["text"]
+
+
+async def test_a_flapping_target_is_reported_once(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command(f"/trigger add site every 1m http {target.url}/")
+    for minute in range(30):
+        target.status = 503 if minute % 2 else 200
+        await run_due(running, clock, "site")
+    await settle()
+    texts = [c.args["text"] for c in fake_slack.calls_to("chat.postMessage")]
+    assert sum("flapping" in text for text in texts) == 1
+    assert len(texts) <= 6, texts  # a few changes before it is called flapping, then silence

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,16 +134,38 @@ class TriggerRunner:
         if job is not None:
             job.remove()
 
-    def run_in_background(self, trigger_id: int, on_done: Any) -> None:
+    def run_in_background(
+        self, trigger_id: int, on_done: Callable[[RunResult | None], Awaitable[None]] | None = None
+    ) -> None:
         """Run now without blocking the caller (``/trigger run``); ``on_done(result)`` after."""
 
         async def run_and_tell() -> None:
-            result = await self.run(trigger_id, self.clock.now(), manual=True)
-            await on_done(result)
+            try:
+                result = await self.run(trigger_id, self.clock.now(), manual=True)
+            except Exception:
+                log.exception("trigger %s run failed", trigger_id, extra={"trigger_id": trigger_id})
+                result = None
+            if on_done is not None:
+                await on_done(result)
 
         task = asyncio.create_task(run_and_tell())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def find(self, team_id: str, name: str) -> Trigger | None:
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                select(Trigger).where(col(Trigger.team_id) == team_id, col(Trigger.name) == name)
+            )
+            return result.scalars().first()
+
+    async def run_now(self, team_id: str, name: str) -> None:
+        """Run the named trigger's check at once (a webhook asked for it); unknown names are logged."""
+        trigger = await self.find(team_id, name)
+        if trigger is None or trigger.id is None:
+            log.warning("a hook asked to run trigger %r, which does not exist", name)
+            return
+        self.run_in_background(trigger.id)
 
     async def _job(self, trigger_id: int, scheduled_iso: str) -> None:
         try:

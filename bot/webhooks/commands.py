@@ -58,6 +58,7 @@ class HookCommands:
     cache: store.HookCache
     writer: DeliveryWriter
     on_recorded: Callable[[], None]
+    find_trigger: Callable[[str, str], Awaitable[object | None]]
 
     async def __call__(self, command: Command) -> Reply:
         try:
@@ -162,6 +163,11 @@ class HookCommands:
                 f"Example: `/hook set {hook.name} threads=thread rate=120`"
             )
         _only_options(options, SETTABLE, f"/hook set {hook.name} threads=off")
+        run = options.get("run")
+        if run and await self.find_trigger(command.team_id, run.lower()) is None:
+            raise UsageError(
+                f"There is no trigger named `{run}` to run. `/trigger list` shows them; `run=` with nothing clears it."
+            )
         changes = {
             _SETTING_COLUMNS.get(key, key): _setting(key, value) for key, value in options.items()
         }
@@ -364,7 +370,7 @@ def _setting(key: str, value: str) -> Any:
         if len(value) < 8:
             raise UsageError("`secret=` must be at least 8 characters. Example: `secret=whsec_…`")
         return value
-    return value or None  # run=TRIGGER (checked when the delivery arrives)
+    return value.lower() or None  # run=TRIGGER, checked against the triggers by `set`
 
 
 _SETTING_COLUMNS = {"rate": "rate_limit", "channel": "channel_id", "run": "run_trigger"}

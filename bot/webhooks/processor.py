@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,7 @@ class DeliveryProcessor:
     db: Database
     clock: Clock
     outbox: Outbox
+    run_trigger: Callable[[str, str], Awaitable[None]] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
@@ -165,6 +167,7 @@ class DeliveryProcessor:
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True, of=Delivery)
             rows = (await session.execute(query)).all()
+            to_run: list[tuple[str, str]] = []
             for delivery, hook in rows:
                 outcome = to_message(delivery, hook)
                 if isinstance(outcome, Skip):
@@ -173,7 +176,17 @@ class DeliveryProcessor:
                     message = enqueue(session, outcome, self.clock.now())
                     await session.flush()
                     delivery.status, delivery.outbox_id = "posted", message.id
+                    if hook.run_trigger:
+                        to_run.append((hook.team_id, hook.run_trigger))
                 session.add(delivery)
         if rows:
             self.outbox.wake()
+        await self._run_triggers(to_run)
         return len(rows)
+
+    async def _run_triggers(self, requests: list[tuple[str, str]]) -> None:
+        """Act, not only speak: a delivery that passed its filter runs the hook's trigger."""
+        if self.run_trigger is None:
+            return
+        for team_id, name in dict.fromkeys(requests):
+            await self.run_trigger(team_id, name)
