@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import pickle
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.triggers.base import BaseTrigger
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +19,6 @@ from bot.triggers.schedule import (
     OnceSchedule,
     Schedule,
     ScheduleError,
-    ScheduleTrigger,
     WeeklySchedule,
     describe_span,
     ordinal,
@@ -914,92 +911,3 @@ def test_the_default_zone_must_have_a_name() -> None:
         nameless = ZoneInfo.from_file(file)
     with pytest.raises(ValueError, match="IANA"):
         parse("every day at 9am", nameless)
-
-
-# ---------------------------------------------------------------------------------------------
-# APScheduler adapter
-
-
-def test_the_trigger_is_an_apscheduler_trigger() -> None:
-    trigger = ScheduleTrigger(parse("every 5 minutes"))
-    assert isinstance(trigger, BaseTrigger)
-    assert str(trigger) == "schedule[every 5 minutes]"
-
-
-def test_interval_trigger_fires_after_now_then_after_each_previous_fire() -> None:
-    trigger = ScheduleTrigger(parse("every 5 minutes"))
-    first = trigger.get_next_fire_time(None, NOW)
-    assert first == utc("2026-03-27 12:05")
-    late_now = utc("2026-03-27 12:05:03")
-    assert trigger.get_next_fire_time(first, late_now) == utc("2026-03-27 12:10")
-
-
-def test_interval_jitter_is_added_once_and_never_accumulates() -> None:
-    trigger = ScheduleTrigger(parse("every 5 minutes"), jitter_seconds=7.5)
-    first = trigger.get_next_fire_time(None, NOW)
-    assert first == utc("2026-03-27 12:05:07.500")
-    second = trigger.get_next_fire_time(first, first)
-    assert second == utc("2026-03-27 12:10:07.500")
-
-
-def test_calendar_trigger_never_returns_the_previous_fire_time() -> None:
-    trigger = ScheduleTrigger(parse("every day at 9am"))
-    fired = trigger.get_next_fire_time(None, utc("2026-03-27 08:00"))
-    assert fired == utc("2026-03-27 09:00")
-    assert trigger.get_next_fire_time(fired, fired) == utc("2026-03-28 09:00")
-    # A clock behind the previous fire time still never repeats it.
-    assert trigger.get_next_fire_time(fired, utc("2026-03-27 08:30")) == utc("2026-03-28 09:00")
-
-
-def test_calendar_trigger_collapses_missed_runs_into_the_next_one() -> None:
-    trigger = ScheduleTrigger(parse("every day at 9am"))
-    three_days_ago = utc("2026-03-24 09:00")
-    assert trigger.get_next_fire_time(three_days_ago, NOW) == utc("2026-03-28 09:00")
-
-
-def test_calendar_trigger_jitter_shifts_every_fire_time() -> None:
-    trigger = ScheduleTrigger(parse("every day at 9am"), jitter_seconds=30)
-    # At 09:00:10 the shifted 09:00:30 run has not happened yet.
-    fired = trigger.get_next_fire_time(None, utc("2026-03-27 09:00:10"))
-    assert fired == utc("2026-03-27 09:00:30")
-    assert trigger.get_next_fire_time(fired, fired) == utc("2026-03-28 09:00:30")
-
-
-def test_trigger_fire_times_strictly_increase_like_the_scheduler_loop_asks() -> None:
-    trigger = ScheduleTrigger(parse('cron "*/20 * * * *"'), jitter_seconds=3)
-    fired = trigger.get_next_fire_time(None, NOW)
-    # At 12:00:00 the 12:00 run, shifted to 12:00:03, has not happened yet.
-    seen = [fired]
-    for _ in range(6):
-        assert fired is not None
-        fired = trigger.get_next_fire_time(fired, fired)
-        seen.append(fired)
-    assert [f"{run:%H:%M:%S}" for run in seen if run] == [
-        "12:00:03",
-        "12:20:03",
-        "12:40:03",
-        "13:00:03",
-        "13:20:03",
-        "13:40:03",
-        "14:00:03",
-    ]
-
-
-def test_one_off_trigger_fires_once() -> None:
-    trigger = ScheduleTrigger(parse("in 2 hours"))
-    fired = trigger.get_next_fire_time(None, NOW)
-    assert fired == utc("2026-03-27 14:00")
-    assert trigger.get_next_fire_time(fired, fired) is None
-    assert trigger.get_next_fire_time(None, utc("2026-03-27 15:00")) is None
-
-
-def test_trigger_pickles_for_persistent_job_stores() -> None:
-    trigger = ScheduleTrigger(parse('cron "0 9 * * 1-5" tz Europe/Berlin'), jitter_seconds=2)
-    restored = pickle.loads(pickle.dumps(trigger))
-    assert restored.schedule == trigger.schedule
-    assert restored.get_next_fire_time(None, NOW) == utc("2026-03-30 07:00:02")
-
-
-def test_negative_jitter_is_refused() -> None:
-    with pytest.raises(ValueError, match="jitter"):
-        ScheduleTrigger(parse("every 5m"), jitter_seconds=-1)

@@ -15,7 +15,7 @@ Rules every schedule follows:
 * ``on the 29th``/``30th``/``31st`` runs only in months that have that day, and `describe()`
   says so; ``on the last day`` runs in every month.
 * Intervals are anchored on the previous run: ``next_run(after)`` is ``after + every``. The
-  runner passes the previous fire time (see `ScheduleTrigger`); the zone only labels them.
+  runner passes the previous scheduled time (see `bot.triggers.runner`); the zone only labels them.
 * Cron follows the standard (Vixie) five fields: minute, hour, day of month, month, day of
   week, with lists, ranges, steps, ``*``, names (``mon-fri``, ``jan``), and 0 or 7 for Sunday.
   When both day fields are restricted (neither starts with ``*``), a day matching either runs.
@@ -33,8 +33,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import ClassVar, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
-
-from apscheduler.triggers.base import BaseTrigger
 
 ScheduleKind = Literal["interval", "weekly", "monthly", "cron", "once"]
 _Sortable = TypeVar("_Sortable", int, time)
@@ -1036,48 +1034,3 @@ _CLAUSES: Final[Mapping[str, Callable[[list[_Word], _Context], Schedule]]] = {
     "tomorrow": _parse_tomorrow,
     "today": _parse_today,
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# APScheduler 3 adapter
-
-
-class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has no type hints
-    """Runs an APScheduler 3 job on a `Schedule`.
-
-    Intervals fire at ``previous + every`` (``now + every + jitter`` first). Other schedules
-    fire at the schedule's next run after both ``previous`` and ``now``, so a run is never
-    returned twice and missed runs collapse into one. ``jitter_seconds`` is a fixed offset
-    added to every fire time, e.g. derived from the trigger's id to spread load.
-    """
-
-    __slots__ = ("jitter_seconds", "schedule")
-
-    schedule: Schedule
-    jitter_seconds: float
-
-    def __init__(self, schedule: Schedule, *, jitter_seconds: float = 0.0) -> None:
-        if jitter_seconds < 0:
-            raise ValueError(f"jitter_seconds must not be negative, got {jitter_seconds}")
-        self.schedule = schedule
-        self.jitter_seconds = jitter_seconds
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        """The next fire time in UTC, strictly after ``previous_fire_time``; None when done."""
-        jitter = timedelta(seconds=self.jitter_seconds)
-        if isinstance(self.schedule, IntervalSchedule):
-            if previous_fire_time is None:
-                return as_utc(now) + self.schedule.every + jitter
-            return as_utc(previous_fire_time) + self.schedule.every
-        after = now if previous_fire_time is None else max(previous_fire_time, now)
-        # Work in unshifted time so the jitter is added once, never accumulated.
-        run = self.schedule.next_run(as_utc(after) - jitter)
-        return None if run is None else run + jitter
-
-    def __str__(self) -> str:
-        return f"schedule[{self.schedule.describe()}]"
-
-    def __repr__(self) -> str:
-        return f"<ScheduleTrigger ({self.schedule.describe()}, jitter={self.jitter_seconds}s)>"
