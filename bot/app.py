@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.net import AddressPolicy, SafeFetcher
 from bot.outbox import Outbox, Pacing
+from bot.permissions import Permissions
 from bot.slack import listeners
 from bot.slack.conversation import Conversation
 from bot.slack.http import bolt_route
@@ -118,6 +119,7 @@ def build(
 
 
 def _listeners(bot: Bot) -> listeners.Listeners:
+    permissions = Permissions(bot.slack, bot.clock, bot.settings.bot_admins)
     hook = HookCommands(
         settings=bot.settings,
         db=bot.db,
@@ -126,6 +128,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         writer=bot.receiver.writer,
         on_recorded=bot.deliveries.wake,
         find_trigger=bot.triggers.find,
+        permissions=permissions,
     )
 
     trigger = TriggerCommands(
@@ -136,6 +139,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         outbox=bot.outbox,
         slack=bot.slack,
         policy=bot.policy,
+        permissions=permissions,
     )
     talk = Conversation(db=bot.db, clock=bot.clock, outbox=bot.outbox, slack=bot.slack)
     return listeners.Listeners(

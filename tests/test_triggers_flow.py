@@ -330,3 +330,12 @@ async def test_a_flapping_target_is_reported_once(
     texts = [c.args["text"] for c in fake_slack.calls_to("chat.postMessage")]
     assert sum("flapping" in text for text in texts) == 1
     assert len(texts) <= 6, texts  # a few changes before it is called flapping, then silence
+
+
+async def test_a_non_owner_cannot_delete_a_trigger(start_bot, fake_slack: FakeSlack) -> None:
+    fake_slack.add_user("U0002", tz="UTC")
+    running: RunningBot = await start_bot()
+    await running.command('/trigger add ping every 1h message "ping"')
+    assert "Only <@U0001>" in await running.command("/trigger delete ping", user="U0002")
+    assert "ping" in await running.command("/trigger list", user="U0002")
+    assert "Deleted" in await running.command("/trigger delete ping")

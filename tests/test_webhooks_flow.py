@@ -335,3 +335,18 @@ async def test_a_crash_after_202_still_posts_after_restart(
     await start_bot()  # ... and the restarted one posts it
     (call,) = await fake_slack.wait_for("chat.postMessage")
     assert call.args["channel"] == "C0001"
+
+
+async def test_only_the_creator_or_an_admin_changes_a_hook(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_user("U0002", tz="UTC")
+    fake_slack.add_user("U0004", tz="UTC", is_admin=True)
+    running: RunningBot = await start_bot(bot_admins=frozenset({"U0003"}))
+    await create_hook(running, "mine preset=generic")
+    refused = await running.command("/hook delete mine", user="U0002")
+    assert "Only <@U0001>" in refused
+    assert "mine" in await running.command("/hook list", user="U0002")  # reading is for everyone
+    assert "Paused" in await running.command("/hook pause mine", user="U0003")  # BOT_ADMINS
+    assert "Resumed" in await running.command("/hook resume mine", user="U0004")  # workspace admin
+    assert "Deleted" in await running.command("/hook delete mine")  # the creator

@@ -23,6 +23,7 @@ from bot.db import Database
 from bot.models import AuditEntry, Trigger, TriggerRun
 from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
 from bot.outbox import Message, Outbox, enqueue
+from bot.permissions import Permissions
 from bot.slack.commands import Command, Reply
 from bot.slack.text import CommandSyntaxError, scan
 from bot.triggers.command import TriggerSpec, TriggerSyntaxError, parse_duration, parse_trigger_add
@@ -61,6 +62,7 @@ class TriggerCommands:
     outbox: Outbox
     slack: AsyncWebClient
     policy: AddressPolicy
+    permissions: Permissions
     _zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     async def __call__(self, command: Command) -> Reply:
@@ -203,13 +205,13 @@ class TriggerCommands:
         )
 
     async def pause(self, command: Command, words: list[str], _rest: str) -> Reply:
-        trigger = await self._trigger(command, words, "pause")
+        trigger = await self._owned_trigger(command, words, "pause")
         await self._update(command, trigger, "paused", paused=True)
         self.runner.unschedule(_id(trigger))
         return Reply(f"Paused *{trigger.name}*. `/trigger resume {trigger.name}` starts it again.")
 
     async def resume(self, command: Command, words: list[str], _rest: str) -> Reply:
-        trigger = await self._trigger(command, words, "resume")
+        trigger = await self._owned_trigger(command, words, "resume")
         schedule = schedule_from_dict(trigger.schedule)
         trigger.next_run_at = schedule.next_run(self.clock.now())
         trigger = await self._update(
@@ -219,7 +221,7 @@ class TriggerCommands:
         return Reply(f"Resumed *{trigger.name}*: {_when(schedule, trigger.next_run_at)}.")
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
-        trigger = await self._trigger(command, words, "delete")
+        trigger = await self._owned_trigger(command, words, "delete")
         self.runner.unschedule(_id(trigger))
         async with self.db.transaction() as session:
             row = await session.get(Trigger, _id(trigger))
@@ -251,7 +253,7 @@ class TriggerCommands:
         return Reply(f"Running *{trigger.name}* now; I'll tell you the result here.")
 
     async def mute(self, command: Command, words: list[str], _rest: str) -> Reply:
-        trigger = await self._trigger(command, words, "mute")
+        trigger = await self._owned_trigger(command, words, "mute")
         tz = schedule_from_dict(trigger.schedule).tz
         until = self._mute_until(words[1:], tz, trigger.name)
         state = mute(state_from_dict(trigger.state), until)
@@ -263,7 +265,7 @@ class TriggerCommands:
         )
 
     async def unmute(self, command: Command, words: list[str], _rest: str) -> Reply:
-        trigger = await self._trigger(command, words, "unmute")
+        trigger = await self._owned_trigger(command, words, "unmute")
         state = mute(state_from_dict(trigger.state), self.clock.now())
         await self._update(command, trigger, "unmuted", state=state.to_dict())
         return Reply(
@@ -306,6 +308,16 @@ class TriggerCommands:
         trigger = await self._find(command.team_id, name)
         if trigger is None:
             raise UsageError(f"There is no trigger named `{name}`. `/trigger list` shows them all.")
+        return trigger
+
+    async def _owned_trigger(self, command: Command, words: list[str], verb: str) -> Trigger:
+        """The named trigger, if this user may change it (its creator or an admin)."""
+        trigger = await self._trigger(command, words, verb)
+        refusal = await self.permissions.refusal(
+            command.user_id, trigger.created_by, f"trigger *{trigger.name}*"
+        )
+        if refusal:
+            raise UsageError(refusal)
         return trigger
 
     async def _runs(self, trigger: Trigger, limit: int) -> list[TriggerRun]:

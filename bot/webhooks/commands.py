@@ -20,6 +20,7 @@ from bot.db import Database
 from bot.expressions import ExpressionError, compile_expression, compile_template
 from bot.models import Delivery, Hook
 from bot.outbox import THREAD_MODES
+from bot.permissions import Permissions
 from bot.slack.commands import Command, Reply
 from bot.slack.text import CommandSyntaxError, parse_channel, parse_key_values, scan, unescape
 from bot.webhooks import hooks as store
@@ -59,6 +60,7 @@ class HookCommands:
     writer: DeliveryWriter
     on_recorded: Callable[[], None]
     find_trigger: Callable[[str, str], Awaitable[object | None]]
+    permissions: Permissions
 
     async def __call__(self, command: Command) -> Reply:
         try:
@@ -155,7 +157,7 @@ class HookCommands:
         return Reply("\n".join(lines))
 
     async def set(self, command: Command, words: list[str], _rest: str) -> Reply:
-        hook = await self._hook(command, words, "set")
+        hook = await self._owned_hook(command, words, "set")
         options, extra = parse_key_values(words[1:])
         if extra or not options:
             raise UsageError(
@@ -175,25 +177,25 @@ class HookCommands:
         return Reply(f"Updated *{hook.name}*: " + ", ".join(f"{k}={options[k]}" for k in options))
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
-        hook = await self._hook(command, words, "delete")
+        hook = await self._owned_hook(command, words, "delete")
         await store.delete_hook(self.db, hook, user_id=command.user_id, now=self.clock.now())
         self.cache.forget(hook.token)
         return Reply(f"Deleted hook *{hook.name}*; its URL now answers 404.")
 
     async def pause(self, command: Command, words: list[str], _rest: str) -> Reply:
-        hook = await self._hook(command, words, "pause")
+        hook = await self._owned_hook(command, words, "pause")
         await self._save(replace_hook(hook, {"paused": True}), command, "paused")
         return Reply(
             f"Paused *{hook.name}*: deliveries are accepted (202) but dropped, and shown in `/hook log {hook.name}`."
         )
 
     async def resume(self, command: Command, words: list[str], _rest: str) -> Reply:
-        hook = await self._hook(command, words, "resume")
+        hook = await self._owned_hook(command, words, "resume")
         await self._save(replace_hook(hook, {"paused": False}), command, "resumed")
         return Reply(f"Resumed *{hook.name}*.")
 
     async def rotate(self, command: Command, words: list[str], _rest: str) -> Reply:
-        hook = await self._hook(command, words, "rotate")
+        hook = await self._owned_hook(command, words, "rotate")
         old_token = hook.token
         generated = hook.secret is not None and hook.preset not in ("sentry", "stripe")
         secret = store.new_secret() if generated else hook.secret
@@ -208,7 +210,7 @@ class HookCommands:
         )
 
     async def template(self, command: Command, words: list[str], rest: str) -> Reply:
-        hook = await self._hook(command, words, "template")
+        hook = await self._owned_hook(command, words, "template")
         source = _after_name(rest)
         if not source:
             raise UsageError(
@@ -227,7 +229,7 @@ class HookCommands:
         return Reply(f"*{hook.name}* now uses your template. Try it: `/hook test {hook.name}`")
 
     async def filter(self, command: Command, words: list[str], rest: str) -> Reply:
-        hook = await self._hook(command, words, "filter")
+        hook = await self._owned_hook(command, words, "filter")
         source = _after_name(rest)
         if not source:
             raise UsageError(
@@ -268,7 +270,7 @@ class HookCommands:
         )
 
     async def replay(self, command: Command, words: list[str], _rest: str) -> Reply:
-        hook = await self._hook(command, words, "replay")
+        hook = await self._owned_hook(command, words, "replay")
         if len(words) < 2:
             raise UsageError(
                 f"Which delivery? Example: `/hook replay {hook.name} DELIVERY_ID` (ids are in `/hook log {hook.name}`)"
@@ -288,6 +290,16 @@ class HookCommands:
         hook = await store.find_hook(self.db, command.team_id, name)
         if hook is None:
             raise UsageError(f"There is no hook named `{name}`. `/hook list` shows them all.")
+        return hook
+
+    async def _owned_hook(self, command: Command, words: list[str], verb: str) -> Hook:
+        """The named hook, if this user may change it (its creator or an admin)."""
+        hook = await self._hook(command, words, verb)
+        refusal = await self.permissions.refusal(
+            command.user_id, hook.created_by, f"hook *{hook.name}*"
+        )
+        if refusal:
+            raise UsageError(refusal)
         return hook
 
     async def _save(self, hook: Hook, command: Command, action: str) -> Hook:
