@@ -202,3 +202,18 @@ class AuditEntry(SQLModel, table=True):
     subject: str  # "hook:<name>" / "trigger:<name>"
     action: str
     at: datetime = _utc_datetime()
+
+
+class Draft(SQLModel, table=True):
+    """Something the bot understood from plain language, waiting for the user's Create click."""
+
+    __tablename__ = "draft"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    user_id: str
+    channel_id: str  # where it was asked; replies and channel-less results go there
+    command: str  # "/trigger" or "/hook"
+    text: str  # what follows the command, in the slash-command grammar
+    created_at: datetime = _utc_datetime()
+    status: str = "open"  # open | created | cancelled
