@@ -38,6 +38,7 @@ PUSH_FIXTURE: Final = ROOT / "tests" / "fixtures" / "github" / "push.json"
 SIGNING_SECRET: Final = "bench-signing-secret-0123456789"
 BOT_TOKEN: Final = "xoxb-bench"
 MARKER: Final = re.compile(r"benchmark(\d+)")
+ARRIVAL_TIMEOUT: Final = 15.0  # seconds to wait for the last posts after sending stops
 # Repository fields the GitHub preset and typical templates read; the rest is trimmed so
 # the body is ~2 KB, the size the reference figures in ../shared/PERFORMANCE.md use.
 KEPT_REPO_FIELDS: Final = (
@@ -200,13 +201,13 @@ async def running_server(
         stdout=asyncio.subprocess.PIPE,
     )
     try:
-        port = await asyncio.wait_for(_read_port(process), timeout=30)
+        port = await asyncio.wait_for(read_port(process), timeout=30)
         yield Server(process, f"http://127.0.0.1:{port}")
     finally:
-        await _stop(process)
+        await stop_process(process)
 
 
-async def _read_port(process: asyncio.subprocess.Process) -> int:
+async def read_port(process: asyncio.subprocess.Process) -> int:
     assert process.stdout is not None
     line = (await process.stdout.readline()).decode()
     if not line.startswith("PORT "):
@@ -214,7 +215,7 @@ async def _read_port(process: asyncio.subprocess.Process) -> int:
     return int(line.split()[1])
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
+async def stop_process(process: asyncio.subprocess.Process) -> None:
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -346,9 +347,9 @@ class CreatedHook:
 async def create_hook(server: Server, name: str, channel: str) -> CreatedHook:
     """Create a github-preset hook posting to ``channel`` with a signed slash command."""
     body, headers = slash_command(f"/hook create {name} <#{channel}|{name}> preset=github", channel)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{server.base_url}/slack/events", data=body, headers=headers) as r:
-            reply = str((await r.json())["text"])
+    url = f"{server.base_url}/slack/events"
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+        reply = str((await r.json())["text"])
     path, secret = HOOK_REPLY.search(reply), SECRET_REPLY.search(reply)
     if path is None or secret is None:
         raise RuntimeError(f"/hook create failed: {reply}")
@@ -375,6 +376,7 @@ class Arrivals:
     """When each marked message reached the fake Slack (monotonic seconds)."""
 
     at: dict[int, float] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def on_post(self, call: Call) -> None:
         """FakeSlack's callback: timestamp a chat.postMessage carrying a marker."""
@@ -383,6 +385,13 @@ class Arrivals:
         found = MARKER.search(json.dumps(call.args))
         if found is not None:
             self.at.setdefault(int(found.group(1)), time.monotonic())
+            self.changed.set()
+
+    async def wait_for_all(self, expected: set[int]) -> None:
+        """Return once every number in ``expected`` has arrived (bound it with a timeout)."""
+        while not expected <= self.at.keys():
+            await self.changed.wait()
+            self.changed.clear()
 
 
 @dataclass(frozen=True)
@@ -407,7 +416,9 @@ async def end_to_end(
             await _sleep_until(started + (number - 1) / rate)
             hook = hooks[number % len(hooks)]
             group.create_task(_send_marked(http, server, hook, number, sent_at))
-    await _wait_for_arrivals(arrivals, set(sent_at), timeout=15)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(ARRIVAL_TIMEOUT):
+            await arrivals.wait_for_all(set(sent_at))
     latencies = [1000 * (arrivals.at[n] - sent_at[n]) for n in sent_at if n in arrivals.at]
     return EndToEnd(len(sent_at), len(latencies), latencies, time.monotonic() - started)
 
@@ -430,12 +441,6 @@ async def _send_marked(
         await response.read()
         if response.status != 202:
             del sent_at[number]
-
-
-async def _wait_for_arrivals(arrivals: Arrivals, expected: set[int], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not expected <= set(arrivals.at):
-        await asyncio.sleep(0.05)
 
 
 # ----- the run and the report ------------------------------------------------------------
@@ -548,14 +553,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve", choices=["bare", "bot"], help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--slack-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", default="", help=argparse.SUPPRESS)
     return parser
+
+
+def _run_server(kind: ServerKind, database_url: str, slack_url: str, profile: str) -> None:
+    serving = _serve(kind, database_url, slack_url)
+    if not profile:
+        asyncio.run(serving)
+        return
+    import cProfile
+
+    with cProfile.Profile() as profiler:
+        asyncio.run(serving)
+    profiler.dump_stats(profile)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark, or (with the internal ``--serve``) be the server under test."""
     args = _parser().parse_args(argv)
     if args.serve:
-        asyncio.run(_serve(args.serve, args.database_url, args.slack_url))
+        _run_server(args.serve, args.database_url, args.slack_url, args.profile)
         return
     options = Options(
         seconds=min(args.seconds, 30.0),
@@ -569,4 +587,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
