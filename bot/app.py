@@ -28,7 +28,7 @@ from bot.triggers.runner import TriggerRunner
 from bot.webhooks.commands import HookCommands
 from bot.webhooks.hooks import HookCache
 from bot.webhooks.ingest import DeliveryWriter
-from bot.webhooks.processor import DeliveryProcessor
+from bot.webhooks.processor import DeliveryProcessor, fast_message
 from bot.webhooks.receiver import RateLimiter, Receiver
 
 log = logging.getLogger(__name__)
@@ -88,11 +88,12 @@ def build(
         db=db,
         clock=clock,
         hooks=HookCache(db, clock),
-        writer=DeliveryWriter(db),
+        writer=DeliveryWriter(
+            db, fast_path=fast_message, on_enqueued=outbox.wake, on_unprocessed=deliveries.wake
+        ),
         limiter=RateLimiter(clock),
         max_body=settings.webhook_max_body,
         default_rate_limit=settings.webhook_rate_limit,
-        on_recorded=deliveries.wake,
     )
     bolt = AsyncApp(
         client=slack,
@@ -126,7 +127,6 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         clock=bot.clock,
         cache=bot.receiver.hooks,
         writer=bot.receiver.writer,
-        on_recorded=bot.deliveries.wake,
         find_trigger=bot.triggers.find,
         permissions=permissions,
     )

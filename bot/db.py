@@ -90,7 +90,12 @@ class Database:
 def _create_engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite"):
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # One connection: SQLite allows one writer at a time, and a second connection waiting
+    # for the lock sleeps in SQLite's busy handler (1, 2, 5 … 100 ms steps). Queuing for
+    # the connection in the pool instead costs microseconds.
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+    )
     sa.event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine
 

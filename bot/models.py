@@ -86,7 +86,6 @@ class Delivery(SQLModel, table=True):
     body: bytes = Field(sa_type=sa.LargeBinary)
     status: str = "received"  # received | posted | filtered | dropped | failed
     detail: str | None = None
-    outbox_id: int | None = None
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -109,7 +108,7 @@ class OutboxMessage(SQLModel, table=True):
     thread_mode: str = "update+thread"
     updates_root: bool = False
     reaction: str | None = None
-    source: str | None = None  # delivery id or "trigger:<id>", for logs and links
+    source: str | None = Field(default=None, index=True)  # "delivery:<id>" / "trigger:<id>"
     status: str = "pending"  # pending | sent | failed
     attempts: int = 0
     progress: str = ""  # steps already done, so a retry never repeats one

@@ -50,6 +50,7 @@ TRANSIENT_ERRORS = frozenset(
 MAX_BACKOFF_SECONDS = 300.0
 LEASE_SECONDS = 30.0
 POLL_SECONDS = 1.0
+PASS_QUANTUM_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -69,25 +70,42 @@ class Message:
     source: str | None = None
 
 
-def enqueue(session: AsyncSession, message: Message, now: datetime) -> OutboxMessage:
-    """Add ``message`` to the outbox in the caller's transaction. Call `Outbox.wake` after."""
-    row = OutboxMessage(
-        channel=message.channel,
-        kind=message.kind,
-        text=message.text,
-        blocks=message.blocks,
-        user=message.user,
-        ts=message.ts,
-        thread_key=message.thread_key,
-        thread_mode=message.thread_mode,
-        updates_root=message.updates_root,
-        reaction=message.reaction,
-        source=message.source,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(row)
-    return row
+async def enqueue(session: AsyncSession, now: datetime, *messages: Message) -> int:
+    """Add messages to the outbox in the caller's transaction; returns how many.
+
+    Call `Outbox.wake` after the transaction commits. (No ids come back: asking for them
+    in order makes SQLite insert row by row.)
+    """
+    if not messages:
+        return 0
+    await session.execute(sa.insert(_OUTBOX), [_row(message, now) for message in messages])
+    channels = [{"channel": channel} for channel in dict.fromkeys(m.channel for m in messages)]
+    await insert_ignoring_conflicts(session, OutboxChannel, channels)
+    return len(messages)
+
+
+_OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+def _row(message: Message, now: datetime) -> dict[str, Any]:
+    return {
+        "channel": message.channel,
+        "kind": message.kind,
+        "text": message.text,
+        "blocks": message.blocks,
+        "user": message.user,
+        "ts": message.ts,
+        "thread_key": message.thread_key,
+        "thread_mode": message.thread_mode,
+        "updates_root": message.updates_root,
+        "reaction": message.reaction,
+        "source": message.source,
+        "status": "pending",
+        "attempts": 0,
+        "progress": "",
+        "created_at": now,
+        "next_attempt_at": now,
+    }
 
 
 @dataclass(frozen=True)
@@ -196,11 +214,14 @@ class Outbox:
             except Exception:
                 log.exception("outbox dispatch failed; retrying")
                 delay = POLL_SECONDS
+            # Under load, wakes come faster than passes are useful: one pass per quantum
+            # picks up everything that arrived meanwhile, and leaves the loop to ingest.
+            await asyncio.sleep(PASS_QUANTUM_SECONDS)
             await sleep_or_wake(self.clock, delay, self._wake)
 
     async def _dispatch_due_channels(self) -> float:
         now = self.clock.now()
-        heads = await self._pending_heads()
+        heads = await self._pending_heads(now)
         next_due = now + timedelta(seconds=POLL_SECONDS)
         for channel, due in heads:
             if channel in self._draining:
@@ -211,28 +232,33 @@ class Outbox:
                 self._draining[channel] = asyncio.create_task(self._drain(channel))
         return (next_due - now).total_seconds()
 
-    async def _pending_heads(self) -> list[tuple[str, datetime]]:
-        """Each channel with pending messages, and when its oldest one is due."""
+    async def _pending_heads(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Each unleased channel with pending messages, and when its oldest one is due.
+
+        One index lookup per known channel, however long the backlog is.
+        """
+        head_due = (
+            sa.select(col(OutboxMessage.next_attempt_at))
+            .where(
+                col(OutboxMessage.channel) == col(OutboxChannel.channel),
+                col(OutboxMessage.status) == "pending",
+            )
+            .order_by(col(OutboxMessage.id))
+            .limit(1)
+            .scalar_subquery()
+        )
+        free = sa.or_(
+            col(OutboxChannel.lease_until).is_(None), col(OutboxChannel.lease_until) < now
+        )
         async with self.db.sessions() as session:
             result = await session.execute(
-                sa.select(col(OutboxMessage.channel), sa.func.min(OutboxMessage.id))
-                .where(col(OutboxMessage.status) == "pending")
-                .group_by(OutboxMessage.channel)
+                sa.select(col(OutboxChannel.channel), head_due).where(free)
             )
-            head_ids = [head_id for _, head_id in result.all()]
-            if not head_ids:
-                return []
-            heads = await session.execute(
-                sa.select(col(OutboxMessage.channel), col(OutboxMessage.next_attempt_at)).where(
-                    col(OutboxMessage.id).in_(head_ids)
-                )
-            )
-            return [(channel, due) for channel, due in heads.all()]
+            return [(channel, due) for channel, due in result.all() if due is not None]
 
     async def _lease(self, channel: str, now: datetime) -> bool:
         until = now + timedelta(seconds=LEASE_SECONDS)
         async with self.db.transaction() as session:
-            await insert_ignoring_conflicts(session, OutboxChannel, [{"channel": channel}])
             claimed = await session.execute(
                 sa.update(OutboxChannel)
                 .where(

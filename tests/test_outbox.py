@@ -32,7 +32,7 @@ class Rig:
     async def send(self, *messages: Message) -> None:
         async with self.db.transaction() as session:
             for message in messages:
-                enqueue(session, message, self.clock.now())
+                await enqueue(session, self.clock.now(), message)
         self.outbox.wake()
 
     async def rows(self) -> list[OutboxMessage]:
@@ -216,11 +216,11 @@ async def test_unsent_messages_are_sent_after_a_crash(
     now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     async with crashed.transaction() as session:
         for i in range(3):
-            enqueue(session, Message("C0001", f"queued {i}"), now)
+            await enqueue(session, now, Message("C0001", f"queued {i}"))
         # The crashed sender held the channel's lease for a while yet.
-        session.add(
-            OutboxChannel(
-                channel="C0001", lease_owner="dead", lease_until=now + timedelta(seconds=20)
+        await session.execute(
+            sa.update(OutboxChannel).values(
+                lease_owner="dead", lease_until=now + timedelta(seconds=20)
             )
         )
     await crashed.close()  # the process died before sending anything

@@ -56,7 +56,7 @@ class Conversation:
     async def _reply(self, event: dict[str, Any], text: str) -> None:
         channel = str(event.get("channel", ""))
         async with self.db.transaction() as session:
-            enqueue(session, Message(channel, text, source="conversation"), self.clock.now())
+            await enqueue(session, self.clock.now(), Message(channel, text, source="conversation"))
         self.outbox.wake()
 
     async def _home_blocks(self) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,9 @@ from bot.slack.commands import Command, CommandHandler, Reply
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+ActionHandler = Callable[[dict[str, Any]], Awaitable[None]]
+# A modal submission: None to close it, or {block_id: message} to show inline errors.
+ViewHandler = Callable[[dict[str, Any]], Awaitable[dict[str, str] | None]]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Listeners:
 
     commands: dict[str, CommandHandler]
     events: dict[str, EventHandler]
+    actions: dict[str, ActionHandler] = field(default_factory=dict)
+    views: dict[str, ViewHandler] = field(default_factory=dict)
 
 
 def register(app: AsyncApp, listeners: Listeners, db: Database, clock: Clock) -> None:
@@ -40,6 +45,10 @@ def register(app: AsyncApp, listeners: Listeners, db: Database, clock: Clock) ->
         app.command(name)(_command_listener(name, handler))
     for event, event_handler in listeners.events.items():
         app.event(event)(_event_listener(event, event_handler))
+    for action_id, action_handler in listeners.actions.items():
+        app.action(action_id)(_action_listener(action_id, action_handler))
+    for callback_id, view_handler in listeners.views.items():
+        app.view(callback_id)(_view_listener(callback_id, view_handler))
 
 
 def _command_listener(
@@ -70,6 +79,36 @@ def _event_listener(
             await handler(event)
         except Exception:
             log.exception("handling %s event failed", event.get("type"))
+
+    return listener
+
+
+def _action_listener(
+    action_id: str, handler: ActionHandler
+) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        try:
+            await handler(body)
+        except Exception:
+            log.exception("button %s failed", action_id)
+
+    return listener
+
+
+def _view_listener(
+    callback_id: str, handler: ViewHandler
+) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+        try:
+            errors = await handler(body)
+        except Exception:
+            log.exception("modal %s failed", callback_id)
+            errors = {"name": "Sorry, something went wrong on my side. It has been logged."}
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
 
     return listener
 

@@ -242,11 +242,8 @@ class TriggerCommands:
             if result and result.reports:
                 text += f" (reported {len(result.reports)} change(s) in <#{trigger.channel_id}>)"
             async with self.db.transaction() as session:
-                enqueue(
-                    session,
-                    Message(command.channel_id, text, kind="ephemeral", user=command.user_id),
-                    self.clock.now(),
-                )
+                reply = Message(command.channel_id, text, kind="ephemeral", user=command.user_id)
+                await enqueue(session, self.clock.now(), reply)
             self.outbox.wake()
 
         self.runner.run_in_background(_id(trigger), tell)

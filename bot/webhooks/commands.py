@@ -58,7 +58,6 @@ class HookCommands:
     clock: Clock
     cache: store.HookCache
     writer: DeliveryWriter
-    on_recorded: Callable[[], None]
     find_trigger: Callable[[str, str], Awaitable[object | None]]
     permissions: Permissions
 
@@ -254,7 +253,6 @@ class HookCommands:
         sample = presets.sample_event(_sample_sender(hook.preset))
         row = _sample_row(hook, sample.sender, sample.event, sample.payload, self.clock.now())
         await self.writer.record(row)
-        self.on_recorded()
         return Reply(
             f"Sent a sample *{sample.sender} {sample.event}* event through *{hook.name}*; it will appear in <#{hook.channel_id}>."
         )
@@ -282,7 +280,6 @@ class HookCommands:
             )
         row = _replay_row(original, self.clock.now())
         await self.writer.record(row)
-        self.on_recorded()
         return Reply(f"Replaying `{original.id}` as `{row['id']}`.")
 
     async def _hook(self, command: Command, words: list[str], verb: str) -> Hook:

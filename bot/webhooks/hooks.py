@@ -96,7 +96,11 @@ async def recent_deliveries(
     async with db.sessions() as session:
         result = await session.execute(
             select(Delivery, OutboxMessage)
-            .join(OutboxMessage, col(OutboxMessage.id) == col(Delivery.outbox_id), isouter=True)
+            .join(
+                OutboxMessage,
+                col(OutboxMessage.source) == sa.literal("delivery:") + col(Delivery.id),
+                isouter=True,
+            )
             .where(col(Delivery.hook_id) == hook_id)
             .order_by(col(Delivery.received_at).desc())
             .limit(limit)

@@ -89,7 +89,6 @@ class Receiver:
     limiter: RateLimiter
     max_body: int
     default_rate_limit: int
-    on_recorded: Callable[[], None]
     on_outcome: Callable[[str, str], None] = lambda hook, outcome: None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -121,10 +120,8 @@ class Receiver:
             self.on_outcome(hook.name, "rejected")
             return _error(401, VERDICT_MESSAGES[verdict])
         row = self._delivery_row(hook, sender, headers, payload, body)
-        is_new = await self.writer.record(row)
+        is_new = await self.writer.record(row, hook)
         self.on_outcome(hook.name, "accepted" if is_new else "duplicate")
-        if is_new:
-            self.on_recorded()
         return web.json_response(
             {"ok": True, "delivery": row["id"], "duplicate": not is_new}, status=202
         )

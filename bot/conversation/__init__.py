@@ -1,0 +1,1 @@
+"""Plain-language conversations with the bot."""

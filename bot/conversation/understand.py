@@ -1,0 +1,935 @@
+"""Plain-language requests, turned into the exact slash-command text.
+
+People DM the bot or @mention it in plain English ("check https://status.example.com every
+5 minutes and tell #ops if it's down"). `understand` turns such a message into the text of
+``/trigger add ...`` or ``/hook create ...``, so that one parser validates and saves whatever
+the front door. It is a small rule-based reader, not a language model:
+
+* the schedule is the longest phrase starting at ``every``/``each``/``cron`` (or, for
+  one-offs, ``at``/``in``/``on``/``today``/``tomorrow``) that `parse_schedule` accepts;
+  ``at 9:30 every weekday`` is put back in grammar order as ``every weekday at 9:30``;
+* the kind comes from the words: ``remind`` → message; ``webhook``/``hook`` → a hook; a link →
+  http, json (the condition reads ``data.``/``json.``) or rss (feed words, or a feed-like
+  path); ``report`` → report; ``post``/``say``/``tell`` without a link → message;
+* ``if``/``when`` starts a condition: "it's down" needs none (a failed check alerts anyway),
+  "it's slow" is ``latency > 2000ms``, "it takes more than 2s", "the page says X",
+  "the certificate expires within 14 days", or an expression such as ``status != 200``.
+
+The proposal's ``text`` is in Slack's escaped form, exactly like a slash command's text:
+``<#C123|ops>`` and ``<https://...>`` references stay as they are and a literal ``>`` is
+``&gt;``. So it can be shown in mrkdwn as it is, and it is what ``parse_trigger_add`` reads.
+
+A ``message`` or ``report`` without a channel goes to the conversation where it was asked;
+the caller supplies that channel. "remind me" starts the message with a mention of the user
+who asked, so the reminder reaches them wherever it is posted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Literal, NoReturn
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from bot.slack.text import (
+    ChannelRef,
+    CommandSyntaxError,
+    Token,
+    link_target,
+    parse_channel,
+    parse_url,
+    parse_user,
+    scan,
+    unescape,
+)
+from bot.triggers.command import TriggerKind, TriggerSyntaxError, parse_trigger_add
+from bot.triggers.conditions import ConditionError, compile_condition
+from bot.triggers.schedule import ScheduleError, parse_schedule
+from bot.webhooks.event import SENDERS
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A command that would do what was asked: ``command`` plus the text that follows it."""
+
+    command: Literal["/trigger", "/hook"]
+    text: str
+
+
+@dataclass(frozen=True)
+class NotUnderstood:
+    """Why a request was refused: the fragment at fault ('' if nothing matched) and why."""
+
+    part: str
+    reason: str
+
+
+_Intent = Literal["message", "hook", "check", "report"]
+
+_HELP: Final = (
+    "I can set up checks (check https://example.com every 5 minutes), feeds, reminders "
+    "(every weekday at 9:30 remind #team: standup), reports and webhooks"
+)
+_FEED_SCHEDULE: Final = "every 15 minutes"
+_SLOW_MS: Final = 2000
+_NAME_LENGTH: Final = 40
+_PUNCTUATION: Final = ",.:!?"  # not ";": it ends Slack's "&amp;"
+_BOUNDARIES: Final = frozenset(".:!?")
+_QUOTE_CHARS: Final = frozenset('"“”')
+_STRAIGHT_QUOTES: Final = str.maketrans({"“": '"', "”": '"'})
+
+_MENTION: Final = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*")
+_LEADING_FILLER: Final = re.compile(
+    r"^(?:hey|hi|hello|yo|ok|okay|please|pls|kindly|(?:can|could|would|will) you)\b[\s,!.]*",
+    re.IGNORECASE,
+)
+_TRAILING_FILLER: Final = re.compile(
+    r"(?:[\s,!.?]+|(?<![\w'])(?:thanks|thank you|thx|please|pls))$", re.IGNORECASE
+)
+
+_REMIND_WORDS: Final = frozenset({"remind", "reminder"})
+_SAY_WORDS: Final = frozenset({"post", "say", "send", "announce", "tell", "write"})
+_HOOK_WORDS: Final = frozenset({"webhook", "webhooks", "hook", "hooks"})
+_REPORT_WORDS: Final = frozenset({"report", "reports", "digest", "summary"})
+_CHANGE_WORDS: Final = frozenset(
+    {"delete", "remove", "stop", "cancel", "pause", "disable", "mute", "don't", "dont"}
+)
+_AMBIGUOUS: Final = frozenset(
+    {"fortnight", "fortnightly", "biweekly", "bi-weekly", "bimonthly", "bi-monthly"}
+)
+_FEED_WORDS: Final = frozenset(
+    {"feed", "feeds", "rss", "atom", "items", "posts", "articles", "entries", "episodes"}
+)
+_FEED_PATH: Final = re.compile(r"(?:^|[/.])(?:rss|feed|atom)(?:[/.]|$)", re.IGNORECASE)
+_PRESET_WORDS: Final[Mapping[str, str]] = {
+    **{sender: sender for sender in SENDERS},
+    "auto": "auto",
+    "prometheus": "alertmanager",
+}
+_CONDITION_WORDS: Final = frozenset({"if", "when", "whenever"})
+_ACTION_WORDS: Final = frozenset(
+    {"tell", "alert", "notify", "ping", "post", "send", "message", "let", "warn"}
+)
+_GLUE_WORDS: Final = frozenset({"and", "then", "to", "in", "into", "please", "so", ""})
+_MARKER_WORDS: Final = frozenset({"to", "that", "about", "saying"})
+_LEAD_IN_WORDS: Final = frozenset({"a", "an", "the", "message", "reminder", "note"})
+_TO_WORDS: Final = frozenset({"to", "in", "into", "for"})
+_NAME_STOPWORDS: Final = frozenset({"a", "an", "the", "to", "do", "our", "my", "your", "about"})
+_SEGMENT_STOPS: Final = (
+    _REMIND_WORDS
+    | _SAY_WORDS
+    | _CONDITION_WORDS
+    | _ACTION_WORDS
+    | {"check", "watch", "monitor", "to", "me", "us", "for", "from"}
+)
+_ONE_OFF_STARTS: Final = frozenset({"at", "in", "today", "tomorrow"})
+_ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_SCHEDULE_SYNONYMS: Final[Mapping[str, str]] = {
+    "each": "every",
+    "hourly": "every hour",
+    "daily": "every day",
+    "weekly": "every week",
+}
+
+
+class _Unclear(Exception):
+    """A request that cannot become a command; ``part`` is the fragment at fault."""
+
+    def __init__(self, part: str, reason: str) -> None:
+        super().__init__(reason)
+        self.part = part
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Word:
+    """One word of the message, with trailing punctuation split off.
+
+    ``text`` is unescaped without quotes; ``raw`` is as Slack sent it; ``start``/``end``
+    locate ``raw`` in the message; ``stop`` is the punctuation that followed ('' if none).
+    """
+
+    text: str
+    raw: str
+    start: int
+    end: int
+    quoted: bool
+    stop: str
+
+    @property
+    def low(self) -> str:
+        """The text lower-cased, with a curly apostrophe made straight."""
+        return self.text.lower().replace("’", "'")
+
+    @property
+    def channel(self) -> ChannelRef | None:
+        """The channel this word names (``<#C1|ops>`` or ``#ops``), if it is one."""
+        return None if self.quoted else parse_channel(self.text)
+
+    @property
+    def link(self) -> str | None:
+        """The address this word links to, whatever its scheme, if it is a link."""
+        return None if self.quoted else link_target(self.text)
+
+    @property
+    def is_reference(self) -> bool:
+        """True for links, channels, users and other Slack ``<...>`` references."""
+        return not self.quoted and (
+            self.raw.startswith("<") or self.link is not None or self.channel is not None
+        )
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One request: its words and what the schedule parser needs."""
+
+    message: str
+    words: tuple[_Word, ...]
+    default_tz: ZoneInfo
+    now: datetime
+    min_interval: timedelta
+    user_id: str
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A schedule phrase in grammar order, and the indexes of the words it used."""
+
+    text: str
+    span: frozenset[int]
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """What follows ``when`` (None: no condition needed), the words used, and as said."""
+
+    text: str | None
+    is_json: bool
+    span: frozenset[int]
+    said: str
+
+
+_NO_CONDITION: Final = _Condition(None, False, frozenset(), "")
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A ``/trigger add`` proposal and what its parse must give back."""
+
+    name: str
+    schedule: str
+    kind: TriggerKind
+    target: str | None
+    condition: str | None
+    channel: str | None
+
+    @property
+    def text(self) -> str:
+        parts = [self.name, self.schedule, self.kind, self._target_text()]
+        if self.condition is not None:
+            parts.append(f"when {self.condition}")
+        return " ".join(["add", *filter(None, parts), self.channel or ""]).strip()
+
+    def _target_text(self) -> str | None:
+        if self.kind != "message" or self.target is None:
+            return self.target
+        has_quote = any(char in _QUOTE_CHARS for char in self.target)
+        return self.target if has_quote else f'"{self.target}"'
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point
+
+
+def understand(
+    message: str,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+    min_interval: timedelta,
+    user_id: str,
+) -> Proposal | NotUnderstood:
+    """Turn a plain-language request (Slack-escaped text) into a command proposal.
+
+    Every ``/trigger`` proposal has been parsed with `parse_trigger_add` and its condition
+    compiled; anything that would fail comes back as `NotUnderstood` naming the part.
+    """
+    try:
+        ask = _ask(message, default_tz, now, min_interval, user_id)
+        _refuse_changes(ask.words)
+        intent = _intent_of(ask.words)
+        return _BUILDERS[intent](ask)
+    except _Unclear as unclear:
+        return NotUnderstood(part=unclear.part, reason=unclear.reason)
+
+
+def _ask(
+    message: str, default_tz: ZoneInfo, now: datetime, min_interval: timedelta, user_id: str
+) -> _Ask:
+    cleaned = _strip_filler(message)
+    return _Ask(cleaned, _words_of(cleaned), default_tz, now, min_interval, user_id)
+
+
+def _strip_filler(message: str) -> str:
+    """Drop a leading bot mention, greetings and polite words, and trailing thanks/punctuation."""
+    text = _MENTION.sub("", message).strip()
+    previous = None
+    while previous != text:
+        previous = text
+        text = _LEADING_FILLER.sub("", text)
+        text = _TRAILING_FILLER.sub("", text).strip()
+    return text
+
+
+def _words_of(text: str) -> tuple[_Word, ...]:
+    try:
+        tokens = scan(text)
+    except CommandSyntaxError as error:
+        raise _Unclear(error.part, "a quote is never closed") from None
+    return tuple(_word(text, token) for token in tokens)
+
+
+def _word(text: str, token: Token) -> _Word:
+    raw = text[token.start : token.end]
+    body = raw.rstrip(_PUNCTUATION)
+    stop = raw[len(body) :]
+    word_text = token.text.removesuffix(stop) if stop else token.text
+    return _Word(word_text, body, token.start, token.start + len(body), token.quoted, stop)
+
+
+def _refuse_changes(words: Sequence[_Word]) -> None:
+    if words and words[0].low in _CHANGE_WORDS:
+        raise _Unclear(
+            words[0].text,
+            "I can only set new things up from a message: change existing ones with "
+            "/trigger or /hook",
+        )
+
+
+def _intent_of(words: Sequence[_Word]) -> _Intent:
+    lows = {word.low for word in words if not word.quoted}
+    if lows & _REMIND_WORDS:
+        return "message"
+    if lows & _HOOK_WORDS:
+        return "hook"
+    if any(word.link is not None for word in words):
+        return "check"
+    if lows & _REPORT_WORDS:
+        return "report"
+    if lows & _SAY_WORDS:
+        return "message"
+    raise _Unclear("", f"I didn't understand that. {_HELP}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders, one per intent
+
+
+def _build_check(ask: _Ask) -> Proposal:
+    link_at = _the_link(ask.words)
+    url = _http_url(ask.words[link_at])
+    condition = _condition(ask.words)
+    kind = _check_kind(ask.words, url, condition)
+    schedule = _schedule(ask, condition.span) or _default_schedule(kind)
+    channel = _the_channel(ask.words, condition.span)
+    if kind == "rss" and condition.text is not None:
+        raise _Unclear(condition.said, "I post every new item of a feed; I can't filter them")
+    draft = _Draft(_host_name(url), schedule, kind, _escape(url), condition.text, channel)
+    return _checked(draft, ask)
+
+
+def _build_report(ask: _Ask) -> Proposal:
+    schedule = _schedule(ask, frozenset()) or _no_schedule(
+        'I couldn\'t tell when to send the report: add e.g. "every monday at 9am"'
+    )
+    draft = _Draft("report", schedule, "report", None, None, _the_channel(ask.words, frozenset()))
+    return _checked(draft, ask)
+
+
+def _build_message(ask: _Ask) -> Proposal:
+    found = _find_schedule(ask, frozenset())
+    if found is None:
+        _no_schedule('I couldn\'t tell when to post it: add e.g. "tomorrow at 9am"')
+    verb_at = next(i for i, word in enumerate(ask.words) if word.low in _REMIND_WORDS | _SAY_WORDS)
+    after = [i for i in range(verb_at + 1, len(ask.words)) if i not in found.span]
+    destination, body = _split_message(ask.words, after)
+    text = _message_text(ask, destination, body, ask.words[verb_at])
+    channel = None if destination is None or destination.channel is None else destination
+    channel_text = None if channel is None else _render_channel(channel)
+    draft = _Draft(_message_name(text), found.text, "message", text, None, channel_text)
+    return _checked(draft, ask)
+
+
+def _build_hook(ask: _Ask) -> Proposal:
+    preset = _the_preset(ask.words)
+    channel_at = _channel_index(ask.words, frozenset())
+    channel = None if channel_at is None else ask.words[channel_at]
+    ref = None if channel is None else channel.channel
+    name = _hook_name(preset, None if ref is None else ref.name)
+    rendered = None if channel is None else _render_channel(channel)
+    parts = ["create", name, rendered, f"preset={preset or 'auto'}"]
+    return Proposal("/hook", " ".join(filter(None, parts)))
+
+
+_BUILDERS: Final[Mapping[_Intent, Callable[[_Ask], Proposal]]] = {
+    "message": _build_message,
+    "hook": _build_hook,
+    "check": _build_check,
+    "report": _build_report,
+}
+
+
+def _no_schedule(reason: str) -> NoReturn:
+    raise _Unclear("", reason)
+
+
+def _default_schedule(kind: TriggerKind) -> str:
+    """A feed is read every 15 minutes unless told otherwise; a check must be told."""
+    if kind == "rss":
+        return _FEED_SCHEDULE
+    raise _Unclear("", 'I couldn\'t tell how often to check: add e.g. "every 5 minutes"')
+
+
+# ---------------------------------------------------------------------------------------------
+# The final check: one parser decides
+
+
+def _checked(draft: _Draft, ask: _Ask) -> Proposal:
+    """The proposal, once `parse_trigger_add` reads back what was meant."""
+    try:
+        spec = parse_trigger_add(
+            draft.text.removeprefix("add "),
+            default_tz=ask.default_tz,
+            now=ask.now,
+            min_interval=ask.min_interval,
+        )
+        if spec.condition is not None:
+            compile_condition(spec.condition)
+    except TriggerSyntaxError as error:
+        raise _Unclear(error.part, str(error)) from None
+    except ConditionError as error:
+        raise _Unclear(draft.condition or "", str(error)) from None
+    expected = None if draft.target is None else unescape(draft.target)
+    if spec.kind != draft.kind or spec.target != expected:
+        raise _Unclear(expected or "", "I couldn't turn this into a command without changing it")
+    return Proposal("/trigger", draft.text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Links, channels, names
+
+
+def _the_link(words: Sequence[_Word]) -> int:
+    """The index of the one link in the message; a second link is refused."""
+    links = [i for i, word in enumerate(words) if word.link is not None]
+    if len(links) > 1:
+        raise _Unclear(_link_text(words[links[1]]), "I can check one address at a time")
+    return links[0]
+
+
+def _http_url(word: _Word) -> str:
+    url = parse_url(word.text)
+    if url is None:
+        raise _Unclear(_link_text(word), "I can only check http:// and https:// addresses")
+    return url
+
+
+def _link_text(word: _Word) -> str:
+    return word.link or word.text
+
+
+def _escape(text: str) -> str:
+    """Slack's escaping of a literal ``&``, ``<`` and ``>``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _check_kind(words: Sequence[_Word], url: str, condition: _Condition) -> TriggerKind:
+    lows = {word.low for i, word in enumerate(words) if i not in condition.span}
+    if lows & _FEED_WORDS or _FEED_PATH.search(urlsplit(url).path):
+        return "rss"
+    return "json" if condition.is_json else "http"
+
+
+def _channel_index(words: Sequence[_Word], skip: frozenset[int]) -> int | None:
+    """The index of the one channel named outside ``skip``; a second one is refused."""
+    found = [i for i, word in enumerate(words) if i not in skip and word.channel is not None]
+    distinct = {_render_channel(words[i]) for i in found}
+    if len(distinct) > 1:
+        first = _render_channel(words[found[0]])
+        second = next(i for i in found if _render_channel(words[i]) != first)
+        raise _Unclear(words[second].raw, "I can post to one channel: pick one")
+    return found[0] if found else None
+
+
+def _the_channel(words: Sequence[_Word], skip: frozenset[int]) -> str | None:
+    at = _channel_index(words, skip)
+    return None if at is None else _render_channel(words[at])
+
+
+def _render_channel(word: _Word) -> str:
+    """Slack's own reference as sent, or ``#name`` for a typed channel name."""
+    ref = word.channel
+    if ref is None or ref.id is not None:
+        return word.raw
+    return f"#{ref.name}"
+
+
+def _slug(text: str) -> str:
+    """A name from any text: lower-case ``[a-z0-9-]``, at most 40 characters."""
+    dashed = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return dashed[:_NAME_LENGTH].rstrip("-")
+
+
+def _host_name(url: str) -> str:
+    return _slug(urlsplit(url).hostname or "") or "check"
+
+
+def _message_name(text: str) -> str:
+    words = [word for word in unescape(text).split() if not word.startswith("<")]
+    kept = [_slug(word) for word in words if word.lower() not in _NAME_STOPWORDS]
+    return _slug("-".join([word for word in kept if word][:3])) or "reminder"
+
+
+def _hook_name(preset: str | None, channel_name: str | None) -> str:
+    parts = [preset or ("hook" if channel_name else "webhook"), channel_name or ""]
+    return _slug("-".join(parts)) or "webhook"
+
+
+def _the_preset(words: Sequence[_Word]) -> str | None:
+    presets = [word for word in words if word.low in _PRESET_WORDS]
+    distinct = {_PRESET_WORDS[word.low] for word in presets}
+    if len(distinct) > 1:
+        raise _Unclear(presets[-1].text, "I can create one webhook at a time: pick one sender")
+    return distinct.pop() if distinct else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages: "remind #team: standup", "remind me to call Bob", "post "Lunch!" in #general"
+
+
+def _split_message(words: Sequence[_Word], after: list[int]) -> tuple[_Word | None, list[int]]:
+    """The destination word (channel, user, me/us/here) and the indexes of the text."""
+    rest = _skip_lead_in(words, after)
+    destination = words[rest[0]] if rest and _is_destination(words[rest[0]]) else None
+    if destination is not None:
+        rest = rest[1:]
+    said_colon = destination is not None and destination.stop.startswith(":")
+    if rest and not said_colon and words[rest[0]].low in _MARKER_WORDS:
+        rest = rest[1:]
+    while rest and not words[rest[0]].text and not words[rest[0]].quoted:
+        rest = rest[1:]  # a lone ":" or "-" before the text
+    if destination is None and len(rest) > 2 and _is_trailing_channel(words, rest):
+        return words[rest[-1]], rest[:-2]
+    return destination, rest
+
+
+def _skip_lead_in(words: Sequence[_Word], indexes: list[int]) -> list[int]:
+    rest = list(indexes)
+    while rest and words[rest[0]].low in _LEAD_IN_WORDS:
+        rest = rest[1:]
+    if len(rest) > 1 and words[rest[0]].low in _TO_WORDS and words[rest[1]].channel:
+        rest = rest[1:]
+    return rest
+
+
+def _is_destination(word: _Word) -> bool:
+    return (
+        word.low in ("me", "us", "here") or word.channel is not None or _user_of(word) is not None
+    )
+
+
+def _is_trailing_channel(words: Sequence[_Word], rest: list[int]) -> bool:
+    return words[rest[-2]].low in _TO_WORDS and words[rest[-1]].channel is not None
+
+
+def _user_of(word: _Word) -> str | None:
+    return None if word.quoted else parse_user(word.text)
+
+
+def _message_text(ask: _Ask, destination: _Word | None, body: list[int], verb: _Word) -> str:
+    """The text to post, as Slack sent it; "me" and users become a leading mention."""
+    text = _raw_text(ask, body)
+    if not text:
+        raise _Unclear(verb.text, "I couldn't tell what the message should say")
+    if destination is not None and destination.low == "me":
+        return f"<@{ask.user_id}> {text}"
+    if destination is not None and _user_of(destination) is not None:
+        return f"{destination.raw} {text}"
+    return text
+
+
+def _raw_text(ask: _Ask, indexes: list[int]) -> str:
+    """The message's own text for these words: runs of neighbours joined by one space."""
+    if len(indexes) == 1 and _fully_quoted(ask.words[indexes[0]]):
+        return ask.words[indexes[0]].raw[1:-1].strip()
+    runs: list[list[int]] = []
+    for index in indexes:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    slices = [ask.message[ask.words[run[0]].start : ask.words[run[-1]].end] for run in runs]
+    return " ".join(slices).strip()
+
+
+def _fully_quoted(word: _Word) -> bool:
+    raw = word.raw
+    inner = raw[1:-1]
+    return (
+        len(raw) >= 2
+        and raw[0] in _QUOTE_CHARS
+        and raw[-1] in _QUOTE_CHARS
+        and not any(char in _QUOTE_CHARS for char in inner)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions: "if it's down", "if it's slow", "if the page says maintenance", ...
+
+
+def _condition(words: Sequence[_Word]) -> _Condition:
+    start = next(
+        (i for i, word in enumerate(words) if word.low in _CONDITION_WORDS and not word.quoted),
+        None,
+    )
+    if start is None:
+        return _NO_CONDITION
+    end = _condition_end(words, start + 1)
+    last = end
+    while last > start + 1 and words[last - 1].low in _GLUE_WORDS:
+        last -= 1
+    span = frozenset(range(start, end))
+    chosen = list(words[start + 1 : last])
+    if not chosen:
+        return _Condition(None, False, span, "")
+    return _rewrite(chosen, span)
+
+
+def _condition_end(words: Sequence[_Word], first: int) -> int:
+    """Where the condition stops: at a reference, a schedule, an action, or a full stop."""
+    for index in range(first, len(words)):
+        word = words[index]
+        if _ends_condition_before(words, index):
+            return index
+        if word.stop and word.stop[0] in _BOUNDARIES:
+            return index + 1
+        if word.stop == "," and index + 1 < len(words) and _ends_condition_before(words, index + 1):
+            return index + 1
+    return len(words)
+
+
+def _ends_condition_before(words: Sequence[_Word], index: int) -> bool:
+    word = words[index]
+    if word.is_reference or word.low in _ACTION_WORDS or _is_recurring_word(word.low):
+        return True
+    following = words[index + 1] if index + 1 < len(words) else None
+    return (
+        word.low in ("and", "then")
+        and following is not None
+        and (following.low in _ACTION_WORDS or following.is_reference)
+    )
+
+
+def _is_recurring_word(low: str) -> bool:
+    return low in ("every", "cron") or low in _SCHEDULE_SYNONYMS
+
+
+def _rewrite(words: list[_Word], span: frozenset[int]) -> _Condition:
+    said = _normalized(words)
+    for rewriter in _REWRITERS:
+        rewritten = rewriter(said, words)
+        if rewritten is not None:
+            text, is_json = rewritten
+            return _Condition(text, is_json, span, _plain(words))
+    raise _Unclear(_plain(words), _condition_help(_plain(words)))
+
+
+def _plain(words: list[_Word]) -> str:
+    return unescape(" ".join(word.raw for word in words)).translate(_STRAIGHT_QUOTES)
+
+
+def _normalized(words: list[_Word]) -> str:
+    said = " ".join(word.low for word in words)
+    for short, long in (("it's", "it is"), ("isn't", "is not"), ("doesn't", "does not")):
+        said = said.replace(short, long)
+    return " ".join(said.split())
+
+
+def _condition_help(part: str) -> str:
+    return (
+        f'I couldn\'t understand the condition "{part}": try "if it\'s down", '
+        '"if it\'s slow", "if it takes more than 2s", "if the page says maintenance", '
+        '"if the certificate expires within 14 days" or "when status != 200"'
+    )
+
+
+_SUBJECT: Final = (
+    r"(?:(?:it|the (?:site|page|website|service|server|api|endpoint|url|check|status page))\s+)?"
+)
+_DOWN: Final = re.compile(
+    rf"^{_SUBJECT}(?:is |goes |went |gets |seems )?(?:down|offline|unreachable|unavailable|"
+    r"failing|fails|broken|erroring|not up|not responding|not reachable)$"
+)
+_SLOW: Final = re.compile(
+    rf"^{_SUBJECT}(?:is |gets |goes |seems |becomes )?(?:down or )?(?:too |very |really )?slow"
+    r"(?: or down)?$"
+)
+_LATENCY: Final = re.compile(
+    rf"^{_SUBJECT}(?:takes|is slower than|responds slower than|loads slower than|"
+    r"latency is|response time is)\s*(?:more than|longer than|over|above|>)?\s*"
+    r"(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?)(?: to (?:load|respond|answer))?$"
+)
+_CERT: Final = re.compile(
+    r"^(?:the |its |the site's )?(?:ssl |tls |https )?cert(?:ificate)? "
+    r"(?:expires|will expire|runs out) (?:within|in less than|in under|in|before|"
+    r"within the next|in the next) (\d+) ?(days?|d|weeks?|w)$"
+)
+_CONTAINS_VERBS: Final = frozenset(
+    {"say", "says", "contain", "contains", "mention", "mentions", "show", "shows"}
+    | {"include", "includes", "display", "displays"}
+)
+_CONTAINS_SUBJECT: Final = frozenset(
+    {"it", "it's", "its", "the", "page", "site", "website", "body", "response", "text"}
+    | {"does", "doesn't", "not", "no", "longer", "still", "homepage"}
+)
+_NEGATIONS: Final = frozenset({"not", "doesn't", "no"})
+_EXPRESSION: Final = re.compile(r"==|!=|<=|>=|<|>|&lt;|&gt;|\bin\b|\bis\b|\bnot\b")
+_JSON_NAMES: Final = re.compile(r"\b(?:data|json)\s*[.\[]")
+
+
+def _when_down(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    # A check that fails already alerts, so "if it's down" needs no condition.
+    return (None, False) if _DOWN.match(said) else None
+
+
+def _when_slow(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    return (f"latency &gt; {_SLOW_MS}ms", False) if _SLOW.match(said) else None
+
+
+def _when_latency(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    found = _LATENCY.match(said)
+    if found is None:
+        return None
+    number = float(found[1])
+    milliseconds = number if found[2].startswith("m") else number * 1000
+    if milliseconds <= 0 or not milliseconds.is_integer():
+        return None
+    return f"latency &gt; {int(milliseconds)}ms", False
+
+
+def _when_cert(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    found = _CERT.match(said)
+    if found is None:
+        return None
+    days = int(found[1]) * (7 if found[2].startswith("w") else 1)
+    return f"cert expires &lt; {days}d", False
+
+
+def _when_contains(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    verb_at = next((i for i, word in enumerate(words) if word.low in _CONTAINS_VERBS), None)
+    if verb_at is None or verb_at + 1 >= len(words):
+        return None
+    if not all(word.low in _CONTAINS_SUBJECT for word in words[:verb_at]):
+        return None
+    phrase = _quoted_phrase(words[verb_at + 1 :])
+    if any(char in _QUOTE_CHARS for char in phrase):
+        raise _Unclear(phrase, "I can't look for text that has double quotes in it")
+    negated = any(word.low in _NEGATIONS for word in words[:verb_at])
+    return f'body {"not contains" if negated else "contains"} "{phrase}"', False
+
+
+def _quoted_phrase(words: list[_Word]) -> str:
+    """The words to look for, as Slack sent them, without surrounding quotes."""
+    if len(words) == 1 and _fully_quoted(words[0]):
+        return words[0].raw[1:-1]
+    return " ".join(word.raw for word in words)
+
+
+def _when_expression(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    text = " ".join(word.raw for word in words).translate(_STRAIGHT_QUOTES)
+    if not _EXPRESSION.search(text):
+        return None
+    try:
+        compile_condition(unescape(text))
+    except ConditionError:
+        return None
+    return text, _JSON_NAMES.search(text) is not None
+
+
+_REWRITERS: Final[tuple[Callable[[str, list[_Word]], tuple[str | None, bool] | None], ...]] = (
+    _when_down,
+    _when_slow,
+    _when_latency,
+    _when_cert,
+    _when_contains,
+    _when_expression,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules: the longest phrase `parse_schedule` accepts
+
+
+def _schedule(ask: _Ask, skip: frozenset[int]) -> str | None:
+    found = _find_schedule(ask, skip)
+    return None if found is None else found.text
+
+
+def _find_schedule(ask: _Ask, skip: frozenset[int]) -> _Found | None:
+    """The schedule in the message, or None when it names none.
+
+    Recurring phrases win over one-offs, so "every blue moon at 9" is refused rather than
+    read as "at 9"; a phrase that starts like a schedule but never parses is refused.
+    """
+    _refuse_ambiguous(ask.words)
+    pieces = _schedule_pieces(ask.words, skip)
+    recurring = [i for i, piece in enumerate(pieces) if piece and _is_recurring_piece(piece)]
+    if recurring:
+        return _best(ask, pieces, recurring, with_times=True)
+    one_offs = [i for i in range(len(pieces)) if _starts_one_off(pieces, i)]
+    return _best(ask, pieces, one_offs, with_times=False) if one_offs else None
+
+
+def _refuse_ambiguous(words: Sequence[_Word]) -> None:
+    for word in words:
+        if word.low in _AMBIGUOUS:
+            raise _Unclear(
+                word.text,
+                f'"{word.text}" is ambiguous: say "every 2 weeks", "every 14 days" or '
+                '"every month on the 1st at 9am"',
+            )
+
+
+def _schedule_pieces(words: Sequence[_Word], skip: frozenset[int]) -> list[str | None]:
+    """Each word as the schedule grammar spells it; None where no schedule can go."""
+    pieces: list[str | None] = []
+    for index, word in enumerate(words):
+        before = pieces[-1] if pieces else None
+        pieces.append(None if index in skip else _schedule_piece(word, before))
+    return pieces
+
+
+def _schedule_piece(word: _Word, before: str | None) -> str | None:
+    if word.quoted:
+        return f'"{word.text}"' if before == "cron" and '"' not in word.text else None
+    if word.is_reference or not word.text:
+        return None
+    if before == "tz":
+        return word.text
+    if before == "in" and word.low in ("a", "an"):
+        return "1"
+    if before == "every" and word.low == "other":
+        return "2"
+    return _SCHEDULE_SYNONYMS.get(word.low, word.low)
+
+
+def _is_recurring_piece(piece: str) -> bool:
+    return piece.split()[0] in ("every", "cron")
+
+
+def _starts_one_off(pieces: list[str | None], index: int) -> bool:
+    piece = pieces[index]
+    following = pieces[index + 1] if index + 1 < len(pieces) else None
+    if piece in ("today", "tomorrow"):
+        return True
+    if piece == "on":
+        return following is not None and _ISO_DATE.match(following) is not None
+    return piece in _ONE_OFF_STARTS and following is not None
+
+
+def _best(ask: _Ask, pieces: list[str | None], starts: list[int], *, with_times: bool) -> _Found:
+    candidates = [found for start in starts for found in _candidates(ask, pieces, start)]
+    if with_times and not candidates:
+        candidates = [found for start in starts for found in _with_time(ask, pieces, start)]
+    if not candidates:
+        raise _schedule_error(ask, pieces, starts[0])
+    best = max(candidates, key=lambda found: (len(found.span), -min(found.span)))
+    _refuse_dangling_time(ask, pieces, best)
+    return best
+
+
+def _refuse_dangling_time(ask: _Ask, pieces: list[str | None], found: _Found) -> None:
+    """Refuse "every other day at 8" read as "every 2 days": the "at 8" would be lost."""
+    after = max(found.span) + 1
+    if after + 1 < len(pieces) and pieces[after] == "at" and pieces[after + 1] is not None:
+        raise _schedule_error(ask, pieces, min(found.span))
+
+
+def _candidates(ask: _Ask, pieces: list[str | None], start: int) -> list[_Found]:
+    """The longest phrase from ``start`` that parses (a list of one, or empty)."""
+    for end in range(_reach(ask.words, pieces, start), start, -1):
+        text = _phrase(ask.words, pieces, start, end)
+        if pieces[end - 1] != "and" and _parses(text, ask):
+            return [_Found(text, frozenset(range(start, end)))]
+    return []
+
+
+def _with_time(ask: _Ask, pieces: list[str | None], start: int) -> list[_Found]:
+    """``every weekday`` joined with an ``at 9:30`` said elsewhere, in grammar order."""
+    found: list[_Found] = []
+    for at in (i for i, piece in enumerate(pieces) if piece == "at"):
+        for end in range(start + 1, _reach(ask.words, pieces, start) + 1):
+            found += _joined(ask, pieces, (start, end), at)
+    return found
+
+
+def _joined(ask: _Ask, pieces: list[str | None], days: tuple[int, int], at: int) -> list[_Found]:
+    """The longest ``at ...`` phrase from ``at`` that completes the ``days`` phrase."""
+    start, end = days
+    if start <= at < end:
+        return []
+    head = _phrase(ask.words, pieces, start, end)
+    for at_end in range(_reach(ask.words, pieces, at), at + 1, -1):
+        if at < start < at_end or pieces[at_end - 1] == "and":
+            continue
+        text = f"{head} {_phrase(ask.words, pieces, at, at_end)}"
+        if _parses(text, ask):
+            return [_Found(text, frozenset(range(start, end)) | frozenset(range(at, at_end)))]
+    return []
+
+
+def _reach(words: Sequence[_Word], pieces: list[str | None], start: int) -> int:
+    """One past the last word a schedule from ``start`` could use."""
+    end = start
+    while end < len(pieces) and pieces[end] is not None:
+        end += 1
+        if words[end - 1].stop and words[end - 1].stop[0] in _BOUNDARIES:
+            break
+    return end
+
+
+def _phrase(words: Sequence[_Word], pieces: list[str | None], start: int, end: int) -> str:
+    texts: list[str] = []
+    for index in range(start, end):
+        comma = "," if words[index].stop.startswith(",") and index < end - 1 else ""
+        texts.append(f"{pieces[index]}{comma}")
+    return " ".join(texts)
+
+
+def _parses(text: str, ask: _Ask) -> bool:
+    try:
+        parse_schedule(text, default_tz=ask.default_tz, now=ask.now, min_interval=ask.min_interval)
+    except ValueError:  # ScheduleError, or a schedule's own check
+        return False
+    return True
+
+
+def _schedule_error(ask: _Ask, pieces: list[str | None], start: int) -> _Unclear:
+    """Why the schedule phrase at ``start`` fails, in `parse_schedule`'s own words."""
+    end = start + 1
+    reach = _reach(ask.words, pieces, start)
+    while end < reach and ask.words[end].low not in _SEGMENT_STOPS:
+        end += 1
+    while end > start + 1 and pieces[end - 1] in ("and", ","):
+        end -= 1
+    text = _phrase(ask.words, pieces, start, end)
+    try:
+        parse_schedule(text, default_tz=ask.default_tz, now=ask.now, min_interval=ask.min_interval)
+    except ScheduleError as error:
+        return _Unclear(error.part, str(error))
+    except ValueError as error:
+        return _Unclear(text, str(error))
+    return _Unclear(text, "I couldn't fit this schedule together with the rest of the message")
