@@ -94,7 +94,12 @@ def _create_engine(url: str) -> AsyncEngine:
     # for the lock sleeps in SQLite's busy handler (1, 2, 5 … 100 ms steps). Queuing for
     # the connection in the pool instead costs microseconds.
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        url,
+        connect_args={"timeout": 30},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+        pool_reset_on_return=None,
     )
     sa.event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine

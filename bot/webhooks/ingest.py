@@ -47,9 +47,10 @@ class DeliveryWriter:
 
     db: Database
     fast_path: FastPath | None = None
-    on_enqueued: Callable[[], None] = lambda: None  # wakes the outbox
+    on_enqueued: Callable[..., None] = lambda *channels: None  # wakes the outbox
     on_unprocessed: Callable[[], None] = lambda: None  # wakes the delivery processor
     _queue: list[_Pending] = field(default_factory=list)
+    _known_channels: set[str] = field(default_factory=set)
     _rejections: Counter[int] = field(default_factory=Counter)
     _writing: asyncio.Task[None] | None = None
 
@@ -112,7 +113,8 @@ class DeliveryWriter:
                 inserted = set(result.scalars().all())
             fresh = [message for row_id, message in messages.items() if row_id in inserted]
             if fresh:
-                await enqueue(session, batch[-1].row["received_at"], *fresh)
+                now = batch[-1].row["received_at"]
+                await enqueue(session, now, *fresh, known_channels=self._known_channels)
             for hook_id, count in rejections.items():
                 await session.execute(
                     sa.update(Hook)
@@ -120,7 +122,9 @@ class DeliveryWriter:
                     .values(rejected=col(Hook.rejected) + count)
                 )
         if fresh:
-            self.on_enqueued()
+            channels = {message.channel for message in fresh}
+            self._known_channels |= channels
+            self.on_enqueued(*channels)
         if len(inserted) > len(fresh):
             self.on_unprocessed()
         return inserted
