@@ -16,12 +16,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.conversation.flows import Conversation
 from bot.db import Database
 from bot.net import AddressPolicy, SafeFetcher
 from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
 from bot.slack import listeners
-from bot.slack.conversation import Conversation
 from bot.slack.http import bolt_route
 from bot.triggers.commands import TriggerCommands
 from bot.triggers.runner import TriggerRunner
@@ -141,14 +141,24 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         policy=bot.policy,
         permissions=permissions,
     )
-    talk = Conversation(db=bot.db, clock=bot.clock, outbox=bot.outbox, slack=bot.slack)
+    talk = Conversation(
+        settings=bot.settings,
+        db=bot.db,
+        clock=bot.clock,
+        outbox=bot.outbox,
+        slack=bot.slack,
+        triggers=trigger,
+        hooks=hook,
+    )
     return listeners.Listeners(
-        commands={"/hook": hook, "/trigger": trigger},
+        commands={"/hook": talk.hook_command, "/trigger": talk.trigger_command},
         events={
             "app_mention": talk.on_mention,
             "message": talk.on_direct_message,
             "app_home_opened": talk.on_home_opened,
         },
+        actions=talk.actions(),
+        views=talk.modals(),
     )
 
 

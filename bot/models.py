@@ -155,6 +155,7 @@ class Trigger(SQLModel, table=True):
     target: str | None = None
     condition: str | None = None
     schedule: dict[str, Any] = _json()
+    schedule_text: str | None = None  # as the user wrote it, for editing
     options: dict[str, str] = _json()
     state: dict[str, Any] = _json()
     paused: bool = False

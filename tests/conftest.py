@@ -86,6 +86,27 @@ class RunningBot:
             assert response.status == 200, await response.text()
             return str((await response.json())["text"])
 
+    async def command_raw(self, text: str, *, user: str = "U0001", channel: str = "C0001") -> str:
+        """Send a signed slash command; return the raw answer (empty when a modal opened)."""
+        name, _, rest = text.partition(" ")
+        body = slash_command_body(name, rest, user=user, channel=channel)
+        status, answer = await self.post("/slack/events", body, slack_headers(body, form=True))
+        assert status == 200, answer
+        return answer if isinstance(answer, str) else json.dumps(answer)
+
+    async def interact(self, payload: dict[str, Any]) -> Any:
+        """Send a signed interactivity payload (button click, modal submission) as Slack does."""
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        status, answer = await self.post("/slack/events", body, slack_headers(body, form=True))
+        assert status == 200, answer
+        return answer
+
+    async def event(self, envelope: dict[str, Any]) -> None:
+        """Send a signed Events API request."""
+        body = json.dumps(envelope).encode()
+        status, answer = await self.post("/slack/events", body, slack_headers(body, form=False))
+        assert status == 200, answer
+
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         async with self.http.post(f"{self.base_url}{path}", data=body, headers=headers) as response:
             text = await response.text()

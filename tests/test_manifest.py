@@ -28,7 +28,10 @@ def registered(tmp_path: Path) -> tuple[set[str], set[str]]:
     bot = build(settings)
     commands = set(bot.listeners.commands)
     events = {SUBSCRIPTIONS.get(name, name) for name in bot.listeners.events}
-    assert len(bot.bolt._async_listeners) == len(commands) + len(events)
+    listeners = bot.listeners
+    assert len(bot.bolt._async_listeners) == len(commands) + len(events) + len(
+        listeners.actions
+    ) + len(listeners.views)
     return commands, events
 
 

@@ -293,7 +293,7 @@ async def test_hook_commands_explain_mistakes(start_bot) -> None:
     assert "Example" in await running.command("/hook create Bad!Name")
     assert "isn't one I know" in await running.command("/hook create ok preset=bitbucket")
     assert "no hook named" in await running.command("/hook show missing")
-    assert "/hook create" in await running.command("/hook")
+    assert "/hook create" in await running.command("/hook help")
     assert "I don't know" in await running.command("/hook frobnicate")
     await running.command("/hook create twice")
     assert "exists already" in await running.command("/hook create twice")

@@ -31,11 +31,16 @@ class Command:
 
 @dataclass(frozen=True)
 class Reply:
-    """The answer to a command: private (ephemeral) unless ``public``."""
+    """The answer to a command: private (ephemeral) unless ``public``.
+
+    ``ok`` is False when the command was refused (bad input, no permission); a form
+    shows such a reply as an error instead of closing.
+    """
 
     text: str
     blocks: list[dict[str, Any]] | None = None
     public: bool = False
+    ok: bool = True
 
 
 class CommandHandler(Protocol):

@@ -61,6 +61,9 @@ def _command_listener(
         except Exception:
             log.exception("%s %r from %s failed", name, command.text, command.user_id)
             reply = Reply("Sorry, something went wrong on my side. It has been logged.")
+        if not reply.text and not reply.blocks:
+            await ack()  # e.g. a modal was opened instead
+            return
         await ack(
             text=reply.text,
             blocks=reply.blocks,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -81,6 +81,8 @@ class TriggerSpec:
     condition: str | None
     channel: ChannelRef | None
     options: dict[str, str]
+    # The schedule as the user wrote it (a form shows it back when editing).
+    schedule_text: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,10 @@ def parse_trigger_add(
     schedule = _parse_schedule(text, tokens[1:kind_at], kind, default_tz, now, min_interval)
     body = _BODY_PARSERS[kind](text, tokens[kind_at + 1 :], tokens[kind_at])
     channel, options = _parse_extras(body.extras, kind)
-    return TriggerSpec(name, schedule, kind, body.target, body.condition, channel, options)
+    schedule_text = _raw(text, tokens[1:kind_at])
+    return TriggerSpec(
+        name, schedule, kind, body.target, body.condition, channel, options, schedule_text
+    )
 
 
 def _scan(text: str) -> list[Token]:

@@ -51,6 +51,16 @@ class UsageError(ValueError):
     """What the user typed cannot be done; the message says why, with an example."""
 
 
+class SpecError(UsageError):
+    """A trigger definition that cannot be saved: ``part`` is the fragment at fault, and
+    ``field`` the form field it belongs to when that is certain (a modal shows it there)."""
+
+    def __init__(self, message: str, *, part: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.part = part
+        self.field = field
+
+
 @dataclass
 class TriggerCommands:
     """The ``/trigger`` slash command."""
@@ -92,11 +102,19 @@ class TriggerCommands:
         try:
             return await handler(command, words[1:], rest)
         except UsageError as error:
-            return Reply(str(error))
+            return Reply(str(error), ok=False)
 
     async def add(self, command: Command, _words: list[str], rest: str) -> Reply:
+        return await self.create(command, rest)
+
+    async def create(self, command: Command, text: str) -> Reply:
+        """Save a new trigger from ``/trigger add`` text (what follows ``add``).
+
+        Every front door ends here: the slash command, the modal and the plain-language
+        proposals. Raises `UsageError` (a `SpecError` for a bad definition).
+        """
         now = self.clock.now()
-        spec = self._parse(rest, await self._user_zone(command.user_id), now)
+        spec = await self.check(command, text)
         if await self._find(command.team_id, spec.name):
             raise UsageError(
                 f"A trigger named `{spec.name}` exists already. Pick another name, or `/trigger show {spec.name}`."
@@ -107,7 +125,57 @@ class TriggerCommands:
             session.add(_audit(command, trigger.name, "created", now))
         self.runner.schedule(trigger)
         return Reply(
-            f"Added *{trigger.name}*: {_what(trigger)}, {_when(spec.schedule, trigger.next_run_at)}, reporting in <#{trigger.channel_id}>."
+            f"Added *{trigger.name}*: {describe_target(trigger)}, {describe_when(spec.schedule, trigger.next_run_at)}, reporting in <#{trigger.channel_id}>."
+        )
+
+    async def preview(self, command: Command, spec: TriggerSpec) -> str:
+        """The words-and-next-run summary of ``spec`` (what ``create`` would answer)."""
+        trigger = self._new_trigger(command, spec, self.clock.now())
+        return (
+            f"*{trigger.name}*: {describe_target(trigger)}, "
+            f"{describe_when(spec.schedule, trigger.next_run_at)}, reporting in <#{trigger.channel_id}>."
+        )
+
+    async def find(self, team_id: str, name: str) -> Trigger | None:
+        return await self._find(team_id, name)
+
+    async def check(self, command: Command, text: str) -> TriggerSpec:
+        """Parse and validate ``/trigger add`` text as ``command``'s user would get it."""
+        return self._parse(text, await self.user_zone(command.user_id), self.clock.now())
+
+    async def replace(self, command: Command, name: str, text: str) -> Reply:
+        """Redefine trigger ``name`` from ``/trigger add`` text, keeping its history."""
+        trigger = await self._owned_trigger(command, [name], "edit")
+        spec = await self.check(command, text)
+        if spec.name != trigger.name and await self._find(command.team_id, spec.name):
+            raise SpecError(
+                f"A trigger named `{spec.name}` exists already.", part=spec.name, field="name"
+            )
+        fresh = self._new_trigger(command, spec, self.clock.now())
+        changes = {
+            key: getattr(fresh, key)
+            for key in (
+                "name",
+                "channel_id",
+                "kind",
+                "target",
+                "condition",
+                "schedule",
+                "schedule_text",
+                "options",
+                "next_run_at",
+            )
+        }
+        if (trigger.kind, trigger.target, trigger.condition) != (
+            fresh.kind,
+            fresh.target,
+            fresh.condition,
+        ):
+            changes["state"] = TriggerState.initial().to_dict()  # a new target starts afresh
+        updated = await self._update(command, trigger, "edited", paused=False, **changes)
+        self.runner.schedule(updated)
+        return Reply(
+            f"Updated *{updated.name}*: {describe_target(updated)}, {describe_when(spec.schedule, updated.next_run_at)}, reporting in <#{updated.channel_id}>."
         )
 
     def _parse(self, text: str, zone: ZoneInfo, now: datetime) -> TriggerSpec:
@@ -122,10 +190,12 @@ class TriggerCommands:
                 compile_condition(spec.condition)
             if spec.kind in ("http", "rss", "json"):
                 check_url(spec.target or "", self.policy)
-        except (TriggerSyntaxError, ConditionError) as error:
-            raise UsageError(str(error)) from None
+        except TriggerSyntaxError as error:
+            raise SpecError(str(error), part=error.part) from None
+        except ConditionError as error:
+            raise SpecError(str(error), field="condition") from None
         except (FetchBlocked, FetchError) as error:
-            raise UsageError(f"I can't check that URL: {error.reason}.") from None
+            raise SpecError(f"I can't check that URL: {error.reason}.", field="target") from None
         return spec
 
     def _new_trigger(self, command: Command, spec: TriggerSpec, now: datetime) -> Trigger:
@@ -141,6 +211,7 @@ class TriggerCommands:
             target=spec.target,
             condition=spec.condition,
             schedule=spec.schedule.to_dict(),
+            schedule_text=spec.schedule_text,
             options=spec.options,
             state=TriggerState.initial().to_dict(),
             created_by=command.user_id,
@@ -162,7 +233,7 @@ class TriggerCommands:
                 "No triggers yet. Try `/trigger add site every 5m http https://example.com`"
             )
         lines = [
-            f"• *{t.name}* — {t.kind} · {schedule_from_dict(t.schedule).describe()} · next: {_local(t.next_run_at, t)} · {_state(t, self.clock.now())}"
+            f"• *{t.name}* — {t.kind} · {schedule_from_dict(t.schedule).describe()} · next: {_local(t.next_run_at, t)} · {describe_state(t, self.clock.now())}"
             for t in triggers
         ]
         return Reply("*Triggers*\n" + "\n".join(lines))
@@ -177,14 +248,14 @@ class TriggerCommands:
         )
         runs = await self._runs(trigger, 5)
         lines = [
-            f"*{trigger.name}* — {_what(trigger)} → <#{trigger.channel_id}>",
+            f"*{trigger.name}* — {describe_target(trigger)} → <#{trigger.channel_id}>",
             f"*Schedule:* {schedule.describe()}",
             "*Next runs:* "
             + (
                 ", ".join(f"{when.astimezone(schedule.tz):%a %d %b %H:%M}" for when in upcoming)
                 or "none"
             ),
-            f"*State:* {_state(trigger, self.clock.now())}",
+            f"*State:* {describe_state(trigger, self.clock.now())}",
             "*Options:* "
             + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
             f"*Last change:* {trigger.last_change or '—'}",
@@ -218,7 +289,7 @@ class TriggerCommands:
             command, trigger, "resumed", paused=False, next_run_at=trigger.next_run_at
         )
         self.runner.schedule(trigger)
-        return Reply(f"Resumed *{trigger.name}*: {_when(schedule, trigger.next_run_at)}.")
+        return Reply(f"Resumed *{trigger.name}*: {describe_when(schedule, trigger.next_run_at)}.")
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._owned_trigger(command, words, "delete")
@@ -286,7 +357,8 @@ class TriggerCommands:
                 pass
         raise UsageError(f"For how long? Try {example}")
 
-    async def _user_zone(self, user_id: str) -> ZoneInfo:
+    async def user_zone(self, user_id: str) -> ZoneInfo:
+        """The Slack time zone of the user (cached), UTC when Slack does not say."""
         if user_id not in self._zones:
             self._zones[user_id] = await _slack_zone(self.slack, user_id)
         return self._zones[user_id]
@@ -385,7 +457,7 @@ def _audit(command: Command, name: str, action: str, now: datetime) -> AuditEntr
     )
 
 
-def _what(trigger: Trigger) -> str:
+def describe_target(trigger: Trigger) -> str:
     if trigger.kind == "message":
         return f'posts "{trigger.target}"'
     if trigger.kind == "report":
@@ -395,7 +467,7 @@ def _what(trigger: Trigger) -> str:
     return f"{verb} {trigger.target}{condition}"
 
 
-def _when(schedule: Schedule, next_run: datetime | None) -> str:
+def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
     nxt = (
         f"{next_run.astimezone(schedule.tz):%a %d %b %H:%M}"
         if next_run
@@ -410,7 +482,7 @@ def _local(when: datetime | None, trigger: Trigger) -> str:
     return f"{when.astimezone(schedule_from_dict(trigger.schedule).tz):%a %d %b %H:%M}"
 
 
-def _state(trigger: Trigger, now: datetime) -> str:
+def describe_state(trigger: Trigger, now: datetime) -> str:
     if trigger.paused:
         return "paused"
     state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()

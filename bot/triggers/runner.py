@@ -30,6 +30,8 @@ from bot.clock import Clock
 from bot.db import Database, insert_ignoring_conflicts
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox, enqueue
+from bot.slack import blocks as kit
+from bot.slack import views
 from bot.triggers import checks
 from bot.triggers.conditions import compile_condition
 from bot.triggers.evaluate import (
@@ -356,7 +358,13 @@ def report_message(trigger: Trigger, report: Report, incident: int) -> Message:
     thread_key = f"trigger:{trigger.id}:incident:{incident}"
     source = f"trigger:{trigger.id}"
     if report.kind in ("down", "flapping"):
-        return Message(trigger.channel_id, report.text, thread_key=thread_key, source=source)
+        return Message(
+            trigger.channel_id,
+            report.text,
+            blocks=alert_blocks(trigger, report.text),
+            thread_key=thread_key,
+            source=source,
+        )
     if report.follows_up:
         closes = report.kind in ("recovered", "stable")
         return Message(
@@ -368,6 +376,12 @@ def report_message(trigger: Trigger, report: Report, incident: int) -> Message:
             source=source,
         )
     return Message(trigger.channel_id, report.text, source=source)
+
+
+def alert_blocks(trigger: Trigger, text: str) -> list[dict[str, Any]]:
+    """An alert with its buttons: Run now, Snooze 1h, Pause, History (values are ids)."""
+    assert trigger.id is not None
+    return [kit.section(text), views.alert_actions(trigger.id)]
 
 
 def _next_after(schedule: Schedule, scheduled_for: datetime, now: datetime) -> datetime | None:

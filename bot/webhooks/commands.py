@@ -92,7 +92,7 @@ class HookCommands:
         try:
             return await handler(command, words[1:], rest)
         except UsageError as error:
-            return Reply(str(error))
+            return Reply(str(error), ok=False)
 
     async def create(self, command: Command, words: list[str], _rest: str) -> Reply:
         options, positional = parse_key_values(words)

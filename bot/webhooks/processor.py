@@ -28,6 +28,7 @@ from bot.expressions import (
 from bot.models import Delivery, Hook
 from bot.outbox import Message, Outbox, ThreadMode, enqueue
 from bot.slack import blocks as kit
+from bot.slack.views import hook_log_context
 from bot.webhooks import presets
 from bot.webhooks.event import InboundEvent, Rendered, Sender
 from bot.webhooks.receiver import BadRequest, parse_body
@@ -96,6 +97,7 @@ def to_message(delivery: StoredDelivery, hook: Hook) -> Message | Skip:
         return Skip("filtered", f"filter is false: {hook.filter}")
     rendered = presets.render(event)
     text, blocks = _apply_template(hook, rendered, context)
+    blocks = [*blocks[: kit.MAX_BLOCKS - 1], hook_log_context(hook.name)]
     return Message(
         channel=hook.channel_id,
         text=text,
