@@ -18,16 +18,18 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
+from bot.batching import GroupCommit
 from bot.clock import Clock
-from bot.db import Database, insert_ignoring_conflicts
+from bot.db import Database
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox, enqueue
 from bot.slack import blocks as kit
@@ -57,6 +59,60 @@ MAX_JITTER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
+class _Claim:
+    trigger_id: int
+    scheduled_for: datetime
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    trigger: Trigger
+    scheduled_for: datetime
+    observation: Observation
+    duration_ms: float
+    state: TriggerState
+    reports: list[Report]
+    next_run: datetime | None
+
+
+_TRIGGERS: sa.Table = Trigger.__table__  # type: ignore[attr-defined]
+_RUNS: sa.Table = TriggerRun.__table__  # type: ignore[attr-defined]
+# Cached statements run as executemany: one round trip for a whole round of runs.
+UPDATE_TRIGGER = (
+    sa.update(_TRIGGERS)
+    .where(_TRIGGERS.c.id == sa.bindparam("t_id"))
+    .values(
+        state=sa.bindparam("t_state"),
+        last_run_at=sa.bindparam("t_last"),
+        next_run_at=sa.bindparam("t_next"),
+        incident=sa.bindparam("t_incident"),
+    )
+)
+UPDATE_RUN = (
+    sa.update(_RUNS)
+    .where(
+        _RUNS.c.trigger_id == sa.bindparam("r_trigger"),
+        _RUNS.c.scheduled_for == sa.bindparam("r_when"),
+    )
+    .values(
+        duration_ms=sa.bindparam("r_ms"),
+        outcome=sa.bindparam("r_outcome"),
+        summary=sa.bindparam("r_summary"),
+    )
+)
+
+
+def _claim_statement(db: Database) -> Any:
+    dialect = sqlite if db.is_sqlite else postgresql
+    return (
+        dialect.insert(_RUNS)
+        .on_conflict_do_nothing()
+        .returning(_RUNS.c.trigger_id, _RUNS.c.scheduled_for)
+    )
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What one run saw and said."""
 
@@ -80,9 +136,15 @@ def policy_of(trigger: Trigger) -> Policy:
     )
 
 
-def jitter(trigger_id: int) -> timedelta:
-    """A small fixed offset per trigger, so schedules on the same second spread out."""
-    return timedelta(seconds=(trigger_id * 7919 % 1000) / 1000 * MAX_JITTER_SECONDS)
+def jitter(trigger: Trigger) -> timedelta:
+    """A small fixed offset per trigger, so wall-clock schedules on the same second spread out.
+
+    Interval schedules get none: they start whenever they were created, so they are
+    spread already, and their runs stay exactly on time.
+    """
+    if trigger.id is None or trigger.schedule.get("kind") == "interval":
+        return timedelta(0)
+    return timedelta(seconds=(trigger.id * 7919 % 1000) / 1000 * MAX_JITTER_SECONDS)
 
 
 @dataclass
@@ -97,19 +159,34 @@ class TriggerRunner:
     concurrency: int
     scheduler: AsyncIOScheduler = field(default_factory=lambda: AsyncIOScheduler(timezone="UTC"))
     _limit: asyncio.Semaphore = field(init=False)
+    _claims: GroupCommit[_Claim, Trigger | None] = field(init=False)
+    _saves: GroupCommit[_Outcome, None] = field(init=False)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._limit = asyncio.Semaphore(self.concurrency)
+        self._claims = GroupCommit(self._claim_round)
+        self._saves = GroupCommit(self._save_round)
 
     async def start(self) -> None:
         """Start the scheduler and schedule every active trigger from the database."""
         self.scheduler.start()
+        last_id = 0
+        while batch := await self._active_after(last_id):
+            for trigger in batch:
+                await self._catch_up(trigger)
+            last_id = batch[-1].id or last_id
+
+    async def _active_after(self, last_id: int, size: int = 1000) -> list[Trigger]:
+        """Active triggers in id order, a page at a time (start-up memory stays flat)."""
         async with self.db.sessions() as session:
-            result = await session.execute(select(Trigger).where(col(Trigger.paused).is_(False)))
-            triggers = list(result.scalars().all())
-        for trigger in triggers:
-            await self._catch_up(trigger)
+            result = await session.execute(
+                select(Trigger)
+                .where(col(Trigger.paused).is_(False), col(Trigger.id) > last_id)
+                .order_by(col(Trigger.id))
+                .limit(size)
+            )
+            return list(result.scalars().all())
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
@@ -126,7 +203,7 @@ class TriggerRunner:
             return
         self.scheduler.add_job(
             self._job,
-            DateTrigger(trigger.next_run_at + jitter(trigger.id)),
+            DateTrigger(trigger.next_run_at + jitter(trigger)),
             args=[trigger.id, trigger.next_run_at.isoformat()],
             id=job_id,
             replace_existing=True,
@@ -238,12 +315,27 @@ class TriggerRunner:
     async def _claim(
         self, trigger_id: int, scheduled_for: datetime, now: datetime
     ) -> Trigger | None:
-        """Claim (trigger, scheduled time) once, and load the trigger, in one transaction."""
-        row = {"trigger_id": trigger_id, "scheduled_for": scheduled_for, "started_at": now}
+        """Claim (trigger, scheduled time) once and load the trigger; None if already claimed."""
+        return await self._claims.submit(_Claim(trigger_id, scheduled_for.astimezone(UTC), now))
+
+    async def _claim_round(self, claims: list[_Claim]) -> list[Trigger | None]:
+        """One transaction for every run that came due together."""
+        rows = [
+            {"trigger_id": c.trigger_id, "scheduled_for": c.scheduled_for, "started_at": c.now}
+            for c in claims
+        ]
         async with self.db.transaction() as session:
-            if await insert_ignoring_conflicts(session, TriggerRun, [row]) != 1:
-                return None
-            return await session.get(Trigger, trigger_id)
+            result = await session.execute(_claim_statement(self.db), rows)
+            won = {(tid, when.astimezone(UTC)) for tid, when in result.all()}
+            ids = {trigger_id for trigger_id, _ in won}
+            loaded = await session.execute(select(Trigger).where(col(Trigger.id).in_(ids)))
+            triggers = {trigger.id: trigger for trigger in loaded.scalars().all()}
+        answers: list[Trigger | None] = []
+        for claim in claims:
+            key = (claim.trigger_id, claim.scheduled_for)
+            answers.append(triggers.get(claim.trigger_id) if key in won else None)
+            won.discard(key)  # the same run asked for twice in one round is given once
+        return answers
 
     async def _observe(self, trigger: Trigger, now: datetime) -> Observation:
         try:
@@ -304,41 +396,63 @@ class TriggerRunner:
         reports: list[Report],
         next_run: datetime | None,
     ) -> None:
+        outcome = _Outcome(
+            trigger, scheduled_for, observation, duration_ms, state, reports, next_run
+        )
+        await self._saves.submit(outcome)
+
+    async def _save_round(self, outcomes: list[_Outcome]) -> list[None]:
+        """Save every finished run's state, history and messages in one transaction."""
         now = self.clock.now()
         async with self.db.transaction() as session:
-            incident = await self._enqueue_reports(session, trigger, reports, now)
-            reports_enqueued = len(reports)
-            if trigger.kind in ("message", "report"):
-                text = (
-                    trigger.target or ""
-                    if trigger.kind == "message"
-                    else await digest(session, trigger, now)
-                )
-                posted = Message(trigger.channel_id, text, source=f"trigger:{trigger.id}")
-                reports_enqueued += await enqueue(session, now, posted)
+            incidents = [await self._enqueue_results(session, o, now) for o in outcomes]
             await session.execute(
-                sa.update(Trigger)
-                .where(col(Trigger.id) == trigger.id)
-                .values(
-                    state=state.to_dict(), last_run_at=now, next_run_at=next_run, incident=incident
-                )
+                UPDATE_TRIGGER,
+                [
+                    {
+                        "t_id": o.trigger.id,
+                        "t_state": o.state.to_dict(),
+                        "t_last": now,
+                        "t_next": o.next_run,
+                        "t_incident": incident,
+                    }
+                    for o, incident in zip(outcomes, incidents, strict=True)
+                ],
             )
             await session.execute(
-                sa.update(TriggerRun)
-                .where(
-                    col(TriggerRun.trigger_id) == trigger.id,
-                    col(TriggerRun.scheduled_for) == scheduled_for,
-                )
-                .values(
-                    duration_ms=duration_ms,
-                    outcome="ok" if observation.ok else "problem",
-                    summary=observation.summary[:500],
-                )
+                UPDATE_RUN,
+                [
+                    {
+                        "r_trigger": o.trigger.id,
+                        "r_when": o.scheduled_for.astimezone(UTC),
+                        "r_ms": o.duration_ms,
+                        "r_outcome": "ok" if o.observation.ok else "problem",
+                        "r_summary": o.observation.summary[:500],
+                    }
+                    for o in outcomes
+                ],
             )
-            if random.random() < PRUNE_CHANCE:
-                await _prune_history(session, trigger)
-        if reports_enqueued:
+            for outcome in outcomes:
+                if random.random() < PRUNE_CHANCE:
+                    await _prune_history(session, outcome.trigger)
+        if any(o.reports or o.trigger.kind in ("message", "report") for o in outcomes):
             self.outbox.wake()
+        return [None] * len(outcomes)
+
+    async def _enqueue_results(self, session: Any, outcome: _Outcome, now: datetime) -> int:
+        """Queue a run's reports (and a message/report trigger's post); the incident number."""
+        trigger = outcome.trigger
+        incident = await self._enqueue_reports(session, trigger, outcome.reports, now)
+        if trigger.kind in ("message", "report"):
+            text = (
+                trigger.target or ""
+                if trigger.kind == "message"
+                else await digest(session, trigger, now)
+            )
+            await enqueue(
+                session, now, Message(trigger.channel_id, text, source=f"trigger:{trigger.id}")
+            )
+        return incident
 
     async def _enqueue_reports(
         self, session: Any, trigger: Trigger, reports: list[Report], now: datetime

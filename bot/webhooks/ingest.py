@@ -2,15 +2,15 @@
 
 Every request that passes verification waits until its delivery row is committed, then
 gets its 202. Rows that arrive while a commit is in progress are written together in
-the next one (no timer: a lone request commits at once), which is what lets durable
-ingest keep up with a bare route. Duplicates (same hook, same sender delivery id) are
-skipped by the database's unique constraint, inside the same statement.
+the next one (`bot.batching.GroupCommit`). Duplicates (same hook, same sender delivery
+id) are skipped by the database's unique constraint, inside the same statement.
+
+A delivery whose hook needs no processing (no template, filter or action) has its
+message queued in that same transaction; the others are left to the processor.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,25 +20,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from bot.batching import GroupCommit
 from bot.db import Database
 from bot.models import Delivery, Hook
 from bot.outbox import Message, enqueue
-
-log = logging.getLogger(__name__)
-
-MAX_BATCH = 200
-
 
 # Turns a just-stored delivery into its Slack message, or None to leave it to the
 # processor (hooks with templates, filters or actions; paused hooks).
 FastPath = Callable[[dict[str, Any], Hook], Message | None]
 
+DELIVERIES: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
-@dataclass
-class _Pending:
+
+@dataclass(frozen=True)
+class _Received:
     row: dict[str, Any]
     hook: Hook | None
-    done: asyncio.Future[bool]
 
 
 @dataclass
@@ -49,59 +46,31 @@ class DeliveryWriter:
     fast_path: FastPath | None = None
     on_enqueued: Callable[..., None] = lambda *channels: None  # wakes the outbox
     on_unprocessed: Callable[[], None] = lambda: None  # wakes the delivery processor
-    _queue: list[_Pending] = field(default_factory=list)
+    _rounds: GroupCommit[_Received, bool] = field(init=False)
     _known_channels: set[str] = field(default_factory=set)
     _rejections: Counter[int] = field(default_factory=Counter)
-    _writing: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self._rounds = GroupCommit(self._write)
 
     async def record(self, row: dict[str, Any], hook: Hook | None = None) -> bool:
         """Store one delivery. True if it is new, False if it duplicates an earlier one.
 
-        With its ``hook``, a plain delivery's message is queued in the same transaction,
-        saving the processor a second transaction for the common case.
+        With its ``hook``, a plain delivery's message is queued in the same transaction.
         """
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(row, hook, done))
-        self._ensure_writer()
-        return await done
+        return await self._rounds.submit(_Received(row, hook))
 
     def count_rejection(self, hook_id: int) -> None:
-        """Count a refused request against its hook (written with the next batch)."""
+        """Count a refused request against its hook (written with the next round)."""
         self._rejections[hook_id] += 1
-        self._ensure_writer()
+        self._rounds.kick()
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written."""
-        while self._writing is not None:
-            await asyncio.shield(self._writing)
+        await self._rounds.flush()
 
-    def _ensure_writer(self) -> None:
-        if self._writing is None:
-            self._writing = asyncio.create_task(self._write_all())
-
-    async def _write_all(self) -> None:
-        try:
-            while self._queue or self._rejections:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                rejections, self._rejections = self._rejections, Counter()
-                await self._write(batch, rejections)
-        finally:
-            self._writing = None
-
-    async def _write(self, batch: list[_Pending], rejections: Counter[int]) -> None:
-        try:
-            inserted = await self._insert(batch, rejections)
-        except Exception as error:
-            log.exception("writing %d deliveries failed", len(batch))
-            for pending in batch:
-                if not pending.done.done():
-                    pending.done.set_exception(error)
-            return
-        for pending in batch:
-            if not pending.done.done():
-                pending.done.set_result(pending.row["id"] in inserted)
-
-    async def _insert(self, batch: list[_Pending], rejections: Counter[int]) -> set[str]:
+    async def _write(self, batch: list[_Received]) -> list[bool]:
+        rejections, self._rejections = self._rejections, Counter()
         messages = self._fast_messages(batch)
         async with self.db.transaction() as session:
             inserted: set[str] = set()
@@ -109,7 +78,7 @@ class DeliveryWriter:
                 # executemany of one cached statement: compiling a fresh multi-row VALUES
                 # per batch cost more CPU than the whole rest of the request.
                 statement = _insert_skipping_duplicates(self.db).returning(DELIVERIES.c.id)
-                result = await session.execute(statement, [p.row for p in batch])
+                result = await session.execute(statement, [item.row for item in batch])
                 inserted = set(result.scalars().all())
             fresh = [message for row_id, message in messages.items() if row_id in inserted]
             if fresh:
@@ -121,15 +90,10 @@ class DeliveryWriter:
                     .where(col(Hook.id) == hook_id)
                     .values(rejected=col(Hook.rejected) + count)
                 )
-        if fresh:
-            channels = {message.channel for message in fresh}
-            self._known_channels |= channels
-            self.on_enqueued(*channels)
-        if len(inserted) > len(fresh):
-            self.on_unprocessed()
-        return inserted
+        self._announce(fresh, len(inserted))
+        return [item.row["id"] in inserted for item in batch]
 
-    def _fast_messages(self, batch: list[_Pending]) -> dict[str, Message]:
+    def _fast_messages(self, batch: list[_Received]) -> dict[str, Message]:
         """Messages for deliveries that need no processing; their rows are stored as posted.
 
         A duplicate's row is not inserted, and then its message is not queued either.
@@ -137,15 +101,20 @@ class DeliveryWriter:
         messages: dict[str, Message] = {}
         if self.fast_path is None:
             return messages
-        for pending in batch:
-            message = self.fast_path(pending.row, pending.hook) if pending.hook else None
+        for item in batch:
+            message = self.fast_path(item.row, item.hook) if item.hook else None
             if message is not None:
-                pending.row["status"] = "posted"
-                messages[pending.row["id"]] = message
+                item.row["status"] = "posted"
+                messages[item.row["id"]] = message
         return messages
 
-
-DELIVERIES: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+    def _announce(self, fresh: list[Message], inserted: int) -> None:
+        if fresh:
+            channels = {message.channel for message in fresh}
+            self._known_channels |= channels
+            self.on_enqueued(*channels)
+        if inserted > len(fresh):
+            self.on_unprocessed()
 
 
 def _insert_skipping_duplicates(db: Database) -> Any:
