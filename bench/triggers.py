@@ -32,7 +32,6 @@ from bot.db import Database
 from bot.models import Trigger, TriggerRun
 from bot.slack.fake import FakeSlack
 from bot.triggers.evaluate import TriggerState
-from bot.triggers.runner import jitter
 from bot.triggers.schedule import IntervalSchedule
 
 EVERY: Final = timedelta(seconds=60)
@@ -218,21 +217,16 @@ async def sample_usage(server: Server, seconds: float) -> Usage:
     return Usage(100 * (server.cpu_seconds() - cpu_before) / elapsed, peak)
 
 
-def lateness_ms(runs: Sequence[Run]) -> tuple[list[float], list[float]]:
-    """Per run: start minus scheduled time, raw and net of the trigger's deliberate jitter."""
-    raw = [1000 * (r.started_at - r.scheduled_for).total_seconds() for r in runs]
-    net = [
-        late - 1000 * jitter(r.trigger_id).total_seconds()
-        for late, r in zip(raw, runs, strict=True)
-    ]
-    return raw, net
+def lateness_ms(runs: Sequence[Run]) -> list[float]:
+    """Per run: when it started minus when it was scheduled (interval triggers get no jitter)."""
+    return [1000 * (r.started_at - r.scheduled_for).total_seconds() for r in runs]
 
 
 def print_report(
     count: int, start_up: StartUp, usage: Usage, runs: Sequence[Run], seconds: float
 ) -> None:
     """The results table."""
-    raw, net = lateness_ms(runs)
+    late = lateness_ms(runs)
     expected = round(count * seconds / EVERY.total_seconds())
     print(f"\nTriggers: {count} http checks every 60 s, staggered; watched {seconds:g} s")
     print(f"start-up to all scheduled: {start_up.seconds:.2f} s ({start_up.jobs} jobs scheduled)")
@@ -240,11 +234,10 @@ def print_report(
     print(f"outcomes: {dict(Counter(r.outcome for r in runs))}")
     print(f"bot CPU: {usage.cpu_percent:.1f}% of one core; peak RSS {usage.peak_rss_mb:.0f} MB")
     print(f"{'lateness ms':<26} {'p50':>8} {'p99':>8} {'max':>8}")
-    for label, values in (("started - scheduled", raw), ("net of per-trigger jitter", net)):
-        print(
-            f"{label:<26} {percentile(values, 0.5):>8.1f} {percentile(values, 0.99):>8.1f} "
-            f"{max(values, default=float('nan')):>8.1f}"
-        )
+    print(
+        f"{'started - scheduled':<26} {percentile(late, 0.5):>8.1f} {percentile(late, 0.99):>8.1f} "
+        f"{max(late, default=float('nan')):>8.1f}"
+    )
 
 
 async def measure(count: int, seconds: float) -> None:
