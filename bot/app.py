@@ -6,18 +6,24 @@ long-lived objects; every module receives what it needs as arguments.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
+import sqlalchemy as sa
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation.flows import Conversation
 from bot.db import Database
+from bot.leader import Leadership, postgres_dsn
+from bot.metrics import CONTENT_TYPE, Metrics, Snapshot, age_seconds
 from bot.net import AddressPolicy, SafeFetcher
 from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
@@ -34,6 +40,7 @@ from bot.webhooks.receiver import RateLimiter, Receiver
 log = logging.getLogger(__name__)
 
 LOCAL_BOT_TOKEN = "xoxb-local-mode"
+HEARTBEAT_SECONDS = 60.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -52,6 +59,9 @@ class Bot:
     policy: AddressPolicy
     fetcher: SafeFetcher
     triggers: TriggerRunner
+    metrics: Metrics
+    leadership: Leadership
+    background: list[asyncio.Task[None]] = field(default_factory=list)
     listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
 
@@ -67,11 +77,13 @@ def build(
         base_url=settings.slack_api_url,
         retry_handlers=[],
     )
+    metrics = Metrics()
     outbox = Outbox(
         db=db,
         client=slack,
         clock=clock,
         pacing=Pacing(rate=settings.slack_channel_rate, burst=settings.slack_channel_burst),
+        on_result=metrics.slack_call,
     )
     policy = AddressPolicy.from_allowlist(settings.check_allowlist)
     fetcher = SafeFetcher(policy)
@@ -82,7 +94,15 @@ def build(
         fetcher=fetcher,
         check_timeout=settings.check_timeout,
         concurrency=settings.check_concurrency,
+        on_run=metrics.trigger_run,
     )
+    leadership = Leadership(
+        dsn=postgres_dsn(db.url),
+        on_elected=triggers.lead,
+        on_deposed=triggers.step_down,
+        on_notice=triggers.heard,
+    )
+    metrics.leader = lambda: leadership.is_leader
     deliveries = DeliveryProcessor(db=db, clock=clock, outbox=outbox, run_trigger=triggers.run_now)
     receiver = Receiver(
         db=db,
@@ -94,6 +114,7 @@ def build(
         limiter=RateLimiter(clock),
         max_body=settings.webhook_max_body,
         default_rate_limit=settings.webhook_rate_limit,
+        on_outcome=metrics.webhook,
     )
     bolt = AsyncApp(
         client=slack,
@@ -112,6 +133,8 @@ def build(
         policy=policy,
         fetcher=fetcher,
         triggers=triggers,
+        metrics=metrics,
+        leadership=leadership,
     )
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
@@ -163,12 +186,16 @@ def _listeners(bot: Bot) -> listeners.Listeners:
 
 
 def _web_app(bot: Bot) -> web.Application:
-    app = web.Application(client_max_size=bot.settings.webhook_max_body)
+    app = web.Application(
+        client_max_size=bot.settings.webhook_max_body, middlewares=[_errors_as_json]
+    )
     app.add_routes(
         [
             web.post("/slack/events", bolt_route(bot.bolt)),
             web.post("/hooks/{token}", bot.receiver.handle),
             web.get("/healthz", _healthz(bot)),
+            web.get("/readyz", _readyz(bot)),
+            web.get("/metrics", _metrics(bot)),
         ]
     )
     app.cleanup_ctx.append(_lifecycle(bot))
@@ -182,6 +209,80 @@ def _healthz(bot: Bot) -> Handler:
         return web.json_response({"status": "ok", "database": "ok"})
 
     return handle
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place unexpected errors end: 503 when the database is away (the sender
+    retries; nothing was accepted), 500 otherwise, never a traceback to the caller."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError, OSError) as error:
+        log.warning(
+            "%s %s: database unavailable (%s)", request.method, request.path, type(error).__name__
+        )
+        return web.json_response(
+            {"ok": False, "error": "the database is unavailable; please retry"},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"ok": False, "error": "internal error"}, status=500)
+
+
+def _readyz(bot: Bot) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        checks = {
+            "database": await bot.db.is_reachable(),
+            "migrations": await bot.db.is_reachable() and await bot.db.at_newest_migration(),
+            "slack": await _slack_auth_ok(bot),
+        }
+        ready = all(checks.values())
+        body = {"status": "ready" if ready else "not ready"} | {
+            k: "ok" if v else "failing" for k, v in checks.items()
+        }
+        return web.json_response(body, status=200 if ready else 503)
+
+    return handle
+
+
+async def _slack_auth_ok(bot: Bot) -> bool:
+    try:
+        await bot.slack.auth_test()
+    except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError):
+        return False
+    return True
+
+
+def _metrics(bot: Bot) -> Handler:
+    async def refresh() -> Snapshot:
+        stats = await bot.outbox.stats()
+        return Snapshot(
+            stats.pending, age_seconds(stats.oldest_pending_at, bot.clock.now()), stats.failed
+        )
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await bot.metrics.render(refresh)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    return handle
+
+
+async def _heartbeat(bot: Bot, url: str) -> None:
+    """A dead man's switch: ping ``url`` every minute while this process schedules well."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if not (bot.leadership.is_leader and bot.triggers.last_lateness < HEARTBEAT_SECONDS):
+                continue
+            try:
+                async with session.get(url) as response:
+                    response.release()
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                log.warning("heartbeat ping failed: %s", type(error).__name__)
 
 
 def _lifecycle(bot: Bot) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -202,14 +303,19 @@ async def start(bot: Bot) -> None:
         await bot.outbox.release_all_leases()
     bot.outbox.start()
     bot.deliveries.start()
-    await bot.triggers.start()
+    await bot.leadership.start()
+    if bot.settings.heartbeat_url:
+        bot.background.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()
     bot.deliveries.wake()
 
 
 async def stop(bot: Bot) -> None:
     """Stop the workers (finishing what is in flight), then close the database."""
+    for task in bot.background:
+        task.cancel()
     await bot.receiver.writer.flush()
+    await bot.leadership.stop()
     await bot.triggers.stop()
     await bot.deliveries.stop()
     await bot.outbox.stop()

@@ -51,6 +51,7 @@ class Settings:
     bot_admins: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "INFO"
     log_format: str = "text"
+    heartbeat_url: str | None = None
 
     @property
     def local_mode(self) -> bool:
@@ -106,6 +107,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         bot_admins=frozenset(reader.words("BOT_ADMINS")),
         log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
+        heartbeat_url=reader.optional_url("HEARTBEAT_URL"),
     )
 
 
@@ -175,6 +177,9 @@ class _Reader:
         if trailing_slash and not raw.endswith("/"):
             raw += "/"
         return raw
+
+    def optional_url(self, name: str) -> str | None:
+        return self.url(name, "") if self._raw(name) else None
 
     def database_url(self) -> str:
         raw = self._raw("DATABASE_URL") or DEFAULT_DATABASE_URL

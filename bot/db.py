@@ -80,6 +80,11 @@ class Database:
             return False
         return True
 
+    async def at_newest_migration(self) -> bool:
+        """True when the schema is at the newest migration this code knows."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(current_revision_matches_head)
+
     async def close(self) -> None:
         await self.engine.dispose()
         if self._lock_file is not None:

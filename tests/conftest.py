@@ -7,6 +7,7 @@ PostgreSQL runs where TEST_DATABASE_URL is set (CI sets it); elsewhere that case
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -196,3 +197,15 @@ def settings_for(database_url: str, fake: FakeSlack) -> Settings:
 
 def fake_clock(at: str = "2026-11-27T10:00:00") -> FakeClock:
     return FakeClock(datetime.fromisoformat(at).replace(tzinfo=UTC))
+
+
+async def eventually(check: Callable[[], Any], within: float = 5.0) -> None:
+    """Wait until ``await check()`` is true (the workers run in the same event loop).
+
+    Polls every few milliseconds, so a passing test takes only as long as the work does.
+    """
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not true after {within} s: {check.__name__}")
+        await asyncio.sleep(0.005)

@@ -17,7 +17,7 @@ from bot.db import Database
 from bot.models import OutboxChannel, OutboxMessage
 from bot.outbox import Message, Outbox, Pacing, enqueue
 from bot.slack.fake import FakeSlack
-from tests.conftest import BOT_TOKEN, reset_postgres
+from tests.conftest import BOT_TOKEN, eventually, reset_postgres
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 
@@ -79,8 +79,11 @@ async def test_messages_keep_their_order_per_channel(rig: Rig) -> None:
     await rig.fake.wait_for("chat.postMessage", count=10)
     assert rig.texts("C0001") == [f"general {i}" for i in range(6)]
     assert rig.texts("C0002") == [f"ops {i}" for i in range(4)]
-    await settle()
-    assert {row.status for row in await rig.rows()} == {"sent"}
+
+    async def all_sent() -> bool:
+        return {row.status for row in await rig.rows()} == {"sent"}
+
+    await eventually(all_sent)
 
 
 @BOTH

@@ -26,6 +26,7 @@ from bot.outbox import Message, Outbox, enqueue
 from bot.permissions import Permissions
 from bot.slack.commands import Command, Reply
 from bot.slack.text import CommandSyntaxError, scan
+from bot.status import describe_health, read_health
 from bot.triggers.command import TriggerSpec, TriggerSyntaxError, parse_duration, parse_trigger_add
 from bot.triggers.conditions import ConditionError, compile_condition
 from bot.triggers.evaluate import TriggerState, mute, state_from_dict
@@ -44,7 +45,7 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 • `/trigger add weekly every monday at 9am report #ops`
 Schedules: `every 30s|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
-Manage: `/trigger list` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME`"""
+Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME`"""
 
 
 class UsageError(ValueError):
@@ -94,6 +95,7 @@ class TriggerCommands:
             "history": self.history,
             "mute": self.mute,
             "unmute": self.unmute,
+            "status": self.status,
         }
         handler = handlers.get(words[0].lower())
         if handler is None:
@@ -123,7 +125,7 @@ class TriggerCommands:
         async with self.db.transaction() as session:
             session.add(trigger)
             session.add(_audit(command, trigger.name, "created", now))
-        self.runner.schedule(trigger)
+        await self.runner.changed(_id(trigger))
         return Reply(
             f"Added *{trigger.name}*: {describe_target(trigger)}, {describe_when(spec.schedule, trigger.next_run_at)}, reporting in <#{trigger.channel_id}>."
         )
@@ -173,7 +175,7 @@ class TriggerCommands:
         ):
             changes["state"] = TriggerState.initial().to_dict()  # a new target starts afresh
         updated = await self._update(command, trigger, "edited", paused=False, **changes)
-        self.runner.schedule(updated)
+        await self.runner.changed(_id(updated))
         return Reply(
             f"Updated *{updated.name}*: {describe_target(updated)}, {describe_when(spec.schedule, updated.next_run_at)}, reporting in <#{updated.channel_id}>."
         )
@@ -278,7 +280,7 @@ class TriggerCommands:
     async def pause(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._owned_trigger(command, words, "pause")
         await self._update(command, trigger, "paused", paused=True)
-        self.runner.unschedule(_id(trigger))
+        await self.runner.changed(_id(trigger))
         return Reply(f"Paused *{trigger.name}*. `/trigger resume {trigger.name}` starts it again.")
 
     async def resume(self, command: Command, words: list[str], _rest: str) -> Reply:
@@ -288,17 +290,17 @@ class TriggerCommands:
         trigger = await self._update(
             command, trigger, "resumed", paused=False, next_run_at=trigger.next_run_at
         )
-        self.runner.schedule(trigger)
+        await self.runner.changed(_id(trigger))
         return Reply(f"Resumed *{trigger.name}*: {describe_when(schedule, trigger.next_run_at)}.")
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._owned_trigger(command, words, "delete")
-        self.runner.unschedule(_id(trigger))
         async with self.db.transaction() as session:
             row = await session.get(Trigger, _id(trigger))
             if row is not None:
                 await session.delete(row)
             session.add(_audit(command, trigger.name, "deleted", self.clock.now()))
+        await self.runner.changed(_id(trigger))
         return Reply(f"Deleted *{trigger.name}*.")
 
     async def run(self, command: Command, words: list[str], _rest: str) -> Reply:
@@ -319,6 +321,16 @@ class TriggerCommands:
 
         self.runner.run_in_background(_id(trigger), tell)
         return Reply(f"Running *{trigger.name}* now; I'll tell you the result here.")
+
+    async def status(self, command: Command, _words: list[str], _rest: str) -> Reply:
+        """How the bot itself is doing: scheduler lag, overdue runs, the outbox, last activity."""
+        now = self.clock.now()
+        health = await read_health(self.db, now)
+        return Reply(
+            describe_health(
+                health, leader=self.runner.leading, lateness=self.runner.last_lateness, now=now
+            )
+        )
 
     async def mute(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._owned_trigger(command, words, "mute")

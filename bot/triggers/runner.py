@@ -51,6 +51,8 @@ from bot.triggers.schedule import Schedule, schedule_from_dict
 log = logging.getLogger(__name__)
 
 GRACE = timedelta(minutes=5)
+RESYNC_SECONDS = 60.0
+NOTIFY_CHANNEL = "chatops_triggers"
 HISTORY_KEPT = 200
 # Pruning history is a DELETE with a subquery; doing it on one run in 20 keeps the table
 # within about 10% of HISTORY_KEPT per trigger at a twentieth of the cost.
@@ -162,20 +164,91 @@ class TriggerRunner:
     _claims: GroupCommit[_Claim, Trigger | None] = field(init=False)
     _saves: GroupCommit[_Outcome, None] = field(init=False)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
+    on_run: Callable[[str, str, float, float], None] = lambda kind, outcome, late, took: None
+    leading: bool = False
+    last_lateness: float = 0.0  # seconds, of the latest run (for /trigger status)
+    _resync_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self._limit = asyncio.Semaphore(self.concurrency)
         self._claims = GroupCommit(self._claim_round)
         self._saves = GroupCommit(self._save_round)
 
-    async def start(self) -> None:
-        """Start the scheduler and schedule every active trigger from the database."""
-        self.scheduler.start()
+    async def lead(self) -> None:
+        """This process now runs the scheduler: schedule every active trigger, catching up."""
+        if not self.scheduler.running:
+            self.scheduler.start()
+        self.leading = True
         last_id = 0
         while batch := await self._active_after(last_id):
             for trigger in batch:
                 await self._catch_up(trigger)
             last_id = batch[-1].id or last_id
+        self._resync_task = asyncio.create_task(self._resync_forever(), name="trigger-resync")
+
+    async def step_down(self) -> None:
+        """Another process runs the scheduler now (or we lost the database): drop our jobs."""
+        self.leading = False
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+            self._resync_task = None
+        if self.scheduler.running:
+            self.scheduler.remove_all_jobs()
+
+    async def changed(self, trigger_id: int) -> None:
+        """A trigger was added, edited, paused, resumed or deleted: update the schedule.
+
+        Here if this process leads; through NOTIFY otherwise (the leader listens).
+        """
+        if self.leading:
+            await self.reload(trigger_id)
+        elif not self.db.is_sqlite:
+            async with self.db.transaction() as session:
+                await session.execute(
+                    sa.text("SELECT pg_notify(:channel, :id)"),
+                    {"channel": NOTIFY_CHANNEL, "id": str(trigger_id)},
+                )
+
+    def heard(self, payload: str) -> None:
+        """A change announced by another process (LISTEN callback)."""
+        if payload.isdigit() and self.leading:
+            task = asyncio.create_task(self.reload(int(payload)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def reload(self, trigger_id: int) -> None:
+        """Bring one trigger's job in line with its row."""
+        async with self.db.sessions() as session:
+            trigger = await session.get(Trigger, trigger_id)
+        if trigger is None:
+            self.unschedule(trigger_id)
+        else:
+            self.schedule(trigger)
+
+    async def resync(self) -> None:
+        """The safety net under NOTIFY: make every job match its row."""
+        active: set[int] = set()
+        last_id = 0
+        while batch := await self._active_after(last_id):
+            for trigger in batch:
+                assert trigger.id is not None
+                active.add(trigger.id)
+                job = self.scheduler.get_job(f"trigger:{trigger.id}")
+                due = trigger.next_run_at + jitter(trigger) if trigger.next_run_at else None
+                if job is None or job.next_run_time != due:
+                    self.schedule(trigger)
+            last_id = batch[-1].id or last_id
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("trigger:") and int(job.id.split(":")[1]) not in active:
+                job.remove()
+
+    async def _resync_forever(self) -> None:
+        while self.leading:
+            await asyncio.sleep(RESYNC_SECONDS)
+            try:
+                await self.resync()
+            except Exception:
+                log.exception("trigger resync failed; trying again later")
 
     async def _active_after(self, last_id: int, size: int = 1000) -> list[Trigger]:
         """Active triggers in id order, a page at a time (start-up memory stays flat)."""
@@ -189,15 +262,19 @@ class TriggerRunner:
             return list(result.scalars().all())
 
     async def stop(self) -> None:
-        self.scheduler.shutdown(wait=False)
+        await self.step_down()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def schedule(self, trigger: Trigger) -> None:
-        """(Re)place the trigger's single job at its stored next run time."""
+        """(Re)place the trigger's single job at its stored next run time (leader only)."""
         assert trigger.id is not None
         job_id = f"trigger:{trigger.id}"
+        if not self.leading:
+            return
         if trigger.paused or trigger.next_run_at is None:
             self.unschedule(trigger.id)
             return
@@ -213,6 +290,8 @@ class TriggerRunner:
         )
 
     def unschedule(self, trigger_id: int) -> None:
+        if not self.scheduler.running:
+            return
         job = self.scheduler.get_job(f"trigger:{trigger_id}")
         if job is not None:
             job.remove()
@@ -292,7 +371,8 @@ class TriggerRunner:
         here rather than piling onto the database pool.
         """
         async with self._limit:
-            trigger = await self._claim(trigger_id, scheduled_for, self.clock.now())
+            started = self.clock.now()
+            trigger = await self._claim(trigger_id, scheduled_for, started)
             if trigger is None or (trigger.paused and not manual):
                 return None
             began = time.perf_counter()
@@ -310,7 +390,11 @@ class TriggerRunner:
             )
         trigger.next_run_at = next_run
         self.schedule(trigger)
-        return RunResult("ok" if observation.ok else "problem", observation.summary, reports)
+        outcome = "ok" if observation.ok else "problem"
+        lateness = 0.0 if manual else (started - scheduled_for).total_seconds()
+        self.last_lateness = lateness
+        self.on_run(trigger.kind, outcome, lateness, duration_ms / 1000)
+        return RunResult(outcome, observation.summary, reports)
 
     async def _claim(
         self, trigger_id: int, scheduled_for: datetime, now: datetime
