@@ -76,6 +76,7 @@ def build(
         token=str(settings.slack_bot_token or LOCAL_BOT_TOKEN),
         base_url=settings.slack_api_url,
         retry_handlers=[],
+        timeout=10,
     )
     metrics = Metrics()
     outbox = Outbox(

@@ -48,7 +48,7 @@ TRANSIENT_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 MAX_BACKOFF_SECONDS = 300.0
-LEASE_SECONDS = 30.0
+LEASE_SECONDS = 15.0  # longer than one Web API call may take (the client times out at 10 s)
 POLL_SECONDS = 1.0
 PASS_QUANTUM_SECONDS = 0.005
 

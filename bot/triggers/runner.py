@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 GRACE = timedelta(minutes=5)
 RESYNC_SECONDS = 60.0
+STALE_CLAIM_MARGIN = timedelta(seconds=10)
 NOTIFY_CHANNEL = "chatops_triggers"
 HISTORY_KEPT = 200
 # Pruning history is a DELETE with a subquery; doing it on one run in 20 keeps the table
@@ -272,17 +273,22 @@ class TriggerRunner:
     def schedule(self, trigger: Trigger) -> None:
         """(Re)place the trigger's single job at its stored next run time (leader only)."""
         assert trigger.id is not None
-        job_id = f"trigger:{trigger.id}"
         if not self.leading:
             return
         if trigger.paused or trigger.next_run_at is None:
             self.unschedule(trigger.id)
             return
+        self._schedule_job(trigger.id, trigger.next_run_at + jitter(trigger), trigger.next_run_at)
+
+    def _schedule_job(self, trigger_id: int, fire_at: datetime, scheduled_for: datetime) -> None:
+        """The trigger's one job: fire at ``fire_at`` to run the run scheduled for ``scheduled_for``."""
+        if not self.leading:
+            return
         self.scheduler.add_job(
             self._job,
-            DateTrigger(trigger.next_run_at + jitter(trigger)),
-            args=[trigger.id, trigger.next_run_at.isoformat()],
-            id=job_id,
+            DateTrigger(fire_at),
+            args=[trigger_id, scheduled_for.isoformat()],
+            id=f"trigger:{trigger_id}",
             replace_existing=True,
             misfire_grace_time=int(GRACE.total_seconds()),
             coalesce=True,
@@ -373,6 +379,9 @@ class TriggerRunner:
         async with self._limit:
             started = self.clock.now()
             trigger = await self._claim(trigger_id, scheduled_for, started)
+            if trigger is None and not manual:
+                await self._claimed_elsewhere(trigger_id, scheduled_for)
+                return None
             if trigger is None or (trigger.paused and not manual):
                 return None
             began = time.perf_counter()
@@ -401,6 +410,43 @@ class TriggerRunner:
     ) -> Trigger | None:
         """Claim (trigger, scheduled time) once and load the trigger; None if already claimed."""
         return await self._claims.submit(_Claim(trigger_id, scheduled_for.astimezone(UTC), now))
+
+    async def _claimed_elsewhere(self, trigger_id: int, scheduled_for: datetime) -> None:
+        """Someone else claimed this run: make sure the trigger still moves on.
+
+        Normally the claimer finishes and schedules the next run. If it died mid-run (a
+        replica killed during failover), its claim goes stale: after the check's timeout
+        the claim is taken over and the run happens here, once.
+        """
+        async with self.db.sessions() as session:
+            trigger = await session.get(Trigger, trigger_id)
+        if trigger is None:
+            self.unschedule(trigger_id)
+            return
+        if trigger.next_run_at != scheduled_for:
+            self.schedule(trigger)  # the claimer finished and moved it on
+            return
+        patience = timedelta(seconds=self._timeout(trigger)) + STALE_CLAIM_MARGIN
+        if await self._drop_stale_claim(trigger_id, scheduled_for, self.clock.now() - patience):
+            task = asyncio.create_task(self.run(trigger_id, scheduled_for))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            self._schedule_job(trigger_id, self.clock.now() + patience, scheduled_for)
+
+    async def _drop_stale_claim(
+        self, trigger_id: int, scheduled_for: datetime, older_than: datetime
+    ) -> bool:
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                sa.delete(_RUNS).where(
+                    _RUNS.c.trigger_id == trigger_id,
+                    _RUNS.c.scheduled_for == scheduled_for,
+                    _RUNS.c.outcome == "running",
+                    _RUNS.c.started_at < older_than,
+                )
+            )
+            return bool(getattr(result, "rowcount", 0))
 
     async def _claim_round(self, claims: list[_Claim]) -> list[Trigger | None]:
         """One transaction for every run that came due together."""
