@@ -250,3 +250,30 @@ async def test_stats_count_pending_and_failed(rig: Rig) -> None:
     assert (stats.pending, stats.failed) == (0, 1)
     async with rig.db.sessions() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 1
+
+
+@BOTH
+async def test_slack_rate_limiting_then_failing_loses_nothing_and_keeps_order(rig: Rig) -> None:
+    """Slack answers 429 (Retry-After 30) for 30 s, then 500 for about 10 s, then recovers."""
+    rig.fake.fail_next(1, status=429, retry_after=30, method="chat.postMessage")
+    rig.fake.fail_next(4, status=500, method="chat.postMessage")  # backoff 1 + 2 + 4 + 8 s
+    await rig.send(
+        *(Message("C0001", f"a{i}") for i in range(5)),
+        *(Message("C0002", f"b{i}") for i in range(5)),
+    )
+    await rig.fake.wait_for("chat.postMessage", count=1)
+    await settle()
+    rig.clock.advance(29)
+    await settle()
+    assert [c.status for c in rig.fake.calls_to("chat.postMessage")].count(429) == 1
+    for _ in range(8):  # 30 s of Retry-After, then ~15 s of growing backoff
+        rig.clock.advance(8)
+        await settle()
+    await rig.fake.wait_for("chat.postMessage", count=15, timeout=5)
+
+    async def all_sent() -> bool:
+        return {row.status for row in await rig.rows()} == {"sent"}
+
+    await eventually(all_sent)
+    assert rig.texts("C0001") == [f"a{i}" for i in range(5)]
+    assert rig.texts("C0002") == [f"b{i}" for i in range(5)]
