@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LOCAL_BOT_TOKEN = "xoxb-local-mode"
 HEARTBEAT_SECONDS = 60.0
+SLACK_CHECK_SECONDS = 10.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -62,6 +63,7 @@ class Bot:
     metrics: Metrics
     leadership: Leadership
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
     listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
 
@@ -251,11 +253,18 @@ def _readyz(bot: Bot) -> Handler:
 
 
 async def _slack_auth_ok(bot: Bot) -> bool:
+    """Whether Slack accepts our token, asked at most every `SLACK_CHECK_SECONDS`."""
+    checked_at, ok = bot.slack_check
+    now = bot.clock.now().timestamp()
+    if now - checked_at < SLACK_CHECK_SECONDS:
+        return ok
     try:
         await bot.slack.auth_test()
+        ok = True
     except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError):
-        return False
-    return True
+        ok = False
+    bot.slack_check = (now, ok)
+    return ok
 
 
 def _metrics(bot: Bot) -> Handler:

@@ -69,14 +69,21 @@ class Settings:
 
 
 def to_async_driver(url: str) -> str:
-    """Map ``postgresql://`` and ``sqlite:///`` URLs onto asyncpg and aiosqlite."""
+    """Map ``postgresql://`` and ``sqlite:///`` URLs onto asyncpg and aiosqlite.
+
+    libpq's ``sslmode=`` becomes asyncpg's ``ssl=`` (SQLAlchemy passes query parameters
+    to asyncpg as keywords).
+    """
     scheme, sep, rest = url.partition("://")
     drivers = {
         "postgres": "postgresql+asyncpg",
         "postgresql": "postgresql+asyncpg",
         "sqlite": "sqlite+aiosqlite",
     }
-    return drivers.get(scheme, scheme) + sep + rest
+    driver = drivers.get(scheme, scheme)
+    if driver.startswith("postgresql"):
+        rest = rest.replace("sslmode=", "ssl=")
+    return driver + sep + rest
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:

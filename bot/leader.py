@@ -100,4 +100,4 @@ def postgres_dsn(async_url: str) -> str | None:
     scheme, sep, rest = async_url.partition("://")
     if not scheme.startswith("postgres"):
         return None
-    return "postgresql" + sep + rest
+    return "postgresql" + sep + rest.replace("ssl=", "sslmode=")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.slack.fake import FakeSlack
 from bot.webhooks.verify import sign_github
-from tests.conftest import RunningBot, eventually, fixture_bytes
+from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes
 
 POSTGRES = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
@@ -59,15 +59,14 @@ async def test_metrics_count_webhooks_and_slack_calls(start_bot, fake_slack: Fak
 async def test_readyz_checks_database_migrations_and_slack(
     start_bot, fake_slack: FakeSlack
 ) -> None:
-    running: RunningBot = await start_bot()
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
     status, text = await get(running, "/readyz")
-    assert status == 200 and json.loads(text) == {
-        "status": "ready",
-        "database": "ok",
-        "migrations": "ok",
-        "slack": "ok",
-    }
+    ready = {"status": "ready", "database": "ok", "migrations": "ok", "slack": "ok"}
+    assert status == 200 and json.loads(text) == ready
     fake_slack.fail_next(1, error="invalid_auth", method="auth.test")
+    assert (await get(running, "/readyz"))[0] == 200  # Slack is asked at most every 10 s
+    clock.advance(11)
     status, text = await get(running, "/readyz")
     assert status == 503 and json.loads(text)["slack"] == "failing"
 
