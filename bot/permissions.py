@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
+from bot.slack.commands import UsageError
 
 CACHE_FOR = timedelta(minutes=10)
 
@@ -34,6 +35,12 @@ class Permissions:
             f"Only <@{owner_id}> (who created {what}) or an admin can change it. "
             "Ask them, or ask an admin to add you to BOT_ADMINS."
         )
+
+    async def require(self, user_id: str, owner_id: str, what: str) -> None:
+        """Raise `UsageError` (a private reply) unless ``user_id`` may change ``what``."""
+        refusal = await self.refusal(user_id, owner_id, what)
+        if refusal:
+            raise UsageError(refusal)
 
     async def is_admin(self, user_id: str) -> bool:
         if user_id in self.admins:

@@ -207,8 +207,12 @@ async def test_killing_the_leader_hands_the_schedule_over_without_losing_a_run(
 ) -> None:
     first = await cluster.start()
     second = await cluster.start()
+
+    async def one_leads() -> bool:
+        return await cluster.is_leader(first) != await cluster.is_leader(second)
+
+    await eventually(one_leads, within=10)
     leader, follower = (first, second) if await cluster.is_leader(first) else (second, first)
-    assert await cluster.is_leader(leader) and not await cluster.is_leader(follower)
     reply = await cluster.command(follower, '/trigger add tick every 2s message "tick"')
     assert "Added" in reply, reply
     await fake_slack.wait_for("chat.postMessage", count=3, timeout=20)

@@ -29,9 +29,9 @@ from bot.models import Draft, Hook, Trigger
 from bot.outbox import Message, Outbox, enqueue
 from bot.slack import blocks as kit
 from bot.slack import views
-from bot.slack.commands import Command, Reply
+from bot.slack.commands import Command, Reply, UsageError
 from bot.slack.listeners import ActionHandler, ViewHandler
-from bot.triggers.commands import SpecError, TriggerCommands, UsageError, describe_state
+from bot.triggers.commands import SpecError, TriggerCommands, describe_state
 from bot.triggers.schedule import schedule_from_dict
 from bot.webhooks.commands import HookCommands
 

@@ -29,6 +29,10 @@ class Command:
         )
 
 
+class UsageError(ValueError):
+    """What the user typed cannot be done; the message says why and shows a working example."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """The answer to a command: private (ephemeral) unless ``public``.

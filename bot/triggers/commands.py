@@ -24,7 +24,7 @@ from bot.models import AuditEntry, Trigger, TriggerRun
 from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
 from bot.outbox import Message, Outbox, enqueue
 from bot.permissions import Permissions
-from bot.slack.commands import Command, Reply
+from bot.slack.commands import Command, Reply, UsageError
 from bot.slack.text import CommandSyntaxError, scan
 from bot.status import describe_health, read_health
 from bot.triggers.command import TriggerSpec, TriggerSyntaxError, parse_duration, parse_trigger_add
@@ -46,10 +46,6 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 Schedules: `every 30s|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
 Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME`"""
-
-
-class UsageError(ValueError):
-    """What the user typed cannot be done; the message says why, with an example."""
 
 
 class SpecError(UsageError):
@@ -394,11 +390,9 @@ class TriggerCommands:
     async def _owned_trigger(self, command: Command, words: list[str], verb: str) -> Trigger:
         """The named trigger, if this user may change it (its creator or an admin)."""
         trigger = await self._trigger(command, words, verb)
-        refusal = await self.permissions.refusal(
+        await self.permissions.require(
             command.user_id, trigger.created_by, f"trigger *{trigger.name}*"
         )
-        if refusal:
-            raise UsageError(refusal)
         return trigger
 
     async def _runs(self, trigger: Trigger, limit: int) -> list[TriggerRun]:

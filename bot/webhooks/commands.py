@@ -21,7 +21,7 @@ from bot.expressions import ExpressionError, compile_expression, compile_templat
 from bot.models import Delivery, Hook
 from bot.outbox import THREAD_MODES
 from bot.permissions import Permissions
-from bot.slack.commands import Command, Reply
+from bot.slack.commands import Command, Reply, UsageError
 from bot.slack.text import CommandSyntaxError, parse_channel, parse_key_values, scan, unescape
 from bot.webhooks import hooks as store
 from bot.webhooks import presets
@@ -43,10 +43,6 @@ HELP = """*Webhooks* — give any system a URL that posts into a channel.
 • `/hook filter NAME event == "pull_request" and payload.action in ["opened", "closed"]` · `/hook filter NAME clear`
 • `/hook pause NAME` · `/hook resume NAME` · `/hook rotate NAME` · `/hook delete NAME` · `/hook replay NAME DELIVERY_ID`
 Example: `/hook create deploys #ops preset=github`"""
-
-
-class UsageError(ValueError):
-    """What the user typed cannot be done; the message says why and shows a working example."""
 
 
 @dataclass
@@ -292,11 +288,7 @@ class HookCommands:
     async def _owned_hook(self, command: Command, words: list[str], verb: str) -> Hook:
         """The named hook, if this user may change it (its creator or an admin)."""
         hook = await self._hook(command, words, verb)
-        refusal = await self.permissions.refusal(
-            command.user_id, hook.created_by, f"hook *{hook.name}*"
-        )
-        if refusal:
-            raise UsageError(refusal)
+        await self.permissions.require(command.user_id, hook.created_by, f"hook *{hook.name}*")
         return hook
 
     async def _save(self, hook: Hook, command: Command, action: str) -> Hook:
