@@ -50,6 +50,7 @@ TRANSIENT_ERRORS = frozenset(
 MAX_BACKOFF_SECONDS = 300.0
 LEASE_SECONDS = 15.0  # longer than one Web API call may take (the client times out at 10 s)
 POLL_SECONDS = 1.0
+MAX_UNEXPECTED = 5  # attempts that raised something unforeseen before giving a message up
 PASS_QUANTUM_SECONDS = 0.005
 
 
@@ -318,7 +319,7 @@ class Outbox:
                 if message is None or message.next_attempt_at > self.clock.now():
                     break
                 await self._take_token(channel)
-                outcome = await self._deliver(message)
+                outcome = await self._deliver_safely(message)
                 await self._record(message, outcome)
                 if isinstance(outcome, _Retry):
                     break
@@ -358,6 +359,18 @@ class Outbox:
             await self.clock.sleep((1.0 - bucket.tokens) / self.pacing.rate)
 
     # Delivering one message: the Web API calls, and what their answers mean.
+
+    async def _deliver_safely(self, message: OutboxMessage) -> _Outcome:
+        """`_deliver`, with a bug's exception retried a few times, then recorded as failed,
+        so one broken message can never hold up its channel for good."""
+        try:
+            return await self._deliver(message)
+        except Exception as error:
+            log.exception("outbox: message %s failed unexpectedly", message.id)
+            reason = f"unexpected error: {type(error).__name__}"
+            return (
+                _Failed(reason) if message.attempts + 1 >= MAX_UNEXPECTED else _Retry(None, reason)
+            )
 
     async def _deliver(self, message: OutboxMessage) -> _Outcome:
         steps: dict[str, Callable[[OutboxMessage], Awaitable[_Outcome]]] = {

@@ -145,8 +145,12 @@ def parse_url(token: str) -> str | None:
     target = link_target(token)
     if target is None:
         return None
-    parts = urlsplit(target)
-    return target if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+    try:
+        parts = urlsplit(target)
+        host = parts.hostname
+    except ValueError:  # e.g. a bracketed host that is not an IPv6 address: http://[zz]/
+        return None
+    return target if parts.scheme.lower() in ("http", "https") and host else None
 
 
 def parse_channel(token: str) -> ChannelRef | None:

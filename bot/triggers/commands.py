@@ -101,6 +101,8 @@ class TriggerCommands:
             return await handler(command, words[1:], rest)
         except UsageError as error:
             return Reply(str(error), ok=False)
+        except CommandSyntaxError as error:
+            return Reply(f"{error} (near `{error.part}`).", ok=False)
 
     async def add(self, command: Command, _words: list[str], rest: str) -> Reply:
         return await self.create(command, rest)

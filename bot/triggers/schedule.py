@@ -38,6 +38,8 @@ ScheduleKind = Literal["interval", "weekly", "monthly", "cron", "once"]
 _Sortable = TypeVar("_Sortable", int, time)
 
 LAST_DAY: Final = -1
+MAX_SPAN: Final = timedelta(days=3660)
+"""The longest interval or duration accepted (ten years)."""
 """`MonthlySchedule.day` for "the last day of the month"."""
 
 # Feb 29th can be 8 years from the next one (2096 → 2104), so a search covers 9 years.
@@ -658,7 +660,13 @@ def parse_duration_or_none(text: str) -> timedelta | None:
     """``30s``, ``5m``, ``2h``, ``1d``, ``2w``, ``500ms``, ``5 minutes`` → a timedelta; else None."""
     found = _DURATION.match(text)
     unit = _DURATION_UNITS.get(found[2].lower()) if found else None
-    return int(found[1]) * unit if found and unit else None
+    if not (found and unit):
+        return None
+    try:
+        span = int(found[1]) * unit
+    except OverflowError:
+        return None
+    return span if span <= MAX_SPAN else None
 
 
 @dataclass(frozen=True)
@@ -702,8 +710,12 @@ def parse_schedule(
     context = _Context(text, tz_name, ZoneInfo(tz_name), as_utc(now), min_interval)
     if not words:
         raise _not_understood(text.strip(), "every 5 minutes", "every monday at 10:00")
-    schedule = _parse_clause(words, context)
-    _check_runs(schedule, words, context)
+    try:
+        schedule = _parse_clause(words, context)
+        _check_runs(schedule, words, context)
+        schedule.next_runs(as_utc(now), 3)  # computable well ahead (no calendar overflow)
+    except OverflowError:
+        raise _broken_rule(text.strip(), "reaches past the year 9999", "every 5 minutes") from None
     return schedule
 
 

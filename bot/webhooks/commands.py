@@ -89,6 +89,8 @@ class HookCommands:
             return await handler(command, words[1:], rest)
         except UsageError as error:
             return Reply(str(error), ok=False)
+        except CommandSyntaxError as error:
+            return Reply(f"{error} (near `{error.part}`).", ok=False)
 
     async def create(self, command: Command, words: list[str], _rest: str) -> Reply:
         options, positional = parse_key_values(words)

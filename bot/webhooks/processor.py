@@ -129,6 +129,17 @@ def _delivery_update(delivery_id: str, outcome: Message | Skip) -> dict[str, Any
     return {"delivery_id": delivery_id, "new_status": "posted", "new_detail": None}
 
 
+def _decide(delivery: Delivery, hook: Hook) -> Message | Skip:
+    """`to_message`, except that no delivery can ever stall the ones behind it."""
+    try:
+        return to_message(delivery, hook)
+    except Exception as error:
+        log.exception(
+            "delivery %s could not be processed", delivery.id, extra={"delivery_id": delivery.id}
+        )
+        return Skip("failed", f"internal error: {type(error).__name__}")
+
+
 def fast_message(row: dict[str, Any], hook: Hook) -> Message | None:
     """The message for a just-received delivery, when its hook needs nothing special.
 
@@ -171,11 +182,18 @@ def _apply_template(
     try:
         text = render_template(compile_template(hook.template), context)
     except ExpressionError as error:
-        warning = f":warning: The template of hook *{hook.name}* failed ({error}); the default message follows."
-        return kit.fit_message(
-            f"{warning}\n{rendered.text}", [kit.context([warning]), *rendered.blocks]
-        )
-    return kit.fit_message(text, [kit.section(text)] if text.strip() else [])
+        return _with_warning(rendered, f"The template of hook *{hook.name}* failed ({error})")
+    if not text.strip():
+        return _with_warning(rendered, f"The template of hook *{hook.name}* rendered nothing")
+    return kit.fit_message(text, [kit.section(text)])
+
+
+def _with_warning(rendered: Rendered, problem: str) -> tuple[str, list[dict[str, Any]]]:
+    """The preset's message, headed by what went wrong with the user's template."""
+    warning = f":warning: {problem}; the default message follows."
+    return kit.fit_message(
+        f"{warning}\n{rendered.text}", [kit.context([warning]), *rendered.blocks]
+    )
 
 
 def _thread_mode(hook: Hook) -> ThreadMode:
@@ -239,7 +257,7 @@ class DeliveryProcessor:
             rows = (await session.execute(query)).all()
             if not rows:
                 return 0
-            outcomes = [(delivery, hook, to_message(delivery, hook)) for delivery, hook in rows]
+            outcomes = [(delivery, hook, _decide(delivery, hook)) for delivery, hook in rows]
             messages = [outcome for _, _, outcome in outcomes if isinstance(outcome, Message)]
             await enqueue(session, self.clock.now(), *messages)
             updates = [_delivery_update(d.id, outcome) for d, _, outcome in outcomes]

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from bot.clock import Clock
 from bot.db import Database
@@ -101,7 +103,10 @@ class Receiver:
         if wait is not None:
             self.on_outcome(hook.name, "rate_limited")
             return _error(429, "rate limit for this hook exceeded", {"Retry-After": str(wait)})
-        body = await _read_capped(request, self.max_body)
+        try:
+            body = await _read_capped(request, self.max_body)
+        except (RequestPayloadError, HttpProcessingError):
+            return _error(400, "the body could not be read (is its Content-Encoding right?)")
         if body is None:
             return _too_large(self.max_body)
         return await self._accept(hook, request, body)
