@@ -643,6 +643,8 @@ def _syntax_errors() -> Iterator[None]:
         raise ExpressionError(exc.message or "syntax error", exc.lineno) from None
     except (RecursionError, SyntaxError, MemoryError):
         raise ExpressionError("nested too deeply") from None
+    except ExpressionError:
+        raise
     except Exception as exc:  # jinja folds constants while compiling: {[]: 1} is a TypeError
         raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
 

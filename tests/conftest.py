@@ -195,7 +195,10 @@ def settings_for(database_url: str, fake: FakeSlack) -> Settings:
     )
 
 
-def fake_clock(at: str = "2026-11-27T10:00:00") -> FakeClock:
+def fake_clock(at: str = "2031-01-06T10:00:00") -> FakeClock:
+    """A stopped clock. The default lies years ahead of the real one, because APScheduler
+    keeps real time: jobs scheduled on the fake clock then never come due mid-test. Tests
+    that pick an earlier date schedule nothing within minutes of the real time."""
     return FakeClock(datetime.fromisoformat(at).replace(tzinfo=UTC))
 
 

@@ -106,7 +106,9 @@ class Receiver:
         try:
             body = await _read_capped(request, self.max_body)
         except (RequestPayloadError, HttpProcessingError):
-            return _error(400, "the body could not be read (is its Content-Encoding right?)")
+            response = _error(400, "the body could not be read (is its Content-Encoding right?)")
+            response.force_close()  # the rest of the stream is unreadable: don't reuse it
+            return response
         if body is None:
             return _too_large(self.max_body)
         return await self._accept(hook, request, body)
