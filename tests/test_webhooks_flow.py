@@ -350,3 +350,21 @@ async def test_only_the_creator_or_an_admin_changes_a_hook(
     assert "Paused" in await running.command("/hook pause mine", user="U0003")  # BOT_ADMINS
     assert "Resumed" in await running.command("/hook resume mine", user="U0004")  # workspace admin
     assert "Deleted" in await running.command("/hook delete mine")  # the creator
+
+
+@pytest.mark.parametrize(("age", "expected"), [(0, 202), (6 * 60, 401)])
+async def test_generic_hook_accepts_slack_style_v0_signatures(
+    start_bot, age: int, expected: int
+) -> None:
+    import time
+
+    from bot.slack.signing import signed_headers
+
+    running: RunningBot = await start_bot()
+    path, secret = await create_hook(running, "relay preset=generic")
+    assert secret
+    body = b'{"text": "from another Slack app"}'
+    headers = signed_headers(secret, body, now=time.time() - age) | {
+        "Content-Type": "application/json"
+    }
+    assert (await running.post(path, body, headers))[0] == expected

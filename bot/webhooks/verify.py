@@ -282,10 +282,12 @@ def verify_alertmanager(
 
 
 def verify_generic(secret: str, body: bytes, headers: Mapping[str, str], now: float) -> Verdict:
-    """``X-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`` or a bearer token."""
+    """``X-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``, Slack-style ``v0``
+    signing (``X-Slack-Signature``, 5-minute tolerance), or a bearer token."""
     return _best(
         [
             _check_sha256_header(secret, body, headers.get("x-signature-256")),
+            verify_slack(secret, body, headers, now),
             _check_bearer(secret, headers.get("authorization")),
         ]
     )
