@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
+import asyncpg
 import sqlalchemy as sa
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -41,6 +42,15 @@ log = logging.getLogger(__name__)
 
 LOCAL_BOT_TOKEN = "xoxb-local-mode"
 HEARTBEAT_SECONDS = 60.0
+# What "the database is unavailable" looks like from here (asyncpg raises some of its own
+# errors on connect, e.g. while PostgreSQL shuts down or restarts, without SQLAlchemy's wrapper).
+DATABASE_DOWN = (
+    sa.exc.DBAPIError,
+    sa.exc.TimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 SLACK_CHECK_SECONDS = 10.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -222,7 +232,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except web.HTTPException:
         raise
-    except (sa.exc.DBAPIError, sa.exc.TimeoutError, OSError) as error:
+    except DATABASE_DOWN as error:
         log.warning(
             "%s %s: database unavailable (%s)", request.method, request.path, type(error).__name__
         )

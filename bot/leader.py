@@ -60,7 +60,7 @@ class Leadership:
                     await self._still_leading()
                 else:
                     await self._try_to_lead()
-            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
                 log.warning("leadership: database connection lost (%s)", type(error).__name__)
                 await self._resign()
             with contextlib.suppress(TimeoutError):
@@ -88,7 +88,7 @@ class Leadership:
         if conn is not None:
             try:
                 await asyncio.wait_for(conn.close(), PING_TIMEOUT)
-            except (OSError, asyncpg.PostgresError, TimeoutError):
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 conn.terminate()
 
     def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -253,3 +255,70 @@ async def test_killing_the_leader_hands_the_schedule_over_without_losing_a_run(
     outbox = await query(cluster.database_url, "SELECT id FROM outbox")
     assert len(outbox) == len(runs)
     assert len(fake_slack.messages()) == len(runs)  # every run posted once
+
+
+def _postgres_cluster() -> list[str] | None:
+    """``pg_ctlcluster VERSION NAME`` for the local server, where this machine has it."""
+    if shutil.which("pg_ctlcluster") is None or shutil.which("pg_lsclusters") is None:
+        return None
+    listing = subprocess.run(
+        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False
+    )
+    for line in listing.stdout.splitlines():
+        version, name, port, *_ = line.split()
+        if port == "5432":
+            return ["pg_ctlcluster", "--skip-systemctl-redirect", version, name]
+    return None
+
+
+@POSTGRES
+async def test_postgres_restart_under_load_gives_503s_then_recovers(
+    cluster: Cluster, fake_slack: FakeSlack
+) -> None:
+    control = _postgres_cluster()
+    if control is None:
+        pytest.skip("no pg_ctlcluster for a local PostgreSQL on 5432 here")
+    replica = await cluster.start()
+    reply = await cluster.command(replica, "/hook create steady preset=github")
+    path = reply.split("https://bot.example.com", 1)[1].split("`", 1)[0]
+    secret = reply.split("keep it): `", 1)[1].split("`", 1)[0]
+    statuses: dict[str, int] = {}
+    stop = asyncio.Event()
+
+    async def keep_sending() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            body, headers = push(secret, f"steady-{n}")
+            try:
+                async with cluster.http.post(
+                    f"{replica.url}{path}", data=body, headers=headers
+                ) as response:
+                    statuses[f"steady-{n}"] = response.status
+            except aiohttp.ClientError:
+                statuses[f"steady-{n}"] = 0
+            await asyncio.sleep(0.02)
+
+    sender = asyncio.create_task(keep_sending())
+    await asyncio.sleep(1)
+    restart = await asyncio.create_subprocess_exec(
+        *control, "restart", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert await restart.wait() == 0
+    await asyncio.sleep(3)  # the bot reconnects on its own
+    stop.set()
+    await sender
+    seen = set(statuses.values())
+    assert seen <= {202, 503}, seen  # never a 500, never a dropped connection
+    assert 503 in seen or all(s == 202 for s in statuses.values())
+    recent = [statuses[k] for k in sorted(statuses, key=lambda k: int(k.split("-")[1]))[-10:]]
+    assert recent == [202] * 10, recent  # serving again after the restart
+    accepted = {key for key, status in statuses.items() if status == 202}
+    await fake_slack.wait_for("chat.postMessage", count=len(accepted), timeout=60)
+    stored = await query(cluster.database_url, "SELECT dedupe_key FROM delivery")
+    assert {key for (key,) in stored} >= accepted  # every 202 was kept
+
+    async def leads_again() -> bool:  # the scheduler's lock was lost with its connection
+        return await cluster.is_leader(replica)
+
+    await eventually(leads_again, within=10)
