@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from bot.slack.text import CommandSyntaxError, scan
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,29 @@ class Reply:
     blocks: list[dict[str, Any]] | None = None
     public: bool = False
     ok: bool = True
+
+
+Subcommand = Callable[["Command", list[str], str], Awaitable["Reply"]]
+
+
+async def run_subcommand(
+    command: Command, name: str, subcommands: Mapping[str, Subcommand], help_text: str
+) -> Reply:
+    """Run ``/name VERB …``: the verb's handler gets the words after the verb and the raw
+    (still Slack-escaped) text after it. Bad input of any kind becomes a private reply."""
+    try:
+        tokens = scan(command.text)
+        words = [token.text for token in tokens]
+        if not words or words[0].lower() in ("help", "-h", "--help"):
+            return Reply(help_text)
+        handler = subcommands.get(words[0].lower())
+        if handler is None:
+            return Reply(f"I don't know `{name} {words[0]}`.\n{help_text}", ok=False)
+        return await handler(command, words[1:], command.text[tokens[0].end :].strip())
+    except UsageError as error:
+        return Reply(str(error), ok=False)
+    except CommandSyntaxError as error:
+        return Reply(f"{error} (near `{error.part}`).", ok=False)
 
 
 class CommandHandler(Protocol):

@@ -7,7 +7,6 @@ reply naming the part that could not be understood, with a command that works.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -24,8 +23,7 @@ from bot.models import AuditEntry, Trigger, TriggerRun
 from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
 from bot.outbox import Message, Outbox, enqueue
 from bot.permissions import Permissions
-from bot.slack.commands import Command, Reply, UsageError
-from bot.slack.text import CommandSyntaxError, scan
+from bot.slack.commands import Command, Reply, Subcommand, UsageError, run_subcommand
 from bot.status import describe_health, read_health
 from bot.triggers.command import TriggerSpec, TriggerSyntaxError, parse_duration, parse_trigger_add
 from bot.triggers.conditions import ConditionError, compile_condition
@@ -73,14 +71,7 @@ class TriggerCommands:
     _zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     async def __call__(self, command: Command) -> Reply:
-        try:
-            tokens = scan(command.text)
-        except CommandSyntaxError as error:
-            return Reply(f"{error} (near `{error.part}`).")
-        words = [token.text for token in tokens]
-        if not words or words[0].lower() in ("help", "-h", "--help"):
-            return Reply(HELP)
-        handlers: dict[str, Callable[[Command, list[str], str], Awaitable[Reply]]] = {
+        subcommands: dict[str, Subcommand] = {
             "add": self.add,
             "list": self.list_all,
             "show": self.show,
@@ -93,16 +84,7 @@ class TriggerCommands:
             "unmute": self.unmute,
             "status": self.status,
         }
-        handler = handlers.get(words[0].lower())
-        if handler is None:
-            return Reply(f"I don't know `/trigger {words[0]}`.\n{HELP}")
-        rest = command.text[tokens[0].end :].strip()
-        try:
-            return await handler(command, words[1:], rest)
-        except UsageError as error:
-            return Reply(str(error), ok=False)
-        except CommandSyntaxError as error:
-            return Reply(f"{error} (near `{error.part}`).", ok=False)
+        return await run_subcommand(command, "/trigger", subcommands, HELP)
 
     async def add(self, command: Command, _words: list[str], rest: str) -> Reply:
         return await self.create(command, rest)

@@ -21,8 +21,8 @@ from bot.expressions import ExpressionError, compile_expression, compile_templat
 from bot.models import Delivery, Hook
 from bot.outbox import THREAD_MODES
 from bot.permissions import Permissions
-from bot.slack.commands import Command, Reply, UsageError
-from bot.slack.text import CommandSyntaxError, parse_channel, parse_key_values, scan, unescape
+from bot.slack.commands import Command, Reply, Subcommand, UsageError, run_subcommand
+from bot.slack.text import parse_channel, parse_key_values, unescape
 from bot.webhooks import hooks as store
 from bot.webhooks import presets
 from bot.webhooks.event import SENDERS, Sender
@@ -58,14 +58,7 @@ class HookCommands:
     permissions: Permissions
 
     async def __call__(self, command: Command) -> Reply:
-        try:
-            tokens = scan(command.text)
-        except CommandSyntaxError as error:
-            return Reply(f"{error} — near `{error.part}`.\n{HELP}")
-        words = [token.text for token in tokens]
-        if not words or words[0] in ("help", "-h", "--help"):
-            return Reply(HELP)
-        handlers: dict[str, Callable[[Command, list[str], str], Awaitable[Reply]]] = {
+        subcommands: dict[str, Subcommand] = {
             "create": self.create,
             "new": self.create,
             "list": self.list_all,
@@ -81,16 +74,7 @@ class HookCommands:
             "log": self.log,
             "replay": self.replay,
         }
-        handler = handlers.get(words[0].lower())
-        if handler is None:
-            return Reply(f"I don't know `/hook {words[0]}`.\n{HELP}")
-        rest = unescape(command.text[tokens[0].end :]).strip()
-        try:
-            return await handler(command, words[1:], rest)
-        except UsageError as error:
-            return Reply(str(error), ok=False)
-        except CommandSyntaxError as error:
-            return Reply(f"{error} (near `{error.part}`).", ok=False)
+        return await run_subcommand(command, "/hook", subcommands, HELP)
 
     async def create(self, command: Command, words: list[str], _rest: str) -> Reply:
         options, positional = parse_key_values(words)
@@ -309,8 +293,8 @@ def replace_hook(hook: Hook, changes: dict[str, Any]) -> Hook:
 
 
 def _after_name(rest: str) -> str:
-    """What follows the hook's name in the raw command text."""
-    parts = rest.split(None, 1)
+    """What follows the hook's name in the command text, Slack's escaping undone."""
+    parts = unescape(rest).split(None, 1)
     return parts[1].strip() if len(parts) == 2 else ""
 
 
