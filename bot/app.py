@@ -30,6 +30,7 @@ from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
 from bot.slack import listeners
 from bot.slack.http import bolt_route
+from bot.status import read_health
 from bot.triggers.commands import TriggerCommands
 from bot.triggers.runner import TriggerRunner
 from bot.webhooks.commands import HookCommands
@@ -279,9 +280,10 @@ async def _slack_auth_ok(bot: Bot) -> bool:
 
 def _metrics(bot: Bot) -> Handler:
     async def refresh() -> Snapshot:
-        stats = await bot.outbox.stats()
+        now = bot.clock.now()
+        health = await read_health(bot.db, now)
         return Snapshot(
-            stats.pending, age_seconds(stats.oldest_pending_at, bot.clock.now()), stats.failed
+            health.outbox_pending, age_seconds(health.outbox_oldest, now), health.outbox_failed
         )
 
     async def handle(request: web.Request) -> web.StreamResponse:

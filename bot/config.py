@@ -58,11 +58,6 @@ class Settings:
         """No Slack credentials at all: talk to the built-in fake Slack instead."""
         return self.slack_bot_token is None and self.slack_signing_secret is None
 
-    @property
-    def async_database_url(self) -> str:
-        """The database URL with the async driver SQLAlchemy needs."""
-        return to_async_driver(self.database_url)
-
     def hook_url(self, token: str) -> str:
         """The URL a sender posts to for the hook with this token."""
         return f"{self.public_url.rstrip('/')}/hooks/{token}"

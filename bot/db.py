@@ -37,6 +37,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = to_async_driver(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
         self.engine: AsyncEngine = _create_engine(self.url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lock_file: IO[str] | None = None
@@ -140,15 +141,21 @@ def current_revision_matches_head(connection: sa.Connection) -> bool:
     return MigrationContext.configure(connection).get_current_revision() == head
 
 
+def insert_skipping_conflicts(table: Any, dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``table`` for the named SQL dialect.
+
+    SQLite and PostgreSQL spell it alike; SQLAlchemy keeps it in each dialect's module.
+    """
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
 async def insert_ignoring_conflicts(
     session: AsyncSession, table: type[Any], rows: list[dict[str, Any]]
 ) -> int:
     """INSERT rows, skipping any that break a unique constraint; returns how many went in."""
     if not rows:
         return 0
-    if session.bind.dialect.name == "postgresql":
-        statement: Any = postgresql.insert(table).values(rows).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(table).values(rows).on_conflict_do_nothing()
+    statement = insert_skipping_conflicts(table, session.bind.dialect.name).values(rows)
     result = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)

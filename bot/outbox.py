@@ -149,16 +149,6 @@ _Outcome = _Sent | _Retry | _Failed
 
 
 @dataclass
-class OutboxStats:
-    """What the outbox looks like now, for health and metrics."""
-
-    pending: int
-    oldest_pending_at: datetime | None
-    failed: int
-    last_sent_at: datetime | None = None
-
-
-@dataclass
 class Outbox:
     """Sends queued messages to Slack; see the module docstring for the guarantees."""
 
@@ -168,7 +158,6 @@ class Outbox:
     pacing: Pacing = field(default_factory=Pacing)
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     on_result: Callable[[str, str], None] | None = None  # (method, outcome) for metrics
-    last_sent_at: datetime | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _draining: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
@@ -204,19 +193,6 @@ class Outbox:
             await session.execute(
                 sa.update(OutboxChannel).values(lease_owner=None, lease_until=None)
             )
-
-    async def stats(self) -> OutboxStats:
-        async with self.db.sessions() as session:
-            pending = await session.execute(
-                sa.select(sa.func.count(), sa.func.min(OutboxMessage.created_at)).where(
-                    col(OutboxMessage.status) == "pending"
-                )
-            )
-            count, oldest = pending.one()
-            failed = await session.scalar(
-                sa.select(sa.func.count()).where(col(OutboxMessage.status) == "failed")
-            )
-        return OutboxStats(int(count), oldest, int(failed or 0), self.last_sent_at)
 
     # The dispatcher: find channels with due messages, lease them, drain each in a task.
 
@@ -541,7 +517,6 @@ class Outbox:
             values |= {"status": "sent", "sent_at": now, "last_error": None}
             if message.kind == "post" and outcome.ts:
                 values["ts"] = outcome.ts
-            self.last_sent_at = now
         elif isinstance(outcome, _Failed):
             values |= {"status": "failed", "last_error": outcome.reason}
             log.warning(

@@ -17,6 +17,7 @@ from bot.db import Database
 from bot.models import OutboxChannel, OutboxMessage
 from bot.outbox import Message, Outbox, Pacing, enqueue
 from bot.slack.fake import FakeSlack
+from bot.status import read_health
 from tests.conftest import BOT_TOKEN, eventually, reset_postgres
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -246,8 +247,8 @@ async def test_stats_count_pending_and_failed(rig: Rig) -> None:
     await rig.send(Message("C0001", "x"))
     await rig.fake.wait_for("chat.postMessage")
     await settle()
-    stats = await rig.outbox.stats()
-    assert (stats.pending, stats.failed) == (0, 1)
+    stats = await read_health(rig.db, rig.clock.now())
+    assert (stats.outbox_pending, stats.outbox_failed) == (0, 1)
     async with rig.db.sessions() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 1
 

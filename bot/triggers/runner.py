@@ -24,17 +24,17 @@ from typing import Any
 import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from bot.batching import GroupCommit
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, insert_skipping_conflicts
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox, enqueue
 from bot.slack import blocks as kit
 from bot.slack import views
 from bot.triggers import checks
+from bot.triggers.command import parse_duration
 from bot.triggers.conditions import compile_condition
 from bot.triggers.evaluate import (
     Policy,
@@ -107,11 +107,8 @@ UPDATE_RUN = (
 
 
 def _claim_statement(db: Database) -> Any:
-    dialect = sqlite if db.is_sqlite else postgresql
-    return (
-        dialect.insert(_RUNS)
-        .on_conflict_do_nothing()
-        .returning(_RUNS.c.trigger_id, _RUNS.c.scheduled_for)
+    return insert_skipping_conflicts(_RUNS, db.dialect).returning(
+        _RUNS.c.trigger_id, _RUNS.c.scheduled_for
     )
 
 
@@ -126,8 +123,6 @@ class RunResult:
 
 def policy_of(trigger: Trigger) -> Policy:
     """The noise-control settings a trigger's options ask for."""
-    from bot.triggers.command import parse_duration
-
     options = trigger.options
     repeat = options.get("repeat")
     return Policy(
@@ -474,8 +469,6 @@ class TriggerRunner:
             return Observation(False, f"timed out after {self._timeout(trigger):g} s")
 
     def _timeout(self, trigger: Trigger) -> float:
-        from bot.triggers.command import parse_duration
-
         value = trigger.options.get("timeout")
         return parse_duration(value).total_seconds() if value else self.check_timeout
 

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from bot.batching import GroupCommit
-from bot.db import Database
+from bot.db import Database, insert_skipping_conflicts
 from bot.models import Delivery, Hook
 from bot.outbox import Message, enqueue
 
@@ -77,7 +76,9 @@ class DeliveryWriter:
             if batch:
                 # executemany of one cached statement: compiling a fresh multi-row VALUES
                 # per batch cost more CPU than the whole rest of the request.
-                statement = _insert_skipping_duplicates(self.db).returning(DELIVERIES.c.id)
+                statement = insert_skipping_conflicts(DELIVERIES, self.db.dialect).returning(
+                    DELIVERIES.c.id
+                )
                 result = await session.execute(statement, [item.row for item in batch])
                 inserted = set(result.scalars().all())
             fresh = [message for row_id, message in messages.items() if row_id in inserted]
@@ -115,8 +116,3 @@ class DeliveryWriter:
             self.on_enqueued(*channels)
         if inserted > len(fresh):
             self.on_unprocessed()
-
-
-def _insert_skipping_duplicates(db: Database) -> Any:
-    dialect = sqlite if db.is_sqlite else postgresql
-    return dialect.insert(DELIVERIES).on_conflict_do_nothing()
