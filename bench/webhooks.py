@@ -149,12 +149,14 @@ def _server_app(kind: ServerKind, database_url: str, slack_url: str) -> web.Appl
 
 
 async def _serve(kind: ServerKind, database_url: str, slack_url: str) -> None:
+    from bot.cli import freeze_startup_heap
     from bot.logs import configure_logging
 
     configure_logging("WARNING", "text")
     runner = web.AppRunner(_server_app(kind, database_url, slack_url), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
+    freeze_startup_heap()  # as `chatops-bot run` does
     print(f"PORT {runner.addresses[0][1]}", flush=True)
     stopping = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)

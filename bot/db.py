@@ -39,13 +39,22 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self.dialect = "sqlite" if self.is_sqlite else "postgresql"
         self.engine: AsyncEngine = _create_engine(self.url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads need no transaction of their own: on PostgreSQL, AUTOCOMMIT saves the BEGIN
+        # and ROLLBACK round trips. (SQLite's driver only begins before a write anyway, and
+        # switching its isolation level would cost two thread hand-offs per session.)
+        reading = self.engine if self.is_sqlite else _autocommit(self.engine)
+        self.sessions = async_sessionmaker(reading, expire_on_commit=False)
+        self._writing = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lock_file: IO[str] | None = None
+
+    # ``sessions()`` is for reading only: each statement sees the newest committed data.
+    # Changes go through ``transaction()`` (on PostgreSQL a write through ``sessions()``
+    # would commit on its own, statement by statement).
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
+        async with self._writing() as session, session.begin():
             yield session
 
     def claim_sqlite_file(self) -> None:
@@ -95,7 +104,9 @@ class Database:
 
 def _create_engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # 20 kept open: with fewer, bursts of slash commands overflowed the pool, and each
+        # overflow connection (a new PostgreSQL backend) was opened and closed per request.
+        return create_async_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
     # One connection: SQLite allows one writer at a time, and a second connection waiting
     # for the lock sleeps in SQLite's busy handler (1, 2, 5 … 100 ms steps). Queuing for
     # the connection in the pool instead costs microseconds.
@@ -109,6 +120,10 @@ def _create_engine(url: str) -> AsyncEngine:
     )
     sa.event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine
+
+
+def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
