@@ -122,7 +122,9 @@ def block_ids(view: dict[str, Any]) -> list[str]:
 
 
 async def test_modal_shows_inline_errors_then_saves(start_bot, fake_slack: FakeSlack) -> None:
-    running: RunningBot = await start_bot()
+    # A fake clock: on the real one the new trigger's first run would start at once, and
+    # while it runs its job is (rightly) off the scheduler, which made the check below racy.
+    running: RunningBot = await start_bot(clock=fake_clock())
     assert await running.command_raw("/trigger") == ""
     (opened,) = await fake_slack.wait_for("views.open")
     view = opened.args["view"]

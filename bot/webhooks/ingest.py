@@ -24,9 +24,9 @@ from bot.db import Database, insert_skipping_conflicts
 from bot.models import Delivery, Hook
 from bot.outbox import Message, enqueue
 
-# Turns a just-stored delivery into its Slack message, or None to leave it to the
-# processor (hooks with templates, filters or actions; paused hooks).
-FastPath = Callable[[dict[str, Any], Hook], Message | None]
+# Turns a just-stored delivery (its row and parsed body) into its Slack message, or None
+# to leave it to the processor (hooks with templates, filters or actions; paused hooks).
+FastPath = Callable[[dict[str, Any], Any, Hook], Message | None]
 
 DELIVERIES: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
@@ -35,6 +35,7 @@ DELIVERIES: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 class _Received:
     row: dict[str, Any]
     hook: Hook | None
+    payload: Any
 
 
 @dataclass
@@ -52,12 +53,15 @@ class DeliveryWriter:
     def __post_init__(self) -> None:
         self._rounds = GroupCommit(self._write)
 
-    async def record(self, row: dict[str, Any], hook: Hook | None = None) -> bool:
+    async def record(
+        self, row: dict[str, Any], hook: Hook | None = None, payload: Any = None
+    ) -> bool:
         """Store one delivery. True if it is new, False if it duplicates an earlier one.
 
-        With its ``hook``, a plain delivery's message is queued in the same transaction.
+        With its ``hook`` and parsed ``payload``, a plain delivery's message is queued in
+        the same transaction.
         """
-        return await self._rounds.submit(_Received(row, hook))
+        return await self._rounds.submit(_Received(row, hook, payload))
 
     def count_rejection(self, hook_id: int) -> None:
         """Count a refused request against its hook (written with the next round)."""
@@ -103,7 +107,7 @@ class DeliveryWriter:
         if self.fast_path is None:
             return messages
         for item in batch:
-            message = self.fast_path(item.row, item.hook) if item.hook else None
+            message = self.fast_path(item.row, item.payload, item.hook) if item.hook else None
             if message is not None:
                 item.row["status"] = "posted"
                 messages[item.row["id"]] = message

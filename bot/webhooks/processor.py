@@ -91,6 +91,11 @@ def to_message(delivery: StoredDelivery, hook: Hook) -> Message | Skip:
         payload = parse_body(delivery.content_type, delivery.body)
     except BadRequest as error:
         return Skip("failed", str(error))
+    return message_for(delivery, payload, hook)
+
+
+def message_for(delivery: StoredDelivery, payload: Any, hook: Hook) -> Message | Skip:
+    """`to_message` for a delivery whose body is already parsed into ``payload``."""
     event = InboundEvent(_as_sender(delivery.sender), delivery.event, payload, delivery.headers)
     context = template_context(event, hook)
     if hook.filter and not _passes(hook.filter, context):
@@ -140,7 +145,7 @@ def _decide(delivery: Delivery, hook: Hook) -> Message | Skip:
         return Skip("failed", f"internal error: {type(error).__name__}")
 
 
-def fast_message(row: dict[str, Any], hook: Hook) -> Message | None:
+def fast_message(row: dict[str, Any], payload: Any, hook: Hook) -> Message | None:
     """The message for a just-received delivery, when its hook needs nothing special.
 
     Hooks with a template, a filter or a trigger to run, and paused hooks, are left to the
@@ -151,7 +156,7 @@ def fast_message(row: dict[str, Any], hook: Hook) -> Message | None:
     fresh = FreshDelivery(
         row["id"], row["sender"], row["event"], row["content_type"], row["headers"], row["body"]
     )
-    outcome = to_message(fresh, hook)
+    outcome = message_for(fresh, payload, hook)
     return outcome if isinstance(outcome, Message) else None
 
 

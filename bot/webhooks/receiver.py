@@ -127,7 +127,7 @@ class Receiver:
             self.on_outcome(hook.name, "rejected")
             return _error(401, VERDICT_MESSAGES[verdict])
         row = self._delivery_row(hook, sender, headers, payload, body)
-        is_new = await self.writer.record(row, hook)
+        is_new = await self.writer.record(row, hook, payload)
         self.on_outcome(hook.name, "accepted" if is_new else "duplicate")
         return web.json_response(
             {"ok": True, "delivery": row["id"], "duplicate": not is_new}, status=202
