@@ -667,9 +667,26 @@ def _print_ratio(results: Results) -> None:
         f"two/one = {ratio:.2f}x ({verdict} the 1.6x target); the two-replica window used"
         f" {total:.0f}% of the {capacity}% CPU this machine has (busy column, all processes)"
     )
+    one_cost, two_cost = (
+        _replica_cpu_ms_per_request(results.one),
+        _replica_cpu_ms_per_request(results.two),
+    )
+    if one_cost and two_cost:
+        # What 2 shared cores cannot show: each replica CPU-bound on a core of its own.
+        print(
+            f"replica CPU per request: {one_cost:.2f} ms with one, {two_cost:.2f} ms with two;"
+            f" with a free core per replica two would reach about {2 * one_cost / two_cost:.2f}x"
+            " (an estimate from these figures, not a measurement)"
+        )
     for load in (results.one, results.two):
         if load.errors:
             print(f"  {load.label}: statuses {load.statuses}")
+
+
+def _replica_cpu_ms_per_request(load: Load) -> float:
+    """CPU the replicas spent per answered request, in ms (0 when nothing was answered)."""
+    replicas = sum(load.cpu.percent.get(name) or 0.0 for name in ("replica-1", "replica-2"))
+    return 10 * replicas / load.rate if load.rate else 0.0
 
 
 def print_end_to_end(results: Results, options: Options) -> None:
