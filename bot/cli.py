@@ -17,10 +17,10 @@ import signal
 import sys
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -33,9 +33,13 @@ from bot.errors import BotError
 from bot.logs import configure_logging
 from bot.slack.signing import signed_headers
 
+if TYPE_CHECKING:
+    from bot.slack.fake import FakeSlack
+
 log = logging.getLogger("bot")
 
 LOCAL_STATE = Path(".chatops-local.json")
+LOCAL_DATABASE_URL = "sqlite:///chatops-local.db"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chatops-bot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="chatops-bot",
+        description="A Slack chat-ops bot. Settings come from the environment and .env "
+        "(see .env.example); with no Slack credentials it runs in local mode.",
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default)")
     sub.add_parser("migrate", help="apply database migrations and exit")
@@ -80,17 +88,31 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, _args: argparse.Namespace) -> int:
     if settings.local_mode:
+        if not os.environ.get("DATABASE_URL"):
+            # Its own file, so that what you try here is not posted once you connect Slack.
+            settings = replace(settings, database_url=LOCAL_DATABASE_URL)
         return await _run_local(settings)
     await serve(build(settings))
     return 0
 
 
-async def serve(bot: Bot) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down cleanly (in-flight requests finish)."""
+async def serve(bot: Bot, on_listening: Callable[[], None] = lambda: None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down cleanly (in-flight requests finish).
+
+    ``on_listening`` runs once the bot has started and its port is open.
+    """
     runner = web.AppRunner(bot.web, shutdown_timeout=10, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, bot.settings.host, bot.settings.port).start()
+    try:
+        await web.TCPSite(runner, bot.settings.host, bot.settings.port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise BotError(
+            f"cannot listen on {bot.settings.host}:{bot.settings.port} ({error.strerror}); "
+            "is another copy running? Set PORT to use another port."
+        ) from None
     log.info("listening on http://%s:%s", bot.settings.host, bot.settings.port)
+    on_listening()
     freeze_startup_heap()
     socket_mode = await _connect_socket_mode(bot)
     stopping = asyncio.Event()
@@ -135,22 +157,29 @@ async def _run_local(settings: Settings) -> int:
     async with FakeSlack(token=LOCAL_BOT_TOKEN, on_post=_print_call) as fake:
         local = replace(settings, slack_api_url=fake.url)
         bot = build(local, signing_secret=secret)
-        _write_local_state(local, secret)
-        print(_local_banner(local), flush=True)
+
+        def announce() -> None:
+            _write_local_state(local, secret)
+            print(_local_banner(local, fake), flush=True)
+
         try:
-            await serve(bot)
+            await serve(bot, on_listening=announce)
         finally:
-            LOCAL_STATE.unlink(missing_ok=True)
+            _forget_local_state(secret)
     return 0
 
 
-def _local_banner(settings: Settings) -> str:
+def _local_banner(settings: Settings, fake: FakeSlack) -> str:
+    channels = ", ".join(f"#{info['name']} ({id_})" for id_, info in fake.channels.items())
+    you = fake.users["U0001"]
     return (
         "\nLocal mode: no Slack credentials are set, so the bot talks to a built-in fake Slack.\n"
         "Everything it posts is printed here. Talk to it from another terminal:\n"
         '    .venv/bin/chatops-bot say "/hook help"\n'
-        '    .venv/bin/chatops-bot say "/hook create demo preset=github"\n'
+        '    .venv/bin/chatops-bot say "/hook create demo preset=generic"\n'
         f"Webhooks: POST to {settings.public_url}/hooks/<token>\n"
+        f"The fake workspace has the channels {channels}; `say` speaks as U0001 in\n"
+        f"{you['tz']}, from C0001. Data is kept in {settings.database_url}.\n"
         "To use a real workspace, fill SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env.\n"
     )
 
@@ -180,9 +209,22 @@ def _write_local_state(settings: Settings, secret: str) -> None:
     LOCAL_STATE.chmod(0o600)
 
 
+def _forget_local_state(secret: str) -> None:
+    """Remove the state file if it is this process's (not another running bot's)."""
+    try:
+        ours = json.loads(LOCAL_STATE.read_text()).get("signing_secret") == secret
+    except (OSError, ValueError):
+        return
+    if ours:
+        LOCAL_STATE.unlink(missing_ok=True)
+
+
 async def _say(settings: Settings, args: argparse.Namespace) -> int:
     url, secret = _say_target(settings)
     name, _, text = args.text.strip().partition(" ")
+    if not name.startswith("/"):
+        example = f"/{name} {text}".strip()
+        raise BotError(f'a slash command starts with "/", e.g. say "{example}"')
     body = urllib.parse.urlencode(
         {
             "token": "local",
@@ -205,7 +247,7 @@ async def _say(settings: Settings, args: argparse.Namespace) -> int:
         session.post(f"{url}/slack/events", data=body, headers=headers) as response,
     ):
         answer = await response.text()
-    print(_reply_text(response.status, answer))
+    print(_reply_text(name, response.status, answer))
     return 0 if response.status == 200 else 1
 
 
@@ -218,9 +260,13 @@ def _say_target(settings: Settings) -> tuple[str, str]:
     return str(state["url"]), str(state["signing_secret"])
 
 
-def _reply_text(status: int, answer: str) -> str:
+def _reply_text(command: str, status: int, answer: str) -> str:
+    if status == 404:
+        return f"the bot has no {command} command (it answers /hook and /trigger)"
     if status != 200:
         return f"the bot answered HTTP {status}: {answer}"
+    if not answer:
+        return "(no reply: the bot opened a form, shown as views.open in the bot's output)"
     try:
         return str(json.loads(answer).get("text", answer))
     except ValueError:

@@ -33,9 +33,18 @@ def configure_logging(level: str, fmt: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_drop_client_and_token_warning)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Bolt and aiohttp are chatty at INFO; their warnings still show.
-    for noisy in ("slack_bolt", "aiohttp.access", "slack_sdk"):
+    # Bolt, aiohttp and APScheduler (a line per job run) are chatty at INFO; their
+    # warnings still show.
+    for noisy in ("slack_bolt", "aiohttp.access", "slack_sdk", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _drop_client_and_token_warning(record: logging.LogRecord) -> bool:
+    # The bot hands Bolt its own Web API client (timeouts, SLACK_API_URL, no retries: the
+    # outbox retries), and Bolt also reads SLACK_BOT_TOKEN from the environment; it then
+    # warns at every start that the token is unused, which is expected here.
+    return not record.getMessage().startswith("As you gave `client` as well")

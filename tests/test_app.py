@@ -162,3 +162,82 @@ async def test_a_second_process_on_the_same_sqlite_file_is_refused(
     )
     assert result.returncode == 2
     assert "another bot process" in result.stderr
+
+
+def test_a_taken_port_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(
+            {
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "PORT": str(port),
+            },
+            "run",
+            cwd=tmp_path,
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+class LocalBot:
+    """``chatops-bot run`` in local mode, in a directory of its own."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self.env = {"PORT": str(free_port())}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            env={k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_"))}
+            | self.env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait_for_banner(self) -> str:
+        assert self.process.stdout is not None
+        seen = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            seen.append(line)
+            if "Data is kept in" in line:
+                return "".join(seen)
+        raise AssertionError("no banner:\n" + "".join(seen))
+
+    def say(self, text: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.env, "say", text, cwd=self.cwd)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=30)  # reads and closes its output
+
+
+def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> None:
+    bot = LocalBot(tmp_path)
+    try:
+        banner = bot.wait_for_banner()
+        assert "#general (C0001)" in banner and "chatops-local.db" in banner
+        assert "/hook create NAME" in bot.say("/hook help").stdout
+
+        second = run_cli(bot.env, "run", cwd=tmp_path)  # same directory, same database
+        assert second.returncode == 2 and "another bot process" in second.stderr
+        assert "Local mode" not in second.stdout
+        assert "/hook create NAME" in bot.say("/hook help").stdout  # the first one still answers
+
+        typo = bot.say("hook help")
+        assert typo.returncode == 2 and 'e.g. say "/hook help"' in typo.stderr
+        unknown = bot.say("/deploy now")
+        assert "no /deploy command" in unknown.stdout
+        form = bot.say("/hook")
+        assert "opened a form" in form.stdout
+    finally:
+        bot.stop()
+    assert (tmp_path / "chatops-local.db").exists() and not (tmp_path / "chatops.db").exists()
+    assert not (tmp_path / ".chatops-local.json").exists()

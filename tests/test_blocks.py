@@ -172,3 +172,19 @@ def test_fit_message_reclips_hand_built_blocks() -> None:
     assert [len(f["text"]) for f in fitted[2]["fields"]] == [2000] * 10
     assert [len(e["text"]) for e in fitted[3]["elements"]] == [3000] * 10
     assert fitted[4] == blocks[4]
+
+
+@pytest.mark.parametrize(
+    ("channel", "shown"),
+    [("C0123ABC", "<#C0123ABC>"), ("#ops", "#ops"), ("#a<b", "#a&lt;b")],
+)
+def test_channel_mention_links_ids_and_names_typed_by_hand(channel: str, shown: str) -> None:
+    assert bk.channel_mention(channel) == shown
+
+
+def test_plural() -> None:
+    assert (bk.plural(1, "run"), bk.plural(0, "run"), bk.plural(3, "run")) == (
+        "1 run",
+        "0 runs",
+        "3 runs",
+    )

@@ -554,7 +554,7 @@ def _local(trigger: Trigger) -> str:
     if trigger.next_run_at is None or trigger.paused:
         return "—"
     tz = schedule_from_dict(trigger.schedule).tz
-    return f"{trigger.next_run_at.astimezone(tz):%a %d %b %H:%M}"
+    return f"{trigger.next_run_at.astimezone(tz):%a %d %b %H:%M %Z}"
 
 
 def _int(value: str) -> int:

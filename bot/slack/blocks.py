@@ -43,6 +43,16 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def channel_mention(channel: str) -> str:
+    """A channel as a message names it: a link for an id, ``#name`` for a name typed by hand."""
+    return escape_mrkdwn(channel) if channel.startswith("#") else f"<#{channel}>"
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 commit", "3 commits"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def truncate(text: str, limit: int) -> str:
     """Return ``text`` cut to at most ``limit`` characters, ending in "…" when cut."""
     if len(text) <= limit:

@@ -70,7 +70,10 @@ async def run_subcommand(
     except UsageError as error:
         return Reply(str(error), ok=False)
     except CommandSyntaxError as error:
-        return Reply(f"{error} (near `{error.part}`).", ok=False)
+        return Reply(
+            f'{error} (near `{error.part}`). Close it after the quoted words, e.g. `"two words"`.',
+            ok=False,
+        )
 
 
 class CommandHandler(Protocol):

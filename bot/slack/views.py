@@ -25,6 +25,7 @@ from typing import Any, Final
 from bot.models import Hook, Trigger
 from bot.slack.blocks import (
     Block,
+    channel_mention,
     context,
     divider,
     escape_mrkdwn,
@@ -508,7 +509,7 @@ def _trigger_line(trigger: Trigger, state: str | None, next_runs: Mapping[int, s
     first = f"*{escape_mrkdwn(trigger.name)}* · {escape_mrkdwn(trigger.kind)}"
     target = _target_label(trigger)
     next_run = next_runs.get(_saved_id(trigger.id))
-    second = f"{escape_mrkdwn(shown)} · posts in <#{trigger.channel_id}>"
+    second = f"{escape_mrkdwn(shown)} · posts in {channel_mention(trigger.channel_id)}"
     after = f" · next: {escape_mrkdwn(next_run)}" if next_run else ""
     return f"{first}{f' · {target}' if target else ''}\n{second}{after}"
 
@@ -549,7 +550,7 @@ def _hook_list(hooks: Sequence[Hook], room: int) -> list[Block]:
 
 def _hook_line(hook: Hook) -> str:
     paused = " · paused" if hook.paused else ""
-    return f"*{escape_mrkdwn(hook.name)}* → <#{hook.channel_id}> · {escape_mrkdwn(hook.preset)}{paused}"
+    return f"*{escape_mrkdwn(hook.name)}* → {channel_mention(hook.channel_id)} · {escape_mrkdwn(hook.preset)}{paused}"
 
 
 def _hook_buttons(hook: Hook, hook_id: int) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from bot.models import AuditEntry, Trigger, TriggerRun
 from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
 from bot.outbox import Message, Outbox, enqueue
 from bot.permissions import Permissions
+from bot.slack.blocks import channel_mention, plural
 from bot.slack.commands import Command, Reply, Subcommand, UsageError, run_subcommand
 from bot.status import describe_health, read_health
 from bot.triggers.command import TriggerSpec, TriggerSyntaxError, parse_duration, parse_trigger_add
@@ -41,7 +42,7 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 • `/trigger add status every 5m json https://status.example.com/api/v2/status.json when json.status.indicator != "none"`
 • `/trigger add standup every weekday at 9:30 message "Standup in 5 minutes" #team`
 • `/trigger add weekly every monday at 9am report #ops`
-Schedules: `every 30s|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
+Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
 Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME`"""
 
@@ -107,7 +108,7 @@ class TriggerCommands:
             session.add(_audit(command, trigger.name, "created", now))
         await self.runner.changed(_id(trigger))
         return Reply(
-            f"Added *{trigger.name}*: {describe_target(trigger)}, {describe_when(spec.schedule, trigger.next_run_at)}, reporting in <#{trigger.channel_id}>."
+            f"Added *{trigger.name}*: {describe_target(trigger)}, {describe_when(spec.schedule, trigger.next_run_at)}, reporting in {channel_mention(trigger.channel_id)}."
         )
 
     async def preview(self, command: Command, spec: TriggerSpec) -> str:
@@ -115,7 +116,7 @@ class TriggerCommands:
         trigger = self._new_trigger(command, spec, self.clock.now())
         return (
             f"*{trigger.name}*: {describe_target(trigger)}, "
-            f"{describe_when(spec.schedule, trigger.next_run_at)}, reporting in <#{trigger.channel_id}>."
+            f"{describe_when(spec.schedule, trigger.next_run_at)}, reporting in {channel_mention(trigger.channel_id)}."
         )
 
     async def find(self, team_id: str, name: str) -> Trigger | None:
@@ -157,7 +158,7 @@ class TriggerCommands:
         updated = await self._update(command, trigger, "edited", paused=False, **changes)
         await self.runner.changed(_id(updated))
         return Reply(
-            f"Updated *{updated.name}*: {describe_target(updated)}, {describe_when(spec.schedule, updated.next_run_at)}, reporting in <#{updated.channel_id}>."
+            f"Updated *{updated.name}*: {describe_target(updated)}, {describe_when(spec.schedule, updated.next_run_at)}, reporting in {channel_mention(updated.channel_id)}."
         )
 
     def _parse(self, text: str, zone: ZoneInfo, now: datetime) -> TriggerSpec:
@@ -230,18 +231,18 @@ class TriggerCommands:
         )
         runs = await self._runs(trigger, 5)
         lines = [
-            f"*{trigger.name}* — {describe_target(trigger)} → <#{trigger.channel_id}>",
+            f"*{trigger.name}* — {describe_target(trigger)} → {channel_mention(trigger.channel_id)}",
             f"*Schedule:* {schedule.describe()}",
             "*Next runs:* "
             + (
-                ", ".join(f"{when.astimezone(schedule.tz):%a %d %b %H:%M}" for when in upcoming)
+                ", ".join(f"{when.astimezone(schedule.tz):%a %d %b %H:%M %Z}" for when in upcoming)
                 or "none"
             ),
             f"*State:* {describe_state(trigger, self.clock.now())}",
             "*Options:* "
             + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
             f"*Last change:* {trigger.last_change or '—'}",
-            "*Last runs:*",
+            "*Last runs:*" if runs else "*Last runs:* none yet",
             *(_run_line(run, schedule.tz) for run in runs),
         ]
         return Reply("\n".join(lines))
@@ -253,7 +254,7 @@ class TriggerCommands:
             return Reply(f"*{trigger.name}* hasn't run yet.")
         tz = schedule_from_dict(trigger.schedule).tz
         return Reply(
-            f"*Last {len(runs)} runs of {trigger.name}*\n"
+            f"*Last {plural(len(runs), 'run')} of {trigger.name}*\n"
             + "\n".join(_run_line(r, tz) for r in runs)
         )
 
@@ -293,7 +294,7 @@ class TriggerCommands:
                 else f"*{trigger.name}* was already running."
             )
             if result and result.reports:
-                text += f" (reported {len(result.reports)} change(s) in <#{trigger.channel_id}>)"
+                text += f" (reported {plural(len(result.reports), 'change')} in {channel_mention(trigger.channel_id)})"
             async with self.db.transaction() as session:
                 reply = Message(command.channel_id, text, kind="ephemeral", user=command.user_id)
                 await enqueue(session, self.clock.now(), reply)
@@ -321,7 +322,7 @@ class TriggerCommands:
             command, trigger, f"muted until {until:%Y-%m-%d %H:%M} UTC", state=state.to_dict()
         )
         return Reply(
-            f"Muted *{trigger.name}* until {until.astimezone(tz):%a %d %b %H:%M}; it keeps checking, and I'll summarise what changed when the mute ends."
+            f"Muted *{trigger.name}* until {until.astimezone(tz):%a %d %b %H:%M %Z}; it keeps checking, and I'll summarise what changed when the mute ends."
         )
 
     async def unmute(self, command: Command, words: list[str], _rest: str) -> Reply:
@@ -459,7 +460,7 @@ def describe_target(trigger: Trigger) -> str:
 
 def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
     nxt = (
-        f"{next_run.astimezone(schedule.tz):%a %d %b %H:%M}"
+        f"{next_run.astimezone(schedule.tz):%a %d %b %H:%M %Z}"
         if next_run
         else "never (it is in the past)"
     )
@@ -469,7 +470,7 @@ def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
 def _local(when: datetime | None, trigger: Trigger) -> str:
     if when is None:
         return "—"
-    return f"{when.astimezone(schedule_from_dict(trigger.schedule).tz):%a %d %b %H:%M}"
+    return f"{when.astimezone(schedule_from_dict(trigger.schedule).tz):%a %d %b %H:%M %Z}"
 
 
 def describe_state(trigger: Trigger, now: datetime) -> str:
@@ -487,4 +488,4 @@ def describe_state(trigger: Trigger, now: datetime) -> str:
 
 
 def _run_line(run: TriggerRun, tz: ZoneInfo) -> str:
-    return f"• {run.scheduled_for.astimezone(tz):%a %d %b %H:%M:%S} · {run.duration_ms:.0f} ms · *{run.outcome}* · {run.summary}"
+    return f"• {run.scheduled_for.astimezone(tz):%a %d %b %H:%M:%S %Z} · {run.duration_ms:.0f} ms · *{run.outcome}* · {run.summary}"

@@ -349,7 +349,7 @@ class TriggerRunner:
         assert trigger.next_run_at is not None
         missed = [trigger.next_run_at, *schedule.next_runs(trigger.next_run_at, 50)]
         missed = [when for when in missed if when < now - GRACE]
-        local = [f"{when.astimezone(schedule.tz):%a %d %b %H:%M}" for when in missed[:3]]
+        local = [f"{when.astimezone(schedule.tz):%a %d %b %H:%M %Z}" for when in missed[:3]]
         more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
         text = f":warning: *{trigger.name}* missed {', '.join(local)}{more}: the bot was down."
         next_run = _next_after(schedule, trigger.next_run_at, now)

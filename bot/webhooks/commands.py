@@ -21,6 +21,7 @@ from bot.expressions import ExpressionError, compile_expression, compile_templat
 from bot.models import Delivery, Hook
 from bot.outbox import THREAD_MODES
 from bot.permissions import Permissions
+from bot.slack.blocks import channel_mention
 from bot.slack.commands import Command, Reply, Subcommand, UsageError, run_subcommand
 from bot.slack.text import parse_channel, parse_key_values, unescape
 from bot.webhooks import hooks as store
@@ -102,7 +103,7 @@ class HookCommands:
         hook = await self._save(hook, command, "created")
         url = self.settings.hook_url(hook.token)
         return Reply(
-            f"Created hook *{name}* → <#{channel}>.\n*URL:* `{url}`\n"
+            f"Created hook *{name}* → {channel_mention(channel)}.\n*URL:* `{url}`\n"
             + (f"*Secret* (shown once — keep it): `{secret}`\n" if secret else "")
             + setup_instructions(preset, url, secret)
         )
@@ -112,7 +113,7 @@ class HookCommands:
         if not hooks:
             return Reply("No hooks yet. Create one: `/hook create deploys #ops preset=github`")
         lines = [
-            f"• *{h.name}* → <#{h.channel_id}> · {h.preset}{' · paused' if h.paused else ''}"
+            f"• *{h.name}* → {channel_mention(h.channel_id)} · {h.preset}{' · paused' if h.paused else ''}"
             for h in hooks
         ]
         return Reply("*Hooks*\n" + "\n".join(lines))
@@ -122,7 +123,7 @@ class HookCommands:
         threads = hook.threads or f"{default_thread_mode(hook.preset)} (the {hook.preset} default)"
         deliveries = await store.recent_deliveries(self.db, _id(hook), limit=5)
         lines = [
-            f"*{hook.name}* → <#{hook.channel_id}>{'  *(paused)*' if hook.paused else ''}",
+            f"*{hook.name}* → {channel_mention(hook.channel_id)}{'  *(paused)*' if hook.paused else ''}",
             f"*URL:* `{self.settings.hook_url(hook.token)}`",
             f"*Preset:* {hook.preset} · *Signed:* {'yes' if hook.secret else 'no (the URL is the secret)'}",
             f"*Threads:* {threads} · *Rate limit:* {hook.rate_limit or self.settings.webhook_rate_limit}/min",
@@ -204,7 +205,7 @@ class HookCommands:
             compile_template(source)
         except ExpressionError as error:
             raise UsageError(
-                f"That template doesn't compile: {error}. Nothing was changed."
+                f"That template doesn't compile: {str(error).rstrip('.')}. Nothing was changed."
             ) from None
         await self._save(replace_hook(hook, {"template": source}), command, "template set")
         return Reply(f"*{hook.name}* now uses your template. Try it: `/hook test {hook.name}`")
@@ -223,7 +224,7 @@ class HookCommands:
             compile_expression(source)
         except ExpressionError as error:
             raise UsageError(
-                f"That filter doesn't compile: {error}. Nothing was changed."
+                f"That filter doesn't compile: {str(error).rstrip('.')}. Nothing was changed."
             ) from None
         await self._save(replace_hook(hook, {"filter": source}), command, "filter set")
         return Reply(
@@ -236,7 +237,7 @@ class HookCommands:
         row = _sample_row(hook, sample.sender, sample.event, sample.payload, self.clock.now())
         await self.writer.record(row)
         return Reply(
-            f"Sent a sample *{sample.sender} {sample.event}* event through *{hook.name}*; it will appear in <#{hook.channel_id}>."
+            f"Sent a sample *{sample.sender} {sample.event}* event through *{hook.name}*; it will appear in {channel_mention(hook.channel_id)}."
         )
 
     async def log(self, command: Command, words: list[str], _rest: str) -> Reply:
@@ -245,7 +246,7 @@ class HookCommands:
         if not deliveries:
             return Reply(f"*{hook.name}* has received nothing yet. Try `/hook test {hook.name}`.")
         return Reply(
-            f"*Last {len(deliveries)} deliveries of {hook.name}*\n"
+            f"*Last {len(deliveries)} {'delivery' if len(deliveries) == 1 else 'deliveries'} of {hook.name}*\n"
             + "\n".join(_delivery_line(d, m) for d, m in deliveries)
         )
 
@@ -376,9 +377,11 @@ def _id(hook: Hook) -> int:
 
 
 def _delivery_line(delivery: Delivery, message: Any) -> str:
-    when = f"{delivery.received_at:%m-%d %H:%M:%S}"
+    when = f"{delivery.received_at:%m-%d %H:%M:%S} UTC"
     link = ""
-    if message is not None and message.ts and message.status == "sent":
+    if message is not None and message.status == "sent" and message.channel.startswith("#"):
+        link = " · sent"  # posted by channel name: no id to link to
+    elif message is not None and message.ts and message.status == "sent":
         link = f" · <https://slack.com/archives/{message.channel}/p{message.ts.replace('.', '')}|message>"
     elif message is not None:
         link = f" · {message.status}" + (f" ({message.last_error})" if message.last_error else "")

@@ -75,11 +75,6 @@ def ref_name(ref: str) -> tuple[str, str]:
     return "ref", ref
 
 
-def plural(count: int, noun: str) -> str:
-    """ "1 commit", "3 commits"."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def arrows(base: str, head: str) -> str:
     """ "`base` ← `head`", the direction a merge goes."""
     return f"{code(base)} ← {code(head)}"

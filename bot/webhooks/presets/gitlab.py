@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.slack import blocks as bk
+from bot.slack.blocks import plural
 from bot.webhooks.event import InboundEvent, Rendered
 from bot.webhooks.presets._common import (
     code,
@@ -30,7 +31,6 @@ from bot.webhooks.presets._pieces import (
     field,
     mapping_items,
     optional_field,
-    plural,
     present,
     ref_name,
     rendered,
