@@ -60,6 +60,7 @@ DEFAULT_MAX_CHARS = 20_000
 DEFAULT_TIME_LIMIT = 0.5
 # Above the largest body a hook or check accepts by default (1 MiB), so whole payloads fit.
 MAX_VALUE_CHARS = 2_000_000
+MAX_URLIZE_CHARS = 50_000
 MAX_ITEMS = 200_000
 MAX_WIDTH = 1_000
 MAX_INT_BITS = 10_000
@@ -416,7 +417,25 @@ def _check_wordwrap(
         _check_chars(length + (length // width + 1) * len(str(wrap)))
 
 
+def _check_urlize(text: Any, *_a: Any, **_k: Any) -> None:
+    # urlize runs several regular expressions per word: one call on a 2 MB string took
+    # over a second, far past the deadline, which is only checked between steps.
+    if len(str(text)) > MAX_URLIZE_CHARS:
+        _too_big(f"urlize takes at most {MAX_URLIZE_CHARS} characters")
+
+
+class _Raw(str):
+    """Text the template author marked with ``|raw``: printed without escaping."""
+
+    __slots__ = ()
+
+
+def _raw_filter(value: Any) -> _Raw:
+    return _Raw("" if value is None else value)
+
+
 _FILTER_CHECKS: Mapping[str, Callable[..., None]] = {
+    "urlize": _check_urlize,
     "center": _check_center,
     "indent": _check_indent,
     "batch": _check_batch,
@@ -426,6 +445,7 @@ _FILTER_CHECKS: Mapping[str, Callable[..., None]] = {
     "wordwrap": _check_wordwrap,
 }
 _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
+    "raw": _raw_filter,
     "json": _json_filter,
     "tojson": _json_filter,  # Slack text is not HTML, so no HTML-safe escaping
     "join": _join_filter,
@@ -433,12 +453,21 @@ _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
 
 
 def _finalize(value: Any) -> Any:
-    """What ``{{ … }}`` prints: None as "", and nothing that would print huge."""
+    """What ``{{ … }}`` prints: None as "", nothing that would print huge, and text with
+    Slack's control characters escaped.
+
+    Values come from whoever sends the webhook: a pull-request title of ``<!channel>``
+    must not ping the channel, nor ``<https://evil|https://github.com>`` pose as a link.
+    The template's own text is not touched, and ``{{ value|raw }}`` opts out.
+    """
     if value is None:
         return ""
+    if isinstance(value, _Raw):
+        return str(value)
     if not isinstance(value, str):
         _text_size(value)
-    return value
+        value = str(value)
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # -- the environment ----------------------------------------------------------------------
@@ -473,6 +502,14 @@ class _GuardedCodeGenerator(CodeGenerator):
         super().visit(node, *args, **kwargs)
         self.write(")")
         return None
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        # Jinja computes constant {{ ... }} output while compiling, outside the deadline: a
+        # 3 kB template of |urlize over a literal took 15 s to compile, blocking the bot.
+        # Only plain template text stays constant; everything else is computed at render.
+        if not isinstance(node, nodes.TemplateData):
+            raise nodes.Impossible()
+        return super()._output_child_to_const(node, frame, finalize)
 
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
@@ -558,6 +595,8 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             finalize=_finalize,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Jinja's optimizer, too, runs filters on constants while compiling.
+            optimized=False,
         )
         self._clock = clock
         self._time_limit = time_limit

@@ -136,7 +136,8 @@ def test_json_filter_keeps_text_readable() -> None:
     assert render("{{ payload.sender.login|json }}", context) == '"Codertocat"'
     labels = "{{ payload.pull_request.labels|map(attribute='name')|list|json }}"
     assert render(labels, context) == '["bug"]'
-    assert render('{{ {"a": "é <b>"}|tojson }}', context) == '{"a": "é <b>"}'
+    # Printed values are escaped for Slack's mrkdwn, which shows &lt;b&gt; as <b>.
+    assert render('{{ {"a": "é <b>"}|tojson }}', context) == '{"a": "é &lt;b&gt;"}'
     assert render("{{ missing|json }}", context) == '""'
 
 
@@ -512,3 +513,25 @@ def test_any_text_as_an_expression_compiles_or_fails_cleanly(source: str) -> Non
         evaluate_bool(expression, {"x": 1})
     except RenderError as error:
         assert error.reason
+
+
+def test_printed_values_cannot_ping_or_forge_links() -> None:
+    hostile = {"title": "<!channel> see <https://evil.example/login|https://github.com> & co"}
+    printed = render("PR: {{ payload.title }}", {"payload": hostile})
+    assert printed == (
+        "PR: &lt;!channel&gt; see &lt;https://evil.example/login|https://github.com&gt; &amp; co"
+    )
+    # The author's own text is the author's choice, and |raw opts a value out.
+    assert render("<!here> {{ '<b>' }}") == "<!here> &lt;b&gt;"
+    assert render("{{ '<#C123>'|raw }}") == "<#C123>"
+
+
+def test_constant_output_is_computed_at_render_time_under_the_limits() -> None:
+    # Jinja would fold these constants while compiling, where no deadline applies: a
+    # template like this one froze the bot for 15 s when it was set.
+    source = "{{ '" + "x" * 1400 + "'|replace('x', '" + "a.b " * 350 + "')" + "|urlize" * 12 + " }}"
+    template = compile_template(source)
+    with pytest.raises(ExpressionError, match="urlize takes at most"):
+        render_template(template, {})
+    with pytest.raises(ExpressionError, match="longer than"):
+        render_template(compile_template("{{ 'ab' * 2000000 }}"), {})
