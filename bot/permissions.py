@@ -27,9 +27,13 @@ class Permissions:
     admins: frozenset[str]
     _workspace_admins: dict[str, tuple[datetime, bool]] = field(default_factory=dict)
 
+    async def may_change(self, user_id: str, owner_id: str) -> bool:
+        """True when ``user_id`` created the thing (``owner_id``) or is an admin."""
+        return user_id == owner_id or await self.is_admin(user_id)
+
     async def refusal(self, user_id: str, owner_id: str, what: str) -> str | None:
         """None when ``user_id`` may change ``what`` (created by ``owner_id``), else why not."""
-        if user_id == owner_id or await self.is_admin(user_id):
+        if await self.may_change(user_id, owner_id):
             return None
         return (
             f"Only <@{owner_id}> (who created {what}) or an admin can change it. "

@@ -284,6 +284,11 @@ def test_cert_days_left(not_after: datetime | None, days: float | None) -> None:
         (b"caf\xe9", "text/plain", "caf\ufffd"),
         ("café".encode(), "text/plain; charset=no-such-charset", "café"),
         (b"ok", "", "ok"),
+        # codecs that are no text encoding, named by a hostile or broken server
+        (b"ok", "application/json; charset=idna", "ok"),
+        (b"ok", "application/json; charset=undefined", "ok"),
+        (b"ok", "application/json; charset=punycode", "ok"),
+        (b"ok", "text/plain; charset=base64", "ok"),
     ],
 )
 def test_decode_body_is_lenient(body: bytes, content_type: str, text: str) -> None:

@@ -28,6 +28,7 @@ class Target:
 
     status: int = 200
     body: bytes = b"ok"
+    content_type: str | None = None
     hits: list[str] = field(default_factory=list)
     url: str = ""
 
@@ -40,7 +41,8 @@ async def target() -> AsyncIterator[Target]:
         state.hits.append(request.path)
         if request.path == "/feed":
             return web.Response(body=state.body, content_type="application/rss+xml")
-        return web.Response(status=state.status, body=state.body)
+        headers = {"Content-Type": state.content_type} if state.content_type else None
+        return web.Response(status=state.status, body=state.body, headers=headers)
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
@@ -339,3 +341,17 @@ async def test_a_non_owner_cannot_delete_a_trigger(start_bot, fake_slack: FakeSl
     assert "Only <@U0001>" in await running.command("/trigger delete ping", user="U0002")
     assert "ping" in await running.command("/trigger list", user="U0002")
     assert "Deleted" in await running.command("/trigger delete ping")
+
+
+async def test_a_server_naming_a_non_text_charset_cannot_stall_its_check(
+    start_bot, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    target.body, target.content_type = b'{"status": "up"}', "application/json; charset=idna"
+    await running.command(
+        f'/trigger add api every 5m json {target.url}/api when json.status != "up"'
+    )
+    await run_due(running, clock, "api")
+    history = await running.command("/trigger history api")
+    assert "*ok*" in history and "running" not in history

@@ -352,6 +352,21 @@ async def test_only_the_creator_or_an_admin_changes_a_hook(
     assert "Deleted" in await running.command("/hook delete mine")  # the creator
 
 
+async def test_a_hooks_secret_and_url_are_not_shown_to_other_users(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_user("U0002", tz="UTC")
+    running: RunningBot = await start_bot()
+    url_path, _ = await create_hook(running, "leak preset=generic")
+    chosen = "chosen-secret-0123456789abcdef"
+    updated = await running.command(f"/hook set leak secret={chosen}")
+    assert "Updated" in updated and chosen not in updated
+    other = await running.command("/hook show leak", user="U0002")
+    assert chosen not in other and url_path not in other
+    assert "set secret=(new secret) by <@U0001>" in other
+    assert url_path in await running.command("/hook show leak")  # the creator sees the URL
+
+
 @pytest.mark.parametrize(("age", "expected"), [(0, 202), (6 * 60, 401)])
 async def test_generic_hook_accepts_slack_style_v0_signatures(
     start_bot, age: int, expected: int

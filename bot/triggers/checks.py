@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import codecs
 import io
 import json
 import time
@@ -71,9 +72,16 @@ def decode_body(body: bytes, headers: Mapping[str, str]) -> str:
     message["content-type"] = headers.get("Content-Type", "")
     charset = message.get_content_charset() or "utf-8"
     try:
+        if codecs.lookup(charset).name in _NOT_CHARSETS:
+            charset = "utf-8"
         return body.decode(charset, errors="replace")
-    except LookupError:
+    except (LookupError, UnicodeError, ValueError):
+        # An unknown charset: the server chose it, and it must not stop the check.
         return body.decode("utf-8", errors="replace")
+
+
+# Python codecs that decode bytes to text but are no charset a server could mean.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"})
 
 
 def parse_json(result: FetchResult) -> Any:

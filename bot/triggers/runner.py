@@ -467,6 +467,13 @@ class TriggerRunner:
             return await asyncio.wait_for(self._check(trigger, now), self._timeout(trigger) + 5)
         except TimeoutError:
             return Observation(False, f"timed out after {self._timeout(trigger):g} s")
+        except Exception as error:
+            # A bug in a check must still end the run (a claimed run left unfinished
+            # blocks `/trigger run` and its state), and must show.
+            log.exception(
+                "trigger %s: the check failed", trigger.id, extra={"trigger_id": trigger.id}
+            )
+            return Observation(False, f"the check itself failed ({type(error).__name__})")
 
     def _timeout(self, trigger: Trigger) -> float:
         value = trigger.options.get("timeout")

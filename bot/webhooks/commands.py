@@ -122,9 +122,17 @@ class HookCommands:
         hook = await self._hook(command, words, "show")
         threads = hook.threads or f"{default_thread_mode(hook.preset)} (the {hook.preset} default)"
         deliveries = await store.recent_deliveries(self.db, _id(hook), limit=5)
+        may_see = await self.permissions.may_change(command.user_id, hook.created_by)
+        # Without a secret the URL is the hook's only credential: only who may change the
+        # hook sees it.
+        url = (
+            f"`{self.settings.hook_url(hook.token)}`"
+            if may_see
+            else f"shown to <@{hook.created_by}> and admins"
+        )
         lines = [
             f"*{hook.name}* → {channel_mention(hook.channel_id)}{'  *(paused)*' if hook.paused else ''}",
-            f"*URL:* `{self.settings.hook_url(hook.token)}`",
+            f"*URL:* {url}",
             f"*Preset:* {hook.preset} · *Signed:* {'yes' if hook.secret else 'no (the URL is the secret)'}",
             f"*Threads:* {threads} · *Rate limit:* {hook.rate_limit or self.settings.webhook_rate_limit}/min",
             f"*Template:* {'`' + hook.template[:200] + '`' if hook.template else 'the preset default'}",
@@ -155,8 +163,11 @@ class HookCommands:
         changes = {
             _SETTING_COLUMNS.get(key, key): _setting(key, value) for key, value in options.items()
         }
-        hook = await self._save(replace_hook(hook, changes), command, "set " + " ".join(words[1:]))
-        return Reply(f"Updated *{hook.name}*: " + ", ".join(f"{k}={options[k]}" for k in options))
+        said = ", ".join(
+            f"{k}={'(new secret)' if k == 'secret' else v}" for k, v in options.items()
+        )
+        hook = await self._save(replace_hook(hook, changes), command, f"set {said}")
+        return Reply(f"Updated *{hook.name}*: {said}")
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
         hook = await self._owned_hook(command, words, "delete")
