@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Secret, Settings
 from bot.conversation.flows import Conversation
 from bot.db import Database
 from bot.leader import Leadership, postgres_dsn
@@ -73,6 +73,7 @@ class Bot:
     triggers: TriggerRunner
     metrics: Metrics
     leadership: Leadership
+    signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
     listeners: listeners.Listeners = field(init=False)
@@ -130,10 +131,14 @@ def build(
         default_rate_limit=settings.webhook_rate_limit,
         on_outcome=metrics.webhook,
     )
+    slack_secret = Secret(signing_secret or settings.slack_signing_secret or "")
     bolt = AsyncApp(
         client=slack,
-        signing_secret=signing_secret or str(settings.slack_signing_secret or ""),
+        signing_secret=str(slack_secret),
         process_before_response=True,
+        # Bolt's own logger would copy the root level at build time, so LOG_LEVEL=DEBUG
+        # would log every reply body, secrets shown once included; ours stays capped.
+        logger=logging.getLogger("slack_bolt"),
     )
     bot = Bot(
         settings=settings,
@@ -149,6 +154,7 @@ def build(
         triggers=triggers,
         metrics=metrics,
         leadership=leadership,
+        signing_secret=slack_secret,
     )
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
@@ -205,7 +211,7 @@ def _web_app(bot: Bot) -> web.Application:
     )
     app.add_routes(
         [
-            web.post("/slack/events", bolt_route(bot.bolt)),
+            web.post("/slack/events", bolt_route(bot.bolt, str(bot.signing_secret))),
             web.post("/hooks/{token}", bot.receiver.handle),
             web.get("/healthz", _healthz(bot)),
             web.get("/readyz", _readyz(bot)),

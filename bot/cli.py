@@ -203,10 +203,12 @@ def _print_call(call: Any) -> None:
 
 
 def _write_local_state(settings: Settings, secret: str) -> None:
-    LOCAL_STATE.write_text(
-        json.dumps({"url": f"http://127.0.0.1:{settings.port}", "signing_secret": secret})
-    )
-    LOCAL_STATE.chmod(0o600)
+    # Created readable by its owner only (it holds the signing secret), never briefly more.
+    state = json.dumps({"url": f"http://127.0.0.1:{settings.port}", "signing_secret": secret})
+    descriptor = os.open(LOCAL_STATE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(state)
+    LOCAL_STATE.chmod(0o600)  # in case an older file was there with other permissions
 
 
 def _forget_local_state(secret: str) -> None:

@@ -41,6 +41,10 @@ def configure_logging(level: str, fmt: str) -> None:
     # warnings still show.
     for noisy in ("slack_bolt", "aiohttp.access", "slack_sdk", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # SQL with its parameters (tokens, secrets) is never logged: SQLAlchemy logs it at
+    # INFO, aiosqlite at DEBUG.
+    for driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
+        logging.getLogger(driver).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _drop_client_and_token_warning(record: logging.LogRecord) -> bool:

@@ -46,6 +46,32 @@ async def test_badly_signed_slash_command_is_401_and_changes_nothing(start_bot, 
     assert "No hooks yet" in await running.command("/hook list")
 
 
+@pytest.mark.parametrize(
+    ("body", "signed", "content_type", "status"),
+    [
+        (b"\xff\xfe", False, "application/x-www-form-urlencoded", 401),
+        (b"{nope", False, "application/json", 401),
+        (b"\xff\xfe", True, "application/x-www-form-urlencoded", 400),
+        (b"{nope", True, "application/json", 400),
+    ],
+)
+async def test_unparseable_slack_requests_are_refused_not_500(
+    start_bot, body: bytes, signed: bool, content_type: str, status: int
+) -> None:
+    running: RunningBot = await start_bot()
+    headers = {"Content-Type": content_type}
+    if signed:
+        headers |= slack_headers(body, form=True)
+    assert (await running.post("/slack/events", body, headers))[0] == status
+
+
+async def test_a_non_numeric_slack_timestamp_is_401(start_bot) -> None:
+    running: RunningBot = await start_bot()
+    body = slash_command_body("/hook", "list")
+    headers = slack_headers(body, form=True) | {"X-Slack-Request-Timestamp": "abc"}
+    assert (await running.post("/slack/events", body, headers))[0] == 401
+
+
 async def test_the_official_slack_signature_vector_is_what_we_verify() -> None:
     from bot.slack.signing import is_valid_slack_signature
 
@@ -187,9 +213,9 @@ def test_a_taken_port_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
 class LocalBot:
     """``chatops-bot run`` in local mode, in a directory of its own."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, **env: str) -> None:
         self.cwd = cwd
-        self.env = {"PORT": str(free_port())}
+        self.env = {"PORT": str(free_port())} | env
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],
             env={k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_"))}
@@ -214,9 +240,11 @@ class LocalBot:
     def say(self, text: str) -> subprocess.CompletedProcess[str]:
         return run_cli(self.env, "say", text, cwd=self.cwd)
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop it; return the rest of what it printed."""
         self.process.terminate()
-        self.process.communicate(timeout=30)  # reads and closes its output
+        rest, _ = self.process.communicate(timeout=30)  # reads and closes its output
+        return str(rest)
 
 
 def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> None:
@@ -241,3 +269,17 @@ def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> No
         bot.stop()
     assert (tmp_path / "chatops-local.db").exists() and not (tmp_path / "chatops.db").exists()
     assert not (tmp_path / ".chatops-local.json").exists()
+
+
+def test_debug_logging_never_shows_a_secret_shown_once(tmp_path: Path) -> None:
+    bot = LocalBot(tmp_path, LOG_LEVEL="DEBUG")
+    try:
+        started = bot.wait_for_banner()
+        created = bot.say("/hook create demo preset=generic").stdout
+        secret = created.split("(shown once — keep it): `")[1].split("`")[0]
+        token = created.split("/hooks/")[1].split("`")[0]
+        assert bot.say("/hook list").returncode == 0
+    finally:
+        output = started + bot.stop()
+    assert "DEBUG" in output  # it did log at DEBUG
+    assert secret not in output and token not in output

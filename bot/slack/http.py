@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -12,14 +13,33 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot.slack.signing import is_valid_slack_signature
 
-def bolt_route(bolt: AsyncApp) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The handler for ``POST /slack/events``: every Slack request goes through Bolt."""
+
+def bolt_route(
+    bolt: AsyncApp, signing_secret: str
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler for ``POST /slack/events``: every Slack request goes through Bolt.
+
+    The signature is checked here first, on the raw bytes, because Bolt decodes and
+    parses the body before its own check: a forged body it could not parse was a 500.
+    (Slack signs with wall-clock time, so the check uses it too, as Bolt's does.)
+    """
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        raw = await request.text()
+        body = await request.read()  # over aiohttp's client_max_size (1 MiB) is a 413
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not is_valid_slack_signature(
+            signing_secret, timestamp, body, signature, now=time.time()
+        ):
+            return web.json_response({"error": "invalid or missing Slack signature"}, status=401)
         headers = {name: value for name, value in request.headers.items()}
-        response = await bolt.async_dispatch(to_bolt_request(raw, request.query_string, headers))
+        try:
+            bolt_request = to_bolt_request(body.decode("utf-8"), request.query_string, headers)
+        except ValueError:  # not UTF-8, or a JSON body that does not parse
+            return web.json_response({"error": "the body could not be parsed"}, status=400)
+        response = await bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     return handle
