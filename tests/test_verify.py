@@ -424,3 +424,51 @@ def test_any_secret_and_headers_give_a_verdict(
 @given(headers=st.dictionaries(st.sampled_from(HEADER_NAMES), SHAPED), now=st.floats())
 def test_slack_garbage_never_raises(headers: dict[str, str], now: float) -> None:
     assert verify_slack(SECRET, SLACK_BODY, headers, now) in {Verdict.MISSING, Verdict.BAD}
+
+
+def _stripe_signed_input(body: bytes, timestamp: int) -> tuple[bytes, str]:
+    """What an old Stripe signature covers, and its hex: '{t}.{body}'."""
+    signed = f"{timestamp}.".encode() + body
+    v1 = sign_stripe(SECRET, body, timestamp).split("v1=")[1]
+    return signed, v1
+
+
+@pytest.mark.parametrize(
+    "replay",
+    [
+        lambda signed, hex_: verify_sentry(SECRET, signed, {"sentry-hook-signature": hex_}, NOW),
+        lambda signed, hex_: verify_generic(
+            SECRET, signed, {"x-signature-256": "sha256=" + hex_}, NOW
+        ),
+        lambda signed, hex_: verify_github(
+            SECRET, signed, {"x-hub-signature-256": "sha256=" + hex_}, NOW
+        ),
+        lambda signed, hex_: verify_grafana(
+            SECRET, signed, {"x-grafana-alerting-signature": hex_}, NOW
+        ),
+    ],
+)
+def test_an_old_timestamped_signature_cannot_be_replayed_as_a_plain_one(replay: Any) -> None:
+    body = b'{"id": "evt_1", "type": "payment_intent.succeeded"}'
+    day_old = int(NOW) - 86_400
+    assert (
+        verify_stripe(SECRET, body, {"stripe-signature": sign_stripe(SECRET, body, day_old)}, NOW)
+        is Verdict.STALE
+    )
+    signed, hex_ = _stripe_signed_input(body, day_old)
+    assert replay(signed, hex_) is Verdict.BAD
+
+
+def test_an_old_slack_v0_signature_cannot_be_replayed_as_a_generic_hmac() -> None:
+    body = b'{"text": "deploy"}'
+    day_old = str(int(NOW) - 86_400)
+    v0 = slack_signature(SECRET, day_old, body).removeprefix("v0=")
+    signed = b"v0:" + day_old.encode() + b":" + body
+    headers = {"x-signature-256": "sha256=" + v0}
+    assert verify_generic(SECRET, signed, headers, NOW) is Verdict.BAD
+
+
+def test_ordinary_bodies_still_verify_with_plain_hmacs() -> None:
+    for body in (b'{"a": 1}', b"[1, 2]", b"payload=%7B%7D", b"12 deploys done", b"1.5"):
+        headers = {"x-signature-256": sign_generic(SECRET, body)}
+        assert verify_generic(SECRET, body, headers, NOW) is Verdict.OK

@@ -217,6 +217,14 @@ async def test_rate_limit_answers_429_with_retry_after(start_bot) -> None:
     await running.command("/hook set busy rate=2")
     secret = "generic-secret-1"
     await running.command(f"/hook set busy secret={secret}")
+
+    async def forged() -> int:
+        body = b'{"forged": true}'
+        headers = {"Content-Type": "application/json", "X-Signature-256": "sha256=" + "0" * 64}
+        return (await running.post(path, body, headers))[0]
+
+    # Forged requests are refused without using up the sender's budget.
+    assert [await forged() for _ in range(3)] == [401, 401, 401]
     statuses = []
     for i in range(3):
         body = json.dumps({"n": i}).encode()

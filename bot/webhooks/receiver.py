@@ -99,10 +99,6 @@ class Receiver:
             return _error(404, "no hook has this URL; it may have been deleted or rotated")
         if (request.content_length or 0) > self.max_body:
             return _too_large(self.max_body)
-        wait = self.limiter.retry_after(hook.id, hook.rate_limit or self.default_rate_limit)
-        if wait is not None:
-            self.on_outcome(hook.name, "rate_limited")
-            return _error(429, "rate limit for this hook exceeded", {"Retry-After": str(wait)})
         try:
             body = await _read_capped(request, self.max_body)
         except (RequestPayloadError, HttpProcessingError):
@@ -126,6 +122,11 @@ class Receiver:
             self.writer.count_rejection(hook.id)
             self.on_outcome(hook.name, "rejected")
             return _error(401, VERDICT_MESSAGES[verdict])
+        # Counted only once verified, so forged requests cannot use up the sender's budget.
+        wait = self.limiter.retry_after(hook.id, hook.rate_limit or self.default_rate_limit)
+        if wait is not None:
+            self.on_outcome(hook.name, "rate_limited")
+            return _error(429, "rate limit for this hook exceeded", {"Retry-After": str(wait)})
         row = self._delivery_row(hook, sender, headers, payload, body)
         is_new = await self.writer.record(row, hook, payload)
         self.on_outcome(hook.name, "accepted" if is_new else "duplicate")
