@@ -391,3 +391,10 @@ async def test_generic_hook_accepts_slack_style_v0_signatures(
         "Content-Type": "application/json"
     }
     assert (await running.post(path, body, headers))[0] == expected
+
+
+async def test_a_chosen_secret_must_not_be_trivially_short(start_bot) -> None:
+    running: RunningBot = await start_bot()
+    refused = await running.command("/hook create tiny preset=generic secret=short")
+    assert "at least 8 characters" in refused
+    assert "No hooks yet" in await running.command("/hook list")

@@ -87,9 +87,8 @@ class HookCommands:
             raise UsageError(
                 f"A hook named `{name}` exists already. Pick another name, or `/hook show {name}`."
             )
-        secret = options.get("secret") or (
-            store.new_secret() if preset not in ("sentry", "stripe") else None
-        )
+        chosen = _setting("secret", options["secret"]) if "secret" in options else None
+        secret = chosen or (store.new_secret() if preset not in ("sentry", "stripe") else None)
         hook = Hook(
             team_id=command.team_id,
             name=name,
