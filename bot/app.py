@@ -26,6 +26,7 @@ from bot.db import Database
 from bot.leader import Leadership, postgres_dsn
 from bot.metrics import CONTENT_TYPE, Metrics, Snapshot, age_seconds
 from bot.net import AddressPolicy, SafeFetcher
+from bot.notices import FailureNotices
 from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
 from bot.slack import listeners
@@ -100,6 +101,7 @@ def build(
         pacing=Pacing(rate=settings.slack_channel_rate, burst=settings.slack_channel_burst),
         on_result=metrics.slack_call,
     )
+    outbox.on_failed = FailureNotices(db, clock, outbox.wake).message_failed
     policy = AddressPolicy.from_allowlist(settings.check_allowlist)
     fetcher = SafeFetcher(policy)
     triggers = TriggerRunner(

@@ -158,6 +158,8 @@ class Outbox:
     pacing: Pacing = field(default_factory=Pacing)
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     on_result: Callable[[str, str], None] | None = None  # (method, outcome) for metrics
+    # Told about each message Slack refused for good, once it is recorded as failed.
+    on_failed: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _draining: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
@@ -297,6 +299,8 @@ class Outbox:
                 await self._take_token(channel)
                 outcome = await self._deliver_safely(message)
                 await self._record(message, outcome)
+                if isinstance(outcome, _Failed):
+                    await self._tell_failed(message, outcome.reason)
                 if isinstance(outcome, _Retry):
                     break
         except Exception:
@@ -540,6 +544,14 @@ class Outbox:
                 )
                 .values(lease_until=now + timedelta(seconds=LEASE_SECONDS))
             )
+
+    async def _tell_failed(self, message: OutboxMessage, reason: str) -> None:
+        if self.on_failed is None:
+            return
+        try:
+            await self.on_failed(message, reason)
+        except Exception:  # a notice must never stop the channel's other messages
+            log.exception("outbox: reporting the failure of message %s failed", message.id)
 
 
 def backoff(attempts: int) -> float:

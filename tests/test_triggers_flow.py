@@ -355,3 +355,17 @@ async def test_a_server_naming_a_non_text_charset_cannot_stall_its_check(
     await run_due(running, clock, "api")
     history = await running.command("/trigger history api")
     assert "*ok*" in history and "running" not in history
+
+
+async def test_the_creator_hears_when_a_triggers_channel_is_gone(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_channel("C0777", "old-team", is_private=True, is_member=False)
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command('/trigger add ping every 1h message "ping" <#C0777|old-team>')
+    await run_due(running, clock, "ping")
+    refused, notice = await fake_slack.wait_for("chat.postMessage", count=2)
+    assert refused.error == "channel_not_found"
+    assert notice.args["channel"] == "U0001" and notice.error is None
+    assert "trigger *ping*" in notice.args["text"] and "/trigger edit ping" in notice.args["text"]

@@ -9,9 +9,9 @@ import urllib.parse
 
 import pytest
 
-from bot.slack.fake import FakeSlack
+from bot.slack.fake import Call, FakeSlack
 from bot.webhooks.verify import sign_generic, sign_github, sign_stripe
-from tests.conftest import RunningBot, fake_clock, fixture_bytes, fixture_json
+from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, fixture_json
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 GITHUB_HEADERS = fixture_json("github/headers.json")["files"]
@@ -398,3 +398,36 @@ async def test_a_chosen_secret_must_not_be_trivially_short(start_bot) -> None:
     refused = await running.command("/hook create tiny preset=generic secret=short")
     assert "at least 8 characters" in refused
     assert "No hooks yet" in await running.command("/hook list")
+
+
+async def test_the_creator_hears_once_when_a_hooks_channel_refuses_its_posts(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    running: RunningBot = await start_bot()
+    path, secret = await create_hook(running, "lost <#C0999|gone> preset=generic")
+    assert secret is not None
+    for number in range(3):
+        body = json.dumps({"text": f"deploy {number}"}).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Signature-256": sign_generic(secret, body),
+        }
+        assert (await running.post(path, body, headers))[0] == 202
+
+    async def all_failed() -> bool:
+        return "channel_not_found" in await running.command("/hook log lost") and (
+            (await running.command("/hook log lost")).count("failed") == 3
+        )
+
+    def notices() -> list[Call]:
+        posts = fake_slack.calls_to("chat.postMessage")
+        return [call for call in posts if call.args["channel"] == "U0001" and call.error is None]
+
+    async def noticed() -> bool:
+        return bool(notices())
+
+    await eventually(all_failed, within=10)
+    await eventually(noticed, within=5)
+    (notice,) = notices()  # once, not once per failed message
+    assert "hook *lost*" in notice.args["text"] and "channel_not_found" in notice.args["text"]
+    assert "/hook set lost channel=" in notice.args["text"]

@@ -452,6 +452,13 @@ class FakeSlack:
         raise FakeSlackError("channel_not_found")
 
     def _postable_channel(self, ref: str) -> str:
+        if ref in self.users:
+            # As Slack does: a user id as the channel posts in the app's DM with that user.
+            channel_id = "D" + ref[1:]
+            self.channels.setdefault(
+                channel_id, ChannelInfo(name=ref, is_private=True, is_member=True)
+            )
+            return channel_id
         channel_id = self._resolve_channel(ref)
         info = self.channels[channel_id]
         if not info["is_member"]:
