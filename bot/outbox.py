@@ -31,11 +31,10 @@ import aiohttp
 import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.clock import Clock, sleep_or_wake
-from bot.db import Database, insert_ignoring_conflicts
+from bot.db import Database, Executor, insert_ignoring_conflicts
 from bot.models import OutboxChannel, OutboxMessage, ThreadRoot
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ class Message:
 
 
 async def enqueue(
-    session: AsyncSession,
+    session: Executor,
     now: datetime,
     *messages: Message,
     known_channels: Collection[str] = (),

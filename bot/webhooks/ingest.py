@@ -75,7 +75,7 @@ class DeliveryWriter:
     async def _write(self, batch: list[_Received]) -> list[bool]:
         rejections, self._rejections = self._rejections, Counter()
         messages = self._fast_messages(batch)
-        async with self.db.transaction() as session:
+        async with self.db.core_transaction() as session:
             inserted: set[str] = set()
             if batch:
                 # executemany of one cached statement: compiling a fresh multi-row VALUES
