@@ -54,6 +54,8 @@ from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, pass_eval_context
 
+from bot.slack.blocks import escape_mrkdwn
+
 MAX_TEMPLATE_CHARS = 10_000
 MAX_EXPRESSION_CHARS = 1_000
 DEFAULT_MAX_CHARS = 20_000
@@ -467,7 +469,7 @@ def _finalize(value: Any) -> Any:
     if not isinstance(value, str):
         _text_size(value)
         value = str(value)
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape_mrkdwn(value)
 
 
 # -- the environment ----------------------------------------------------------------------
@@ -584,6 +586,12 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
 
     code_generator_class = _GuardedCodeGenerator
     intercepted_binops = frozenset(_BINOP_CHECKS)
+
+    @staticmethod
+    def concat(parts: Iterable[str]) -> str:
+        """Joins captured output ({% set %} blocks, macros, calls): it was escaped when it
+        was printed into the capture, so it is marked not to be escaped again."""
+        return _Raw("".join(parts))
 
     def __init__(
         self, *, time_limit: float = math.inf, clock: Callable[[], float] = time.monotonic

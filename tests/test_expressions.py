@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError
 
+from bot import expressions
 from bot.expressions import (
     MAX_EXPRESSION_CHARS,
     MAX_TEMPLATE_CHARS,
@@ -526,12 +527,29 @@ def test_printed_values_cannot_ping_or_forge_links() -> None:
     assert render("{{ '<#C123>'|raw }}") == "<#C123>"
 
 
-def test_constant_output_is_computed_at_render_time_under_the_limits() -> None:
-    # Jinja would fold these constants while compiling, where no deadline applies: a
-    # template like this one froze the bot for 15 s when it was set.
+def test_constant_output_is_computed_at_render_time_under_the_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Jinja folds constant output while compiling, where no deadline applies: a template
+    # of nested |urlize over a literal froze the bot for 15 s when it was set.
+    calls: list[str] = []
+    monkeypatch.setitem(expressions._EXTRA_FILTERS, "spy", lambda v: calls.append(v) or v)
+    template = compile_template("{{ 'folded?'|spy }}")
+    assert calls == []  # nothing ran while compiling
+    assert render_template(template, {}) == "folded?" and calls == ["folded?"]
+
     source = "{{ '" + "x" * 1400 + "'|replace('x', '" + "a.b " * 350 + "')" + "|urlize" * 12 + " }}"
-    template = compile_template(source)
     with pytest.raises(ExpressionError, match="urlize takes at most"):
-        render_template(template, {})
-    with pytest.raises(ExpressionError, match="longer than"):
-        render_template(compile_template("{{ 'ab' * 2000000 }}"), {})
+        render_template(compile_template(source), {})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set x %}{{ v }}{% endset %}{{ x }}",
+        "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(v) }}",
+        "{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}{{ v }}{% endcall %}",
+    ],
+)
+def test_captured_output_is_escaped_once(source: str) -> None:
+    assert render(source, {"v": "a&<b>"}) == "a&amp;&lt;b&gt;"
