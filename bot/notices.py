@@ -11,7 +11,7 @@ period, however many messages fail meanwhile.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -23,7 +23,11 @@ from bot.outbox import Message, enqueue
 from bot.slack.blocks import channel_mention, escape_mrkdwn
 
 QUIET_FOR = timedelta(hours=6)
-NOTICE_SOURCE = "notice"  # the notices' own source: a notice that fails is not noticed
+# What Slack answers when the channel itself is the problem, which its owner can fix.
+# Other permanent failures (a message too long, the bot's own bugs) are the bot's to fix.
+CHANNEL_REASONS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
+)
 
 
 @dataclass(frozen=True)
@@ -41,28 +45,38 @@ class FailureNotices:
     clock: Clock
     wake: Callable[..., None]  # the outbox's wake, for the DM
     quiet_for: timedelta = QUIET_FOR
-    _told: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
 
     async def message_failed(self, message: OutboxMessage, reason: str) -> None:
         """Tell the owner of ``message``'s hook or trigger, unless told recently."""
-        if message.kind != "post" or not message.source:
+        code = reason.split(":")[0].strip()
+        if message.kind != "post" or not message.source or code not in CHANNEL_REASONS:
             return
         owner = await self._owner_of(message.source)
         if owner is None:
             return
         now = self.clock.now()
-        key = (owner.user_id, message.channel, reason.split(":")[0])
-        if key in self._told and now - self._told[key] < self.quiet_for:
+        # The notice's own outbox row is the memory of having told: it holds across
+        # replicas and restarts.
+        source = f"notice:{owner.user_id}:{message.channel}:{code}"
+        if await self._told_since(source, now - self.quiet_for):
             return
-        self._told[key] = now
         text = (
             f"I couldn't post a message of your {owner.what} in "
             f"{channel_mention(message.channel)}: Slack said `{escape_mrkdwn(reason)}`. "
             f"Invite me there (`/invite @chatops`), or choose another channel: `{owner.fix}`."
         )
         async with self.db.transaction() as session:
-            await enqueue(session, now, Message(owner.user_id, text, source=NOTICE_SOURCE))
+            await enqueue(session, now, Message(owner.user_id, text, source=source))
         self.wake(owner.user_id)
+
+    async def _told_since(self, source: str, since: datetime) -> bool:
+        async with self.db.sessions() as session:
+            found = await session.execute(
+                select(col(OutboxMessage.id))
+                .where(col(OutboxMessage.source) == source, col(OutboxMessage.created_at) > since)
+                .limit(1)
+            )
+            return found.first() is not None
 
     async def _owner_of(self, source: str) -> _Owner | None:
         kind, _, key = source.partition(":")

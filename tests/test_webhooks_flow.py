@@ -8,7 +8,10 @@ import re
 import urllib.parse
 
 import pytest
+from sqlmodel import col, select
 
+from bot.models import OutboxMessage
+from bot.notices import FailureNotices
 from bot.slack.fake import Call, FakeSlack
 from bot.webhooks.verify import sign_generic, sign_github, sign_stripe
 from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, fixture_json
@@ -426,8 +429,46 @@ async def test_the_creator_hears_once_when_a_hooks_channel_refuses_its_posts(
     async def noticed() -> bool:
         return bool(notices())
 
+    async def outbox_idle() -> bool:
+        async with running.bot.db.sessions() as session:
+            pending = await session.execute(
+                select(OutboxMessage).where(col(OutboxMessage.status) == "pending")
+            )
+            return pending.first() is None
+
     await eventually(all_failed, within=10)
     await eventually(noticed, within=5)
+    await eventually(outbox_idle, within=5)
     (notice,) = notices()  # once, not once per failed message
     assert "hook *lost*" in notice.args["text"] and "channel_not_found" in notice.args["text"]
     assert "/hook set lost channel=" in notice.args["text"]
+
+
+async def test_a_failure_that_is_not_the_channels_fault_sends_no_notice(start_bot) -> None:
+    running: RunningBot = await start_bot()
+    path, secret = await create_hook(running, "long preset=generic")
+    assert secret is not None
+    body = b'{"text": "hi"}'
+    headers = {"Content-Type": "application/json", "X-Signature-256": sign_generic(secret, body)}
+    _, answer = await running.post(path, body, headers)
+    now = running.bot.clock.now()
+    failed = OutboxMessage(
+        channel="C0001",
+        text="hi",
+        source=f"delivery:{answer['delivery']}",
+        created_at=now,
+        next_attempt_at=now,
+    )
+    notices = FailureNotices(running.bot.db, running.bot.clock, wake=lambda *channels: None)
+    await notices.message_failed(failed, "msg_too_long")  # the bot's problem, not the channel's
+    async with running.bot.db.sessions() as session:
+        told = await session.execute(
+            select(OutboxMessage).where(col(OutboxMessage.source).startswith("notice:"))
+        )
+        assert told.first() is None
+    await notices.message_failed(failed, "is_archived")  # the channel's: its creator is told
+    async with running.bot.db.sessions() as session:
+        told = await session.execute(
+            select(OutboxMessage).where(col(OutboxMessage.source).startswith("notice:"))
+        )
+        assert told.scalars().one().channel == "U0001"
