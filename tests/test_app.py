@@ -53,6 +53,10 @@ async def test_badly_signed_slash_command_is_401_and_changes_nothing(start_bot, 
         (b"{nope", False, "application/json", 401),
         (b"\xff\xfe", True, "application/x-www-form-urlencoded", 400),
         (b"{nope", True, "application/json", 400),
+        (b"[1]", True, "application/json", 404),  # parses, but no listener handles it
+        (b"null", True, "application/json", 404),
+        (b"payload=%5B1%5D", True, "application/x-www-form-urlencoded", 400),
+        (b"ssl_check=1&token=x", False, "application/x-www-form-urlencoded", 200),
     ],
 )
 async def test_unparseable_slack_requests_are_refused_not_500(
