@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import json
 import logging
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot")
 
 LOCAL_STATE = Path(".chatops-local.json")
-LOCAL_DATABASE_URL = "sqlite:///chatops-local.db"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,9 +88,6 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, _args: argparse.Namespace) -> int:
     if settings.local_mode:
-        if not os.environ.get("DATABASE_URL"):
-            # Its own file, so that what you try here is not posted once you connect Slack.
-            settings = replace(settings, database_url=LOCAL_DATABASE_URL)
         return await _run_local(settings)
     await serve(build(settings))
     return 0
@@ -107,9 +104,13 @@ async def serve(bot: Bot, on_listening: Callable[[], None] = lambda: None) -> No
         await web.TCPSite(runner, bot.settings.host, bot.settings.port).start()
     except OSError as error:
         await runner.cleanup()
-        raise BotError(
-            f"cannot listen on {bot.settings.host}:{bot.settings.port} ({error.strerror}); "
+        hint = (
             "is another copy running? Set PORT to use another port."
+            if error.errno == errno.EADDRINUSE
+            else "check HOST and PORT."
+        )
+        raise BotError(
+            f"cannot listen on {bot.settings.host}:{bot.settings.port} ({error.strerror}); {hint}"
         ) from None
     log.info("listening on http://%s:%s", bot.settings.host, bot.settings.port)
     on_listening()
@@ -206,9 +207,9 @@ def _write_local_state(settings: Settings, secret: str) -> None:
     # Created readable by its owner only (it holds the signing secret), never briefly more.
     state = json.dumps({"url": f"http://127.0.0.1:{settings.port}", "signing_secret": secret})
     descriptor = os.open(LOCAL_STATE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an older file may be there with other permissions
     with os.fdopen(descriptor, "w") as file:
         file.write(state)
-    LOCAL_STATE.chmod(0o600)  # in case an older file was there with other permissions
 
 
 def _forget_local_state(secret: str) -> None:

@@ -16,6 +16,7 @@ from bot.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
+LOCAL_DATABASE_URL = "sqlite:///chatops-local.db"
 
 
 class Secret(str):
@@ -93,7 +94,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         slack_signing_secret=signing,
         slack_app_token=reader.secret("SLACK_APP_TOKEN"),
         slack_api_url=reader.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
-        database_url=reader.database_url(),
+        database_url=reader.database_url(local=token is None and signing is None),
         host=reader.text("HOST", "127.0.0.1"),
         port=port,
         public_url=reader.url("PUBLIC_URL", f"http://localhost:{port}"),
@@ -183,8 +184,10 @@ class _Reader:
     def optional_url(self, name: str) -> str | None:
         return self.url(name, "") if self._raw(name) else None
 
-    def database_url(self) -> str:
-        raw = self._raw("DATABASE_URL") or DEFAULT_DATABASE_URL
+    def database_url(self, *, local: bool) -> str:
+        # Local mode keeps its data apart, so that what one tries there is not posted
+        # once Slack is connected.
+        raw = self._raw("DATABASE_URL") or (LOCAL_DATABASE_URL if local else DEFAULT_DATABASE_URL)
         scheme = raw.partition("://")[0].split("+")[0]
         if scheme not in ("sqlite", "postgresql", "postgres") or "://" not in raw:
             raise ConfigError(

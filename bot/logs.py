@@ -33,18 +33,18 @@ def configure_logging(level: str, fmt: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_drop_client_and_token_warning)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Bolt, aiohttp and APScheduler (a line per job run) are chatty at INFO; their
-    # warnings still show.
-    for noisy in ("slack_bolt", "aiohttp.access", "slack_sdk", "apscheduler"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    # SQL with its parameters (tokens, secrets) is never logged: SQLAlchemy logs it at
-    # INFO, aiosqlite at DEBUG.
-    for driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
-        logging.getLogger(driver).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # warnings still show. The database drivers' INFO and DEBUG lines carry SQL with its
+    # parameters (tokens, secrets), which are never logged.
+    chatty = ("slack_bolt", "aiohttp.access", "slack_sdk", "apscheduler")
+    drivers = ("aiosqlite", "asyncpg", "sqlalchemy.engine")
+    for name in (*chatty, *drivers):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # The app hands Bolt this logger (see bot.app.build).
+    logging.getLogger("slack_bolt").addFilter(_drop_client_and_token_warning)
 
 
 def _drop_client_and_token_warning(record: logging.LogRecord) -> bool:

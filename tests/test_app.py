@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -215,7 +217,10 @@ def test_a_taken_port_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
 
 
 class LocalBot:
-    """``chatops-bot run`` in local mode, in a directory of its own."""
+    """``chatops-bot run`` in local mode, in a directory of its own.
+
+    A thread collects what it prints, so that a bot that hangs fails the test (after
+    30 s) instead of blocking it on a read."""
 
     def __init__(self, cwd: Path, **env: str) -> None:
         self.cwd = cwd
@@ -229,26 +234,37 @@ class LocalBot:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.printed: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self.printed.append(line)
+                self.lines.put(line)
 
     def wait_for_banner(self) -> str:
-        assert self.process.stdout is not None
-        seen = []
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            seen.append(line)
-            if "Data is kept in" in line:
-                return "".join(seen)
-        raise AssertionError("no banner:\n" + "".join(seen))
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if "Data is kept in" in self.lines.get(timeout=left):
+                    return "".join(self.printed)
+            except queue.Empty:
+                break
+        raise AssertionError("no banner:\n" + "".join(self.printed))
 
     def say(self, text: str) -> subprocess.CompletedProcess[str]:
         return run_cli(self.env, "say", text, cwd=self.cwd)
 
     def stop(self) -> str:
-        """Stop it; return the rest of what it printed."""
+        """Stop it; return everything it printed."""
         self.process.terminate()
-        rest, _ = self.process.communicate(timeout=30)  # reads and closes its output
-        return str(rest)
+        self.process.wait(timeout=30)
+        self.reader.join(timeout=30)
+        return "".join(self.printed)
 
 
 def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> None:
@@ -278,12 +294,12 @@ def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> No
 def test_debug_logging_never_shows_a_secret_shown_once(tmp_path: Path) -> None:
     bot = LocalBot(tmp_path, LOG_LEVEL="DEBUG")
     try:
-        started = bot.wait_for_banner()
+        bot.wait_for_banner()
         created = bot.say("/hook create demo preset=generic").stdout
         secret = created.split("(shown once — keep it): `")[1].split("`")[0]
         token = created.split("/hooks/")[1].split("`")[0]
         assert bot.say("/hook list").returncode == 0
     finally:
-        output = started + bot.stop()
+        output = bot.stop()
     assert "DEBUG" in output  # it did log at DEBUG
     assert secret not in output and token not in output

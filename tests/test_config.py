@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, load_settings, sqlite_path, to_async_driver
+from bot.config import ConfigError, load_settings, to_async_driver
 from bot.leader import postgres_dsn
 
 
@@ -32,8 +32,14 @@ def test_database_urls_get_their_async_drivers(url: str, engine_url: str, dsn: s
 def test_defaults_are_local_mode_on_sqlite() -> None:
     settings = load_settings({})
     assert settings.local_mode and settings.port == 3000
-    assert sqlite_path(settings.database_url) is not None
+    assert settings.database_url == "sqlite:///chatops-local.db"  # kept apart from Slack's
     assert settings.hook_url("abc") == "http://localhost:3000/hooks/abc"
+
+
+def test_with_slack_credentials_the_default_database_is_chatops_db() -> None:
+    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
+    assert settings.database_url == "sqlite:///chatops.db"
+    assert load_settings({"DATABASE_URL": "sqlite:///x.db"}).database_url == "sqlite:///x.db"
 
 
 def test_secrets_never_show_in_repr() -> None:

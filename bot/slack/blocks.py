@@ -48,9 +48,9 @@ def channel_mention(channel: str) -> str:
     return escape_mrkdwn(channel) if channel.startswith("#") else f"<#{channel}>"
 
 
-def plural(count: int, noun: str) -> str:
-    """ "1 commit", "3 commits"."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 commit", "3 commits"; ``nouns`` for irregular plurals ("deliveries")."""
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
 
 
 def truncate(text: str, limit: int) -> str:

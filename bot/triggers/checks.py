@@ -66,6 +66,10 @@ def is_success(status: int) -> bool:
     return 200 <= status < 300
 
 
+# Python codecs that decode bytes to text but are no charset a server could mean.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"})
+
+
 def decode_body(body: bytes, headers: Mapping[str, str]) -> str:
     """The body as text: the Content-Type charset if known, else UTF-8, never failing."""
     message = Message()
@@ -75,13 +79,9 @@ def decode_body(body: bytes, headers: Mapping[str, str]) -> str:
         if codecs.lookup(charset).name in _NOT_CHARSETS:
             charset = "utf-8"
         return body.decode(charset, errors="replace")
-    except (LookupError, UnicodeError, ValueError):
+    except (LookupError, ValueError):  # UnicodeError is a ValueError
         # An unknown charset: the server chose it, and it must not stop the check.
         return body.decode("utf-8", errors="replace")
-
-
-# Python codecs that decode bytes to text but are no charset a server could mean.
-_NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"})
 
 
 def parse_json(result: FetchResult) -> Any:

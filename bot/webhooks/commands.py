@@ -21,7 +21,7 @@ from bot.expressions import ExpressionError, compile_expression, compile_templat
 from bot.models import Delivery, Hook
 from bot.outbox import THREAD_MODES
 from bot.permissions import Permissions
-from bot.slack.blocks import channel_mention
+from bot.slack.blocks import channel_mention, plural
 from bot.slack.commands import Command, Reply, Subcommand, UsageError, run_subcommand
 from bot.slack.text import parse_channel, parse_key_values, unescape
 from bot.webhooks import hooks as store
@@ -122,8 +122,8 @@ class HookCommands:
         threads = hook.threads or f"{default_thread_mode(hook.preset)} (the {hook.preset} default)"
         deliveries = await store.recent_deliveries(self.db, _id(hook), limit=5)
         may_see = await self.permissions.may_change(command.user_id, hook.created_by)
-        # Without a secret the URL is the hook's only credential: only who may change the
-        # hook sees it.
+        # Only who may change the hook sees its URL: without a secret the URL is its only
+        # credential, and with one it is still where forged requests would be sent.
         url = (
             f"`{self.settings.hook_url(hook.token)}`"
             if may_see
@@ -256,7 +256,7 @@ class HookCommands:
         if not deliveries:
             return Reply(f"*{hook.name}* has received nothing yet. Try `/hook test {hook.name}`.")
         return Reply(
-            f"*Last {len(deliveries)} {'delivery' if len(deliveries) == 1 else 'deliveries'} of {hook.name}*\n"
+            f"*Last {plural(len(deliveries), 'delivery', 'deliveries')} of {hook.name}*\n"
             + "\n".join(_delivery_line(d, m) for d, m in deliveries)
         )
 
