@@ -137,6 +137,9 @@ def build(
     bolt = AsyncApp(
         client=slack,
         signing_secret=str(slack_secret),
+        # /slack/events checks the signature before Bolt parses anything (bot.slack.http);
+        # Socket Mode traffic is not signed. Checking again here would only cost time.
+        request_verification_enabled=False,
         process_before_response=True,
         # Bolt's own logger would copy the root level at build time, so LOG_LEVEL=DEBUG
         # would log every reply body, secrets shown once included; ours stays capped.
