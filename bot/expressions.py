@@ -54,7 +54,7 @@ from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, pass_eval_context
 
-from bot.slack.blocks import escape_mrkdwn
+from bot.slack.blocks import escape_mrkdwn, link
 
 MAX_TEMPLATE_CHARS = 10_000
 MAX_EXPRESSION_CHARS = 1_000
@@ -436,6 +436,12 @@ def _raw_filter(value: Any) -> _Raw:
     return _Raw("" if value is None else value)
 
 
+def _link_filter(url: Any, label: Any = "") -> _Raw:
+    """``{{ url|link(label) }}``: a Slack link, safe with values from the payload (only
+    http(s) URLs link, and the label is escaped)."""
+    return _Raw(link("" if url is None else str(url), "" if label is None else str(label)))
+
+
 _FILTER_CHECKS: Mapping[str, Callable[..., None]] = {
     "urlize": _check_urlize,
     "center": _check_center,
@@ -448,6 +454,7 @@ _FILTER_CHECKS: Mapping[str, Callable[..., None]] = {
 }
 _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
     "raw": _raw_filter,
+    "link": _link_filter,
     "json": _json_filter,
     "tojson": _json_filter,  # Slack text is not HTML, so no HTML-safe escaping
     "join": _join_filter,

@@ -553,3 +553,21 @@ def test_constant_output_is_computed_at_render_time_under_the_limits(
 )
 def test_captured_output_is_escaped_once(source: str) -> None:
     assert render(source, {"v": "a&<b>"}) == "a&amp;&lt;b&gt;"
+
+
+@pytest.mark.parametrize(
+    ("source", "context", "shown"),
+    [
+        (
+            "{{ u|link(t) }}",
+            {"u": "https://x.example/a?b=1&c=2", "t": "<!channel> fix"},
+            "<https://x.example/a?b=1&amp;c=2|&lt;!channel&gt; fix>",
+        ),
+        ("{{ u|link(t) }}", {"u": "javascript:alert(1)", "t": "x"}, "x"),  # only http(s) links
+        ("{{ u|link }}", {"u": "https://x.example/"}, "<https://x.example/|https://x.example/>"),
+    ],
+)
+def test_link_builds_slack_links_from_payload_values_safely(
+    source: str, context: dict[str, Any], shown: str
+) -> None:
+    assert render(source, context) == shown
