@@ -53,6 +53,7 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, pass_eval_context
+from markupsafe import Markup
 
 from bot.slack.blocks import escape_mrkdwn, link
 
@@ -471,7 +472,7 @@ def _finalize(value: Any) -> Any:
     """
     if value is None:
         return ""
-    if isinstance(value, _Raw):
+    if isinstance(value, _Raw | Markup):  # |raw, |link; Jinja's |safe and |e are escaped
         return str(value)
     if not isinstance(value, str):
         _text_size(value)

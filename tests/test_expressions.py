@@ -571,3 +571,8 @@ def test_link_builds_slack_links_from_payload_values_safely(
     source: str, context: dict[str, Any], shown: str
 ) -> None:
     assert render(source, context) == shown
+
+
+def test_jinjas_own_escaping_filters_are_not_escaped_again() -> None:
+    assert render("{{ v|e }}", {"v": "a&<b>"}) == "a&amp;&lt;b&gt;"
+    assert render("{{ v|safe }}", {"v": "<#C123>"}) == "<#C123>"  # the author's choice, as |raw
