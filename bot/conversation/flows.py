@@ -32,7 +32,7 @@ from bot.slack import views
 from bot.slack.commands import Command, Reply, UsageError
 from bot.slack.listeners import ActionHandler, ViewHandler
 from bot.triggers.commands import SpecError, TriggerCommands, describe_state
-from bot.triggers.schedule import schedule_from_dict
+from bot.triggers.schedule import local_time, schedule_from_dict
 from bot.webhooks.commands import HookCommands
 
 log = logging.getLogger(__name__)
@@ -554,7 +554,7 @@ def _local(trigger: Trigger) -> str:
     if trigger.next_run_at is None or trigger.paused:
         return "—"
     tz = schedule_from_dict(trigger.schedule).tz
-    return f"{trigger.next_run_at.astimezone(tz):%a %d %b %H:%M %Z}"
+    return local_time(trigger.next_run_at, tz)
 
 
 def _int(value: str) -> int:

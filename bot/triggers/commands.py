@@ -30,7 +30,7 @@ from bot.triggers.command import TriggerSpec, TriggerSyntaxError, parse_duration
 from bot.triggers.conditions import ConditionError, compile_condition
 from bot.triggers.evaluate import TriggerState, mute, state_from_dict
 from bot.triggers.runner import RunResult, TriggerRunner
-from bot.triggers.schedule import Schedule, schedule_from_dict
+from bot.triggers.schedule import Schedule, local_time, schedule_from_dict
 
 NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.I)
@@ -234,10 +234,7 @@ class TriggerCommands:
             f"*{trigger.name}* — {describe_target(trigger)} → {channel_mention(trigger.channel_id)}",
             f"*Schedule:* {schedule.describe()}",
             "*Next runs:* "
-            + (
-                ", ".join(f"{when.astimezone(schedule.tz):%a %d %b %H:%M %Z}" for when in upcoming)
-                or "none"
-            ),
+            + (", ".join(local_time(when, schedule.tz) for when in upcoming) or "none"),
             f"*State:* {describe_state(trigger, self.clock.now())}",
             "*Options:* "
             + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
@@ -322,7 +319,7 @@ class TriggerCommands:
             command, trigger, f"muted until {until:%Y-%m-%d %H:%M} UTC", state=state.to_dict()
         )
         return Reply(
-            f"Muted *{trigger.name}* until {until.astimezone(tz):%a %d %b %H:%M %Z}; it keeps checking, and I'll summarise what changed when the mute ends."
+            f"Muted *{trigger.name}* until {local_time(until, tz)}; it keeps checking, and I'll summarise what changed when the mute ends."
         )
 
     async def unmute(self, command: Command, words: list[str], _rest: str) -> Reply:
@@ -459,18 +456,14 @@ def describe_target(trigger: Trigger) -> str:
 
 
 def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
-    nxt = (
-        f"{next_run.astimezone(schedule.tz):%a %d %b %H:%M %Z}"
-        if next_run
-        else "never (it is in the past)"
-    )
+    nxt = local_time(next_run, schedule.tz) if next_run else "never (it is in the past)"
     return f"{schedule.describe()} — next: {nxt}"
 
 
 def _local(when: datetime | None, trigger: Trigger) -> str:
     if when is None:
         return "—"
-    return f"{when.astimezone(schedule_from_dict(trigger.schedule).tz):%a %d %b %H:%M %Z}"
+    return local_time(when, schedule_from_dict(trigger.schedule).tz)
 
 
 def describe_state(trigger: Trigger, now: datetime) -> str:

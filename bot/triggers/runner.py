@@ -46,7 +46,7 @@ from bot.triggers.evaluate import (
 )
 from bot.triggers.observation import Observation
 from bot.triggers.report import digest
-from bot.triggers.schedule import Schedule, schedule_from_dict
+from bot.triggers.schedule import Schedule, local_time, schedule_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +349,7 @@ class TriggerRunner:
         assert trigger.next_run_at is not None
         missed = [trigger.next_run_at, *schedule.next_runs(trigger.next_run_at, 50)]
         missed = [when for when in missed if when < now - GRACE]
-        local = [f"{when.astimezone(schedule.tz):%a %d %b %H:%M %Z}" for when in missed[:3]]
+        local = [local_time(when, schedule.tz) for when in missed[:3]]
         more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
         text = f":warning: *{trigger.name}* missed {', '.join(local)}{more}: the bot was down."
         next_run = _next_after(schedule, trigger.next_run_at, now)

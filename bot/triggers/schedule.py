@@ -546,6 +546,11 @@ def _cron_number(text: str, names: Mapping[str, int], *, range_end: bool) -> int
 # Storage
 
 
+def local_time(when: datetime, tz: ZoneInfo) -> str:
+    """``when`` as people read it in ``tz``, zone included: "Mon 30 Nov 09:30 CET"."""
+    return f"{when.astimezone(tz):%a %d %b %H:%M %Z}"
+
+
 def schedule_from_dict(data: Mapping[str, object]) -> Schedule:
     """The schedule `Schedule.to_dict` wrote. Raises `ScheduleError` for malformed data."""
     kind = data.get("kind")
