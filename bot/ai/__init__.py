@@ -1,0 +1,1 @@
+"""The optional AI step: an OpenAI-compatible endpoint that categorises, summarises and reads requests."""

@@ -1,0 +1,1 @@
+"""Email: reading mailboxes over IMAP and turning messages into Slack posts."""
