@@ -45,7 +45,7 @@ from bench.webhooks import (
     trimmed_push,
 )
 from bot.config import to_async_driver
-from bot.slack.fake import Call, FakeSlack
+from bot.devtools.fake_slack import Call, FakeSlack
 
 DEFAULT_DATABASE_URL: Final = "postgresql://postgres@127.0.0.1:5432/test"
 LEADER_LINE: Final = "chatops_scheduler_leader 1.0"

@@ -29,8 +29,8 @@ from sqlmodel import select
 from bench.webhooks import BOT_TOKEN, ROOT, Server, percentile, stop_process
 from bot.config import Secret, Settings
 from bot.db import Database
+from bot.devtools.fake_slack import FakeSlack
 from bot.models import Trigger, TriggerRun
-from bot.slack.fake import FakeSlack
 from bot.triggers.evaluate import TriggerState
 from bot.triggers.schedule import IntervalSchedule
 
@@ -147,7 +147,7 @@ async def _serve(database_url: str, slack_url: str) -> None:
     await runner.setup()  # runs the bot's start-up: migrate, then schedule every trigger
     ready = time.monotonic() - started
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    jobs = len(bot.triggers.scheduler.get_jobs())
+    jobs = len(bot.scheduling.scheduler.get_jobs())
     print(f"PORT {runner.addresses[0][1]} {ready:.3f} {jobs}", flush=True)
     stopping = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)

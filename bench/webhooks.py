@@ -29,7 +29,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Secret, Settings
-from bot.slack.fake import Call, FakeSlack
+from bot.devtools.fake_slack import Call, FakeSlack
 from bot.slack.signing import signed_headers
 from bot.webhooks.verify import sign_github
 

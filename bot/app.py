@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import Secret, Settings
+from bot.conversation.drafts import Drafts
 from bot.conversation.flows import Conversation
 from bot.db import Database
 from bot.leader import Leadership, postgres_dsn
@@ -31,14 +32,19 @@ from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
 from bot.slack import listeners
 from bot.slack.http import bolt_route
+from bot.slack.users import UserDirectory
 from bot.status import read_health
-from bot.triggers.commands import TriggerCommands
+from bot.tasks import BackgroundTasks
 from bot.triggers.runner import TriggerRunner
-from bot.webhooks.commands import HookCommands
+from bot.triggers.scheduling import TriggerScheduling
+from bot.triggers.service import TriggerService
+from bot.triggers.slash import TriggerSlash
 from bot.webhooks.hooks import HookCache
 from bot.webhooks.ingest import DeliveryWriter
 from bot.webhooks.processor import DeliveryProcessor, fast_message
 from bot.webhooks.receiver import RateLimiter, Receiver
+from bot.webhooks.service import HookService
+from bot.webhooks.slash import HookSlash
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +78,13 @@ class Bot:
     policy: AddressPolicy
     fetcher: SafeFetcher
     triggers: TriggerRunner
+    scheduling: TriggerScheduling
+    background: BackgroundTasks
+    users: UserDirectory
     metrics: Metrics
     leadership: Leadership
     signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
-    background: list[asyncio.Task[None]] = field(default_factory=list)
+    loops: list[asyncio.Task[None]] = field(default_factory=list)
     slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
     listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
@@ -104,6 +113,7 @@ def build(
     outbox.on_failed = FailureNotices(db, clock, outbox.wake).message_failed
     policy = AddressPolicy.from_allowlist(settings.check_allowlist)
     fetcher = SafeFetcher(policy)
+    background = BackgroundTasks()
     triggers = TriggerRunner(
         db=db,
         clock=clock,
@@ -112,15 +122,19 @@ def build(
         check_timeout=settings.check_timeout,
         concurrency=settings.check_concurrency,
         on_run=metrics.trigger_run,
+        background=background,
     )
+    scheduling = TriggerScheduling(db=db, clock=clock, outbox=outbox, runner=triggers)
     leadership = Leadership(
         dsn=postgres_dsn(db.url),
-        on_elected=triggers.lead,
-        on_deposed=triggers.step_down,
-        on_notice=triggers.heard,
+        on_elected=scheduling.lead,
+        on_deposed=scheduling.step_down,
+        on_notice=scheduling.heard,
     )
     metrics.leader = lambda: leadership.is_leader
-    deliveries = DeliveryProcessor(db=db, clock=clock, outbox=outbox, run_trigger=triggers.run_now)
+    deliveries = DeliveryProcessor(
+        db=db, clock=clock, outbox=outbox, run_trigger=triggers.run_named
+    )
     receiver = Receiver(
         db=db,
         clock=clock,
@@ -157,6 +171,9 @@ def build(
         policy=policy,
         fetcher=fetcher,
         triggers=triggers,
+        scheduling=scheduling,
+        background=background,
+        users=UserDirectory(slack, clock),
         metrics=metrics,
         leadership=leadership,
         signing_secret=slack_secret,
@@ -168,35 +185,45 @@ def build(
 
 
 def _listeners(bot: Bot) -> listeners.Listeners:
-    permissions = Permissions(bot.slack, bot.clock, bot.settings.bot_admins)
-    hook = HookCommands(
+    permissions = Permissions(bot.users, bot.settings.bot_admins)
+    triggers = TriggerService(
+        db=bot.db,
+        clock=bot.clock,
+        scheduling=bot.scheduling,
+        policy=bot.policy,
+        permissions=permissions,
+    )
+    hooks = HookService(
         settings=bot.settings,
         db=bot.db,
         clock=bot.clock,
         cache=bot.receiver.hooks,
         writer=bot.receiver.writer,
-        find_trigger=bot.triggers.find,
         permissions=permissions,
+        find_trigger=triggers.find,
     )
-
-    trigger = TriggerCommands(
+    trigger_slash = TriggerSlash(
         settings=bot.settings,
         db=bot.db,
         clock=bot.clock,
+        service=triggers,
         runner=bot.triggers,
+        scheduling=bot.scheduling,
+        users=bot.users,
         outbox=bot.outbox,
-        slack=bot.slack,
-        policy=bot.policy,
-        permissions=permissions,
     )
     talk = Conversation(
         settings=bot.settings,
-        db=bot.db,
         clock=bot.clock,
         outbox=bot.outbox,
         slack=bot.slack,
-        triggers=trigger,
-        hooks=hook,
+        users=bot.users,
+        triggers=triggers,
+        trigger_slash=trigger_slash,
+        hooks=hooks,
+        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit),
+        drafts=Drafts(bot.db, bot.clock),
+        background=bot.background,
     )
     return listeners.Listeners(
         commands={"/hook": talk.hook_command, "/trigger": talk.trigger_command},
@@ -332,24 +359,26 @@ async def start(bot: Bot) -> None:
     if bot.db.is_sqlite:
         bot.db.claim_sqlite_file()
     await bot.db.migrate()
-    if bot.db.is_sqlite:
+    if bot.db.is_sqlite:  # one process owns the file: whatever is held was held by a crash
         await bot.outbox.release_all_leases()
+        await bot.deliveries.release_all_claims()
     bot.outbox.start()
     bot.deliveries.start()
     await bot.leadership.start()
     if bot.settings.heartbeat_url:
-        bot.background.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
+        bot.loops.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()
     bot.deliveries.wake()
 
 
 async def stop(bot: Bot) -> None:
     """Stop the workers (finishing what is in flight), then close the database."""
-    for task in bot.background:
+    for task in bot.loops:
         task.cancel()
     await bot.receiver.writer.flush()
     await bot.leadership.stop()
-    await bot.triggers.stop()
+    await bot.scheduling.stop()
+    await bot.background.stop()
     await bot.deliveries.stop()
     await bot.outbox.stop()
     await bot.fetcher.close()

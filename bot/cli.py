@@ -35,7 +35,7 @@ from bot.logs import configure_logging
 from bot.slack.signing import signed_headers
 
 if TYPE_CHECKING:
-    from bot.slack.fake import FakeSlack
+    from bot.devtools.fake_slack import FakeSlack
 
 log = logging.getLogger("bot")
 
@@ -152,7 +152,7 @@ async def _connect_socket_mode(bot: Bot) -> Any:
 
 async def _run_local(settings: Settings) -> int:
     """No Slack credentials: run against the built-in fake Slack and print what the bot says."""
-    from bot.slack.fake import FakeSlack
+    from bot.devtools.fake_slack import FakeSlack
 
     secret = secrets.token_hex(16)
     async with FakeSlack(token=LOCAL_BOT_TOKEN, on_post=_print_call) as fake:

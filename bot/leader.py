@@ -21,7 +21,8 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x63686174  # "chat": one advisory lock per database
-CHANNEL = "chatops_triggers"
+# Trigger changes are announced to the leader here (see `bot.triggers.scheduling`).
+NOTIFY_CHANNEL = "chatops_triggers"
 TRY_EVERY = 2.0
 PING_TIMEOUT = 5.0
 
@@ -71,7 +72,7 @@ class Leadership:
             self._conn = await asyncpg.connect(self.dsn, timeout=PING_TIMEOUT)
         if not await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return
-        await self._conn.add_listener(CHANNEL, self._heard)
+        await self._conn.add_listener(NOTIFY_CHANNEL, self._heard)
         self.is_leader = True
         log.info("leadership: this process now runs the scheduler")
         await self.on_elected()

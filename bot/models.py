@@ -84,8 +84,9 @@ class Delivery(SQLModel, table=True):
     content_type: str
     headers: dict[str, str] = _json()
     body: bytes = Field(sa_type=sa.LargeBinary)
-    status: str = "received"  # received | posted | filtered | dropped | failed
+    status: str = "received"  # received | processing | posted | filtered | dropped | failed
     detail: str | None = None
+    claimed_until: datetime | None = _utc_datetime(default=None)  # while "processing"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -213,7 +214,7 @@ class Draft(SQLModel, table=True):
     team_id: str
     user_id: str
     channel_id: str  # where it was asked; replies and channel-less results go there
-    command: str  # "/trigger" or "/hook"
-    text: str  # what follows the command, in the slash-command grammar
+    kind: str  # "trigger" or "hook": what ``spec`` describes
+    spec: dict[str, Any] | None = _json(default=None)  # TriggerSpec / HookSpec ``to_dict``
     created_at: datetime = _utc_datetime()
-    status: str = "open"  # open | created | cancelled
+    status: str = "open"  # open | created | cancelled | expired

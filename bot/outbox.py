@@ -176,6 +176,16 @@ class Outbox:
             return
         self._wake.set()
 
+    async def send(self, *messages: Message) -> None:
+        """Queue messages in a transaction of their own and wake the sender.
+
+        For replies and notices that are not part of another change; a message caused by a
+        change is queued with `enqueue` in that change's transaction instead.
+        """
+        async with self.db.transaction() as session:
+            await enqueue(session, self.clock.now(), *messages)
+        self.wake(*{message.channel for message in messages})
+
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run(), name="outbox")
 

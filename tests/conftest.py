@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import Bot, build
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import Secret, Settings, to_async_driver
-from bot.slack.fake import FakeSlack
+from bot.devtools.fake_slack import FakeSlack
 from bot.slack.signing import signed_headers
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -77,10 +77,12 @@ class RunningBot:
     base_url: str
     http: aiohttp.ClientSession
 
-    async def command(self, text: str, *, user: str = "U0001", channel: str = "C0001") -> str:
+    async def command(
+        self, text: str, *, user: str = "U0001", channel: str = "C0001", team: str = "T0001"
+    ) -> str:
         """Send a signed slash command as Slack does; return the private reply's text."""
         name, _, rest = text.partition(" ")
-        body = slash_command_body(name, rest, user=user, channel=channel)
+        body = slash_command_body(name, rest, user=user, channel=channel, team=team)
         async with self.http.post(
             f"{self.base_url}/slack/events", data=body, headers=slack_headers(body, form=True)
         ) as response:
@@ -121,13 +123,13 @@ class RunningBot:
 
 
 def slash_command_body(
-    command: str, text: str, *, user: str = "U0001", channel: str = "C0001"
+    command: str, text: str, *, user: str = "U0001", channel: str = "C0001", team: str = "T0001"
 ) -> bytes:
     """A slash-command body with every field Slack sends (see fixtures/slack/slash_command.txt)."""
     return urllib.parse.urlencode(
         {
             "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-            "team_id": "T0001",
+            "team_id": team,
             "team_domain": "example",
             "channel_id": channel,
             "channel_name": "general",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.slack.fake import FakeSlack
+from bot.devtools.fake_slack import FakeSlack
 from tests.conftest import FIXTURES, SIGNING_SECRET, RunningBot, slack_headers, slash_command_body
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -123,6 +123,7 @@ async def test_app_home_is_published(start_bot, fake_slack: FakeSlack) -> None:
     running: RunningBot = await start_bot()
     await running.command("/hook create deploys preset=github")
     event = json.loads((FIXTURES / "slack/app_home_opened.json").read_text())
+    event["team_id"] = "T0001"  # the Home lists what this user made in this workspace
     event["event"]["tab"] = "home"
     event["event"]["user"] = "U0001"
     body = json.dumps(event).encode()

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.devtools.fake_slack import FakeSlack
 from bot.models import Hook, Trigger
-from bot.slack.fake import FakeSlack
 from tests.conftest import RunningBot, fake_clock, fixture_json
 
 VIEW_SUBMISSION = fixture_json("slack/view_submission.json")
@@ -157,7 +157,7 @@ async def test_modal_shows_inline_errors_then_saves(start_bot, fake_slack: FakeS
         and trigger.channel_id == "C0002"
         and trigger.schedule_text == "every 5 minutes"
     )
-    assert running.bot.triggers.scheduler.get_job(f"trigger:{trigger.id}") is not None
+    assert running.bot.scheduling.scheduler.get_job(f"trigger:{trigger.id}") is not None
     (told,) = await fake_slack.wait_for("chat.postEphemeral")
     assert "Added *status*" in told.args["text"]
 
@@ -296,12 +296,15 @@ async def test_app_home_lists_the_users_things(start_bot, fake_slack: FakeSlack)
     await running.command("/hook create deploys preset=github")
     await running.command('/trigger add standup every weekday at 9:30 message "Standup!"')
     await running.command('/trigger add theirs every weekday at 9:30 message "x"', user="U0002")
+    await running.command("/hook create elsewhere preset=github", team="T0OTHER")
     envelope = copy.deepcopy(HOME_OPENED)
+    envelope["team_id"] = "T0001"
     envelope["event"] |= {"tab": "home", "user": "U0001"}
     await running.event(envelope)
     (published,) = await fake_slack.wait_for("views.publish")
     view = json.dumps(published.args["view"])
     assert "deploys" in view and "standup" in view and "theirs" not in view
+    assert "elsewhere" not in view  # the Home lists this workspace's things only
     assert "home_new_trigger" in view and "trigger_pause" in view
 
 

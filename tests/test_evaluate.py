@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from bot.triggers import evaluate
 from bot.triggers.evaluate import (
+    Announcement,
     EvaluateError,
     Policy,
-    Report,
     TriggerState,
     decide,
     decide_feed,
@@ -32,7 +32,7 @@ FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 START = datetime(2024, 5, 6, 14, 0, tzinfo=UTC)
 UP = Observation(ok=True, summary="HTTP 200 in 80 ms", duration_ms=80.0, status=200)
 DOWN = Observation(ok=False, summary="HTTP 503 in 120 ms", duration_ms=120.0, status=503)
-SEEN = list[tuple[int, Report]]
+SEEN = list[tuple[int, Announcement]]
 
 
 def at(minute: int) -> datetime:
@@ -50,8 +50,8 @@ def run(
     seen: SEEN = []
     for minute, char in enumerate(pattern, start=first):
         obs = UP if char == "." else DOWN
-        state, reports = decide("site", state, obs, at(minute), policy or Policy())
-        seen += [(minute, r) for r in reports]
+        state, announcements = decide("site", state, obs, at(minute), policy or Policy())
+        seen += [(minute, r) for r in announcements]
     return state, seen
 
 
@@ -89,8 +89,8 @@ def test_reports_each_confirmed_change_once(
 def test_down_and_recovered_texts_and_threading() -> None:
     state, seen = run(".xxxxxxxxxxxx.")
     (_, down), (_, recovered) = seen
-    assert down == Report("down", ":red_circle: *site* is down: HTTP 503 in 120 ms")
-    assert recovered == Report(
+    assert down == Announcement("down", ":red_circle: *site* is down: HTTP 503 in 120 ms")
+    assert recovered == Announcement(
         "recovered",
         ":large_green_circle: *site* recovered after 12 min (was: HTTP 503 in 120 ms)",
         follows_up=True,
@@ -156,8 +156,8 @@ def test_still_down_waits_for_a_failing_run() -> None:
 
 def test_summaries_from_the_target_are_escaped_for_mrkdwn() -> None:
     hostile = Observation(ok=False, summary="<!channel> body: a & b")
-    _, reports = decide("site", TriggerState.initial(), hostile, START, Policy())
-    assert reports[0].text == ":red_circle: *site* is down: &lt;!channel&gt; body: a &amp; b"
+    _, announcements = decide("site", TriggerState.initial(), hostile, START, Policy())
+    assert announcements[0].text == ":red_circle: *site* is down: &lt;!channel&gt; body: a &amp; b"
 
 
 # --- flapping -----------------------------------------------------------------------
@@ -174,11 +174,11 @@ def test_alternating_for_an_hour_flaps_once_then_reports_stable_up() -> None:
         # last change at minute 60; stable once a whole 30 min window has no change
         (90, "stable"),
     ]
-    assert seen[4][1] == Report(
+    assert seen[4][1] == Announcement(
         "flapping",
         ":warning: *site* is flapping: 5 changes in 30 min; I'll report again once it is stable",
     )
-    assert seen[5][1] == Report(
+    assert seen[5][1] == Announcement(
         "stable",
         ":large_green_circle: *site* is stable again, and up: HTTP 200 in 80 ms",
         follows_up=True,
@@ -225,7 +225,7 @@ def test_mute_through_an_outage_posts_nothing_then_one_summary() -> None:
     assert after == [
         (
             120,
-            Report(
+            Announcement(
                 "mute_summary",
                 ":mute: *site* while muted (until 16:00):\n"
                 "• 14:10 :red_circle: *site* is down: HTTP 503 in 120 ms\n"
@@ -312,17 +312,17 @@ def feed_runs(
     policy: Policy | None = None,
     state: TriggerState | None = None,
     first: int = 0,
-) -> tuple[TriggerState, list[list[Report]]]:
+) -> tuple[TriggerState, list[list[Announcement]]]:
     state = state or TriggerState.initial()
-    per_run: list[list[Report]] = []
+    per_run: list[list[Announcement]] = []
     for minute, obs in enumerate(observations, start=first):
-        state, reports = decide_feed("hn", state, obs, at(minute), policy or Policy())
-        per_run.append(reports)
+        state, announcements = decide_feed("hn", state, obs, at(minute), policy or Policy())
+        per_run.append(announcements)
     return state, per_run
 
 
-def posted_ids(reports: list[Report]) -> list[str]:
-    return [r.item.id for r in reports if r.item is not None]
+def posted_ids(announcements: list[Announcement]) -> list[str]:
+    return [r.item.id for r in announcements if r.item is not None]
 
 
 def ids(items: tuple[FeedItem, ...]) -> list[str]:
@@ -330,8 +330,8 @@ def ids(items: tuple[FeedItem, ...]) -> list[str]:
 
 
 def test_feed_first_run_records_every_id_and_posts_nothing() -> None:
-    state, [reports] = feed_runs([fetched(hn_items())])
-    assert reports == []
+    state, [announcements] = feed_runs([fetched(hn_items())])
+    assert announcements == []
     assert state.feed_initialised
     assert list(state.seen_ids) == ids(hn_items())
 
@@ -340,8 +340,8 @@ def test_feed_first_run_records_every_id_and_posts_nothing() -> None:
     ("latest", "expected"), [(1, [0]), (3, [2, 1, 0]), (50, list(range(9, -1, -1)))]
 )
 def test_feed_first_run_posts_the_newest_when_asked(latest: int, expected: list[int]) -> None:
-    _, [reports] = feed_runs([fetched(hn_items())], Policy(feed_latest_on_first_run=latest))
-    assert posted_ids(reports) == [hn_items()[i].id for i in expected]
+    _, [announcements] = feed_runs([fetched(hn_items())], Policy(feed_latest_on_first_run=latest))
+    assert posted_ids(announcements) == [hn_items()[i].id for i in expected]
 
 
 def test_feed_posts_three_new_items_oldest_first_once() -> None:
@@ -350,7 +350,7 @@ def test_feed_posts_three_new_items_oldest_first_once() -> None:
     assert runs[0] == runs[2] == []
     assert posted_ids(runs[1]) == ids(items[2::-1])
     first = runs[1][0]
-    assert first == Report(
+    assert first == Announcement(
         "new_item",
         ":newspaper: *hn*: <https://blueskyweb.xyz/blog/3-6-2022-a-self-authenticating-social-"
         "protocol|Twitter Bluesky: A Self-Authenticating Social Protocol>",
@@ -362,7 +362,7 @@ def test_feed_with_25_new_items_posts_the_newest_10_and_one_summary() -> None:
     items = hn_items()
     _, runs = feed_runs([fetched(items[25:]), fetched(items), fetched(items)])
     assert posted_ids(runs[1]) == ids(items[9::-1])
-    assert runs[1][-1] == Report("new_items_summary", "…and 15 more new items in *hn*")
+    assert runs[1][-1] == Announcement("new_items_summary", "…and 15 more new items in *hn*")
     assert [r.kind for r in runs[1]] == ["new_item"] * 10 + ["new_items_summary"]
     assert runs[2] == []
 
@@ -371,8 +371,8 @@ def test_feed_ids_survive_a_restart_and_nothing_is_reposted() -> None:
     items = hn_items()
     state, _ = feed_runs([fetched(items[3:])])
     state = state_from_dict(json.loads(json.dumps(state.to_dict())))
-    state, [reports] = feed_runs([fetched(items)], state=state, first=1)
-    assert posted_ids(reports) == ids(items[2::-1])
+    state, [announcements] = feed_runs([fetched(items)], state=state, first=1)
+    assert posted_ids(announcements) == ids(items[2::-1])
     restored = state_from_dict(json.loads(json.dumps(state.to_dict())))
     assert restored == state
     _, [again] = feed_runs([fetched(items)], state=restored, first=2)
@@ -383,14 +383,14 @@ def test_feed_fetch_failure_goes_down_then_recovers_and_posts_what_is_new() -> N
     items = hn_items()
     _, runs = feed_runs([fetched(items[1:]), FEED_DOWN, FEED_DOWN, fetched(items)])
     assert runs[0] == runs[2] == []
-    assert runs[1] == [Report("down", ":red_circle: *hn* is down: timed out after 10 s")]
+    assert runs[1] == [Announcement("down", ":red_circle: *hn* is down: timed out after 10 s")]
     assert [r.kind for r in runs[3]] == ["recovered", "new_item"]
     assert runs[3][1].item == items[0]
 
 
 def test_feed_that_fails_on_its_first_run_initialises_silently_on_recovery() -> None:
     state, runs = feed_runs([FEED_DOWN, fetched(hn_items())])
-    assert [[r.kind for r in reports] for reports in runs] == [["down"], ["recovered"]]
+    assert [[r.kind for r in announcements] for announcements in runs] == [["down"], ["recovered"]]
     assert state.feed_initialised
 
 
@@ -403,11 +403,11 @@ def test_feed_duplicate_ids_in_one_fetch_are_posted_once() -> None:
 def test_feed_seen_ids_are_capped_keeping_the_current_ones() -> None:
     old = tuple(f"gone-{n}" for n in range(evaluate.SEEN_IDS_CAP))
     state = replace(TriggerState.initial(), seen_ids=old, feed_initialised=True)
-    state, [reports] = feed_runs([fetched(hn_items())], state=state)
+    state, [announcements] = feed_runs([fetched(hn_items())], state=state)
     assert len(state.seen_ids) == evaluate.SEEN_IDS_CAP
     assert list(state.seen_ids[:30]) == ids(hn_items())
     assert state.seen_ids[30:] == old[:-30]
-    assert len(reports) == 11
+    assert len(announcements) == 11
 
 
 def test_feed_never_forgets_an_id_the_feed_still_lists(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -509,31 +509,31 @@ PASSES = st.lists(st.booleans(), max_size=150)
 
 def replay(
     passes: list[bool], policy: Policy, state: TriggerState | None = None
-) -> tuple[TriggerState, list[Report], list[TriggerState]]:
+) -> tuple[TriggerState, list[Announcement], list[TriggerState]]:
     state = state or TriggerState.initial()
-    reports: list[Report] = []
+    announcements: list[Announcement] = []
     states: list[TriggerState] = []
     for minute, ok in enumerate(passes):
         state, new = decide("site", state, UP if ok else DOWN, at(minute), policy)
-        reports += new
+        announcements += new
         states.append(state)
-    return state, reports, states
+    return state, announcements, states
 
 
-def told_sequence_is_valid(reports: list[Report]) -> bool:
-    """down/recovered alternate; a flapping episode ends with one stable report."""
+def told_sequence_is_valid(announcements: list[Announcement]) -> bool:
+    """down/recovered alternate; a flapping episode ends with one stable announcement."""
     told = "unknown"
-    for report in reports:
+    for announcement in announcements:
         allowed = {
             "down": told in ("unknown", "up"),
             "recovered": told == "down",
             "flapping": told != "flapping",
             "stable": told == "flapping",
         }
-        if not allowed[report.kind]:
+        if not allowed[announcement.kind]:
             return False
         told = {"down": "down", "recovered": "up", "flapping": "flapping"}.get(
-            report.kind, "down" if "and down" in report.text else "up"
+            announcement.kind, "down" if "and down" in announcement.text else "up"
         )
     return True
 
@@ -541,8 +541,8 @@ def told_sequence_is_valid(reports: list[Report]) -> bool:
 @settings(max_examples=300)
 @given(PASSES)
 def test_reports_strictly_alternate_down_and_recovered(passes: list[bool]) -> None:
-    _, reports, states = replay(passes, Policy())
-    assert told_sequence_is_valid(reports)
+    _, announcements, states = replay(passes, Policy())
+    assert told_sequence_is_valid(announcements)
     for ok, after in zip(passes, states, strict=True):
         if after.status != "flapping":
             assert after.status == ("ok" if ok else "failing")
@@ -559,8 +559,8 @@ def test_any_policy_never_repeats_a_status(
     passes: list[bool], retries: int, recover: int, threshold: int
 ) -> None:
     policy = Policy(retries=retries, recover=recover, flap_threshold=threshold)
-    state, reports, _ = replay(passes, policy)
-    assert told_sequence_is_valid(reports)
+    state, announcements, _ = replay(passes, policy)
+    assert told_sequence_is_valid(announcements)
     assert state.status in ("flapping", state.confirmed)
 
 
@@ -573,7 +573,7 @@ def test_a_mute_changes_nothing_but_what_is_posted(
     before, _, _ = replay(passes[:mute_at], Policy())
     muted = mute(before, at(mute_at + mute_minutes))
     quiet: TriggerState = muted
-    posted: list[Report] = []
+    posted: list[Announcement] = []
     for minute, ok in enumerate(passes[mute_at:], start=mute_at):
         quiet, new = decide("site", quiet, UP if ok else DOWN, at(minute), Policy())
         assert minute >= mute_at + mute_minutes or new == []
@@ -590,7 +590,7 @@ def test_feed_never_posts_an_item_twice(windows: list[tuple[int, int, bool]]) ->
         fetched(items[start : start + size]) if ok else FEED_DOWN for start, size, ok in windows
     ]
     _, runs = feed_runs(observations, Policy(feed_max_posts=5))
-    posted = [i for reports in runs for i in posted_ids(reports)]
+    posted = [i for announcements in runs for i in posted_ids(announcements)]
     assert len(posted) == len(set(posted))
 
 
@@ -600,7 +600,7 @@ def test_a_long_mute_keeps_only_the_latest_changes(monkeypatch: pytest.MonkeyPat
     state, _ = feed_runs([fetched(items[10:])])
     growing = [fetched(items[n:]) for n in range(9, -1, -1)]  # one new item per run
     state, runs = feed_runs(growing, state=mute(state, at(11)), first=1)
-    assert [[r.kind for r in reports] for reports in runs] == [[]] * 10
+    assert [[r.kind for r in announcements] for announcements in runs] == [[]] * 10
     assert state.muted_changes == tuple(
         f"14:{minute:02} :newspaper: *hn*: <{items[n].link}|{items[n].title}>"
         for minute, n in [(8, 2), (9, 1), (10, 0)]

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.slack.fake import Call, FakeSlack, format_call, tz_offset_seconds
+from bot.devtools.fake_slack import Call, FakeSlack, format_call, tz_offset_seconds
 from bot.slack.signing import is_valid_slack_signature, signed_headers, slack_signature
 
 SLACK_FIXTURES = Path(__file__).parent / "fixtures" / "slack"

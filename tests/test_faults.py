@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import to_async_driver
-from bot.slack.fake import FakeSlack
+from bot.devtools.fake_slack import FakeSlack
 from tests.conftest import (
     BOT_TOKEN,
     SIGNING_SECRET,

@@ -42,8 +42,8 @@ from hypothesis import strategies as st
 from sqlmodel import col
 
 from bot.clock import FakeClock
+from bot.devtools.fake_slack import FakeSlack
 from bot.models import Hook
-from bot.slack.fake import FakeSlack
 from bot.webhooks.verify import sign_github
 from tests.conftest import RunningBot, fixture_json, slack_headers, slash_command_body
 

@@ -14,9 +14,9 @@ from sqlmodel import col, select
 
 from bot.clock import FakeClock
 from bot.db import Database
+from bot.devtools.fake_slack import FakeSlack
 from bot.models import OutboxChannel, OutboxMessage
 from bot.outbox import Message, Outbox, Pacing, enqueue
-from bot.slack.fake import FakeSlack
 from bot.status import read_health
 from tests.conftest import BOT_TOKEN, eventually, reset_postgres
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.slack.fake import FakeSlack
+from bot.devtools.fake_slack import FakeSlack
 from bot.webhooks.verify import sign_github
 from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes
 
@@ -134,10 +134,12 @@ async def test_a_change_through_a_follower_reaches_the_leader(start_bot) -> None
     await second.command('/trigger add ping every 1h message "ping"')
 
     async def leader_scheduled() -> bool:
-        return any(job.id.startswith("trigger:") for job in first.bot.triggers.scheduler.get_jobs())
+        return any(
+            job.id.startswith("trigger:") for job in first.bot.scheduling.scheduler.get_jobs()
+        )
 
     await eventually(leader_scheduled, within=3)
-    assert second.bot.triggers.scheduler.get_jobs() == []
+    assert second.bot.scheduling.scheduler.get_jobs() == []
 
 
 def _is_leader(running: RunningBot):  # type: ignore[no-untyped-def]

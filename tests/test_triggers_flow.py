@@ -17,8 +17,9 @@ from aiohttp import web
 from sqlmodel import col, select
 
 from bot.clock import FakeClock
+from bot.devtools.fake_slack import FakeSlack
 from bot.models import Trigger
-from bot.slack.fake import FakeSlack
+from bot.triggers.runner import NotRun, RunResult
 from tests.conftest import RunningBot, fake_clock, fixture_bytes
 
 
@@ -202,7 +203,8 @@ async def test_a_run_is_claimed_once(start_bot, fake_slack: FakeSlack) -> None:
     results = await asyncio.gather(
         *(running.bot.triggers.run(trigger.id, trigger.next_run_at) for _ in range(3))
     )
-    assert sum(result is not None for result in results) == 1
+    assert sum(isinstance(result, RunResult) for result in results) == 1
+    assert [result for result in results if isinstance(result, NotRun)] == [NotRun("claimed")] * 2
 
 
 @pytest.mark.parametrize(
@@ -249,7 +251,7 @@ async def test_list_show_pause_resume_delete_history(start_bot, target: Target) 
     assert "ok" in await running.command("/trigger history site")
     assert "Paused" in await running.command("/trigger pause site")
     assert (
-        running.bot.triggers.scheduler.get_job(
+        running.bot.scheduling.scheduler.get_job(
             f"trigger:{(await trigger_named(running, 'site')).id}"
         )
         is None

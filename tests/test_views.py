@@ -1,5 +1,5 @@
 """Block Kit views: Slack's limits, form round trips through the real payload shape, and
-form → command text → the real ``/trigger add`` parser."""
+form → spec, with each error on the field it belongs to."""
 
 from __future__ import annotations
 
@@ -13,10 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.conversation import drafts
+from bot.conversation import home as h
+from bot.conversation import modals as v
+from bot.errors import SpecError
 from bot.models import Hook, Trigger
-from bot.slack import views as v
-from bot.slack.text import parse_channel, parse_key_values, tokenize
-from bot.triggers.command import TriggerSyntaxError, parse_trigger_add
+from bot.triggers.grammar import parse_trigger_add
+from bot.triggers.messages import alert_actions
+from bot.triggers.spec import TriggerSpec
+from bot.webhooks.processor import hook_log_context
 
 SLACK_FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -28,6 +33,12 @@ def parse(command: str) -> Any:
     )
 
 
+def spec_of(submitted_form: v.TriggerForm) -> TriggerSpec:
+    return v.trigger_spec_of(
+        submitted_form, user_zone=ZoneInfo("UTC"), now=NOW, min_interval=timedelta(seconds=60)
+    )
+
+
 def form(**changes: str | None) -> v.TriggerForm:
     base: dict[str, Any] = {
         "name": "site",
@@ -35,7 +46,7 @@ def form(**changes: str | None) -> v.TriggerForm:
         "target": "https://example.com/health?a=1&b=2",
         "schedule": "every 5m",
         "condition": None,
-        "channel": None,
+        "channel": "C1",
         "timezone": None,
         "options": None,
     }
@@ -137,8 +148,8 @@ def hook(hook_id: int, *, paused: bool = False) -> Hook:
         v.trigger_modal(form(name="x" * 500, target="y" * 5000), user_zone="Asia/Kolkata"),
         v.hook_modal(None),
         v.hook_modal(v.HookForm("deploys", "C1", "github", "s3cret")),
-        v.home_view([], [], states={}, next_runs={}),
-        v.home_view(
+        h.home_view([], [], states={}, next_runs={}),
+        h.home_view(
             [hook(i) for i in range(1, 201)],
             [trigger(i) for i in range(1, 201)],
             states={},
@@ -153,9 +164,9 @@ def test_views_obey_slack_limits(view: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "blocks",
     [
-        v.proposal_message("*site* — check https://example.com every 5m", 42),
-        [v.alert_actions(12)],
-        [v.hook_log_context("deploys")],
+        drafts.proposal_message("*site* — check https://example.com every 5m", 42),
+        [alert_actions(12)],
+        [hook_log_context("deploys")],
     ],
 )
 def test_message_blocks_obey_slack_limits(blocks: list[dict[str, Any]]) -> None:
@@ -293,7 +304,7 @@ def test_read_hook_form_reads_a_submitted_hook_modal() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Form → command text → the real parser
+# Form → spec
 
 
 @pytest.mark.parametrize(
@@ -319,17 +330,13 @@ def test_read_hook_form_reads_a_submitted_hook_modal() -> None:
             {"retries": "2"},
         ),
         (
-            form(kind="http", condition="json.count < 5"),
-            "https://example.com/health?a=1&b=2",
-            "json.count < 5",
-            {},
-        ),
-        (
             form(kind="message", target="Standup in 5 <@U1> & <#C2|ops> when ready"),
             "Standup in 5 <@U1> & <#C2|ops> when ready",
             None,
             {},
         ),
+        # What the slash grammar could not carry, a form can: quotes in a message.
+        (form(kind="message", target='Say "hi" & “bye”'), 'Say "hi" & “bye”', None, {}),
         (
             form(kind="message", target="Line one\nline two", timezone="Europe/Berlin"),
             "Line one\nline two",
@@ -339,138 +346,103 @@ def test_read_hook_form_reads_a_submitted_hook_modal() -> None:
         (form(kind="report", target=None, options="max=5"), None, None, {"max": "5"}),
     ],
 )
-def test_to_command_parses_back_to_the_same_trigger(
+def test_a_form_becomes_the_trigger_it_shows(
     original: v.TriggerForm, target: str | None, condition: str | None, options: dict[str, str]
 ) -> None:
-    spec = parse(original.to_command())
+    spec = spec_of(original)
     assert spec.name == original.name
     assert spec.kind == original.kind
     assert spec.target == target
     assert spec.condition == condition
     assert spec.options == options
-    assert (spec.channel.id if spec.channel else None) == original.channel
+    assert spec.channel == original.channel
     assert spec.schedule.tz_name == (original.timezone or "UTC")
+    assert spec.schedule_text == original.schedule
 
 
-def test_to_command_puts_the_zone_in_the_schedule_unless_it_names_one() -> None:
-    assert form(timezone="Europe/Berlin").to_command().split(" http ")[0] == (
-        "site every 5m tz Europe/Berlin"
-    )
+def test_the_zone_field_is_the_default_and_a_zone_in_the_schedule_wins() -> None:
+    assert spec_of(form(timezone="Europe/Berlin")).schedule.tz_name == "Europe/Berlin"
     named = form(schedule="every day at 9am tz Asia/Tokyo", timezone="Europe/Berlin")
-    assert parse(named.to_command()).schedule.tz_name == "Asia/Tokyo"
+    assert spec_of(named).schedule.tz_name == "Asia/Tokyo"
 
 
-def test_to_command_writes_the_channel_as_slack_does() -> None:
-    command = form(channel="C0123ABCD").to_command()
-    assert command == "site every 5m http https://example.com/health?a=1&amp;b=2 <#C0123ABCD>"
+def test_a_form_and_the_same_typed_command_make_the_same_trigger() -> None:
+    typed = parse(
+        "site every 5m http https://example.com/health?a=1&amp;b=2 when status != 200 <#C1> retries=2"
+    )
+    filled = spec_of(form(condition="status != 200", options="retries=2"))
+    assert filled == typed
 
 
 @pytest.mark.parametrize(
     ("bad", "block_id"),
     [
-        (form(kind="message", target='Say "hi"'), "target"),
-        (form(kind="message", target="Say “hi”"), "target"),
         (form(kind="message", target=None), "target"),
+        (form(kind="message", target="   "), "target"),
         (form(target=None), "target"),
         (form(target="https://example.com/a b"), "target"),
+        (form(target="ftp://example.com/file"), "target"),
         (form(kind="report", target="https://example.com"), "target"),
         (form(kind="message", target="hi", condition="status != 200"), "condition"),
+        (form(kind="json", condition=None), "condition"),
         (form(name=None), "name"),
         (form(name="my site"), "name"),
+        (form(name="My_Site!"), "name"),
         (form(schedule=None), "schedule"),
-        (form(kind=""), "kind"),
-        (form(kind="ftp"), "kind"),
-        (form(channel="#general"), "channel"),
-        (form(timezone="Europe Berlin"), "timezone"),
-    ],
-)
-def test_to_command_refuses_what_the_grammar_cannot_carry(
-    bad: v.TriggerForm, block_id: str
-) -> None:
-    with pytest.raises(v.FormError) as caught:
-        bad.to_command()
-    assert caught.value.block_id == block_id
-    assert list(caught.value.errors()) == [block_id]
-
-
-# ---------------------------------------------------------------------------------------------
-# Parser errors → the field they are about
-
-
-@pytest.mark.parametrize(
-    ("part", "changes", "block_id"),
-    [
-        ("every 5 fortnights", {"schedule": "every 5 fortnights"}, "schedule"),
-        ("Mars/Base", {"timezone": "Mars/Base"}, "timezone"),
-        ("ftp://example.com", {"target": "ftp://example.com"}, "target"),
-        ('json.x ==== "a"', {"condition": 'json.x ==== "a"'}, "condition"),
-        ("My Site!", {"name": "My Site!"}, "name"),
-        ("colour=red", {"options": "retries=2 colour=red"}, "options"),
-        ("nowhere", {}, "schedule"),
-        # the parser blames the kind keyword when the field next to it is missing
-        ("http", {"target": None}, "target"),
-        ("json", {"kind": "json", "condition": None}, "condition"),
-        ("", {"name": None}, "name"),
-        # a target that is the kind word itself is still about the target
-        ("http", {"target": "http"}, "target"),
-    ],
-)
-def test_field_errors_puts_the_error_on_its_field(
-    part: str, changes: dict[str, str | None], block_id: str
-) -> None:
-    assert v.field_errors(part, "Nope", form(**changes)) == {block_id: "Nope"}
-
-
-def test_field_errors_cuts_long_messages() -> None:
-    errors = v.field_errors("every 5 fortnights", "x" * 400, form(schedule="every 5 fortnights"))
-    assert len(errors["schedule"]) == 150
-    assert errors["schedule"].endswith("…")
-
-
-@pytest.mark.parametrize(
-    ("bad", "block_id"),
-    [
         (form(schedule="every 5 fortnights"), "schedule"),
         (form(schedule="every 10s"), "schedule"),
+        (form(kind=""), "kind"),
+        (form(kind="ftp"), "kind"),
+        (form(channel=None), "channel"),
+        (form(timezone="Europe Berlin"), "timezone"),
         (form(timezone="Mars/Base"), "timezone"),
-        (form(target="ftp://example.com/file"), "target"),
-        (form(kind="json", condition=None), "condition"),
-        (form(name="My_Site!"), "name"),
         (form(options="colour=red"), "options"),
         (form(options="retries=0"), "options"),
+        (form(options="retries=2 retries=3"), "options"),
     ],
 )
-def test_real_parser_errors_land_on_the_right_field(bad: v.TriggerForm, block_id: str) -> None:
-    with pytest.raises(TriggerSyntaxError) as caught:
-        parse(bad.to_command())
-    errors = v.field_errors(caught.value.part, str(caught.value), bad)
+def test_each_form_error_lands_on_its_field(bad: v.TriggerForm, block_id: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        spec_of(bad)
+    assert caught.value.field == block_id
+    errors = v.inline_errors(caught.value)
     assert list(errors) == [block_id]
     assert 0 < len(errors[block_id]) <= 150
 
 
+def test_inline_errors_cut_long_messages_and_keep_unknown_fields_visible() -> None:
+    errors = v.inline_errors(SpecError("x" * 400, field="schedule"))
+    assert len(errors["schedule"]) == 150 and errors["schedule"].endswith("…")
+    assert list(v.inline_errors(SpecError("no", field="template"))) == ["name"]
+
+
+def test_a_trigger_shown_for_editing_reads_back_as_itself() -> None:
+    spec = spec_of(FULL)
+    assert spec_of(v.TriggerForm.of_spec(spec)) == spec
+
+
 # ---------------------------------------------------------------------------------------------
-# Hooks: form → /hook create text, split the way the /hook handler splits it
+# Hooks: form → spec
 
 
 @pytest.mark.parametrize(
-    ("hook_form", "options"),
+    ("hook_form", "preset", "secret"),
     [
-        (v.HookForm("deploys", "C1", "github", None), {"preset": "github"}),
-        (v.HookForm("deploys", None, None, None), {}),
-        (
-            v.HookForm("pay", "C2", "stripe", "whsec_a&b"),
-            {"preset": "stripe", "secret": "whsec_a&b"},
-        ),
+        (v.HookForm("deploys", "C1", "github", None), "github", None),
+        (v.HookForm("deploys", "C1", None, None), "auto", None),
+        (v.HookForm("pay", "C2", "stripe", 'whsec_a&b"x'), "stripe", 'whsec_a&b"x'),
     ],
 )
-def test_hook_to_command_reads_back_as_create_arguments(
-    hook_form: v.HookForm, options: dict[str, str]
+def test_a_hook_form_becomes_the_hook_it_shows(
+    hook_form: v.HookForm, preset: str, secret: str | None
 ) -> None:
-    parsed_options, positional = parse_key_values(tokenize(hook_form.to_command()))
-    assert parsed_options == options
-    assert positional[0] == hook_form.name
-    channels = [parse_channel(word) for word in positional[1:]]
-    assert [ref.id for ref in channels if ref] == ([hook_form.channel] if hook_form.channel else [])
+    spec = v.hook_spec_of(hook_form)
+    assert (spec.name, spec.channel, spec.preset, spec.secret) == (
+        hook_form.name,
+        hook_form.channel,
+        preset,
+        secret,
+    )
 
 
 @pytest.mark.parametrize(
@@ -480,14 +452,13 @@ def test_hook_to_command_reads_back_as_create_arguments(
         (v.HookForm("my hook", "C1", "auto", None), "name"),
         (v.HookForm("deploys", "C1", "bitbucket", None), "preset"),
         (v.HookForm("deploys", "C1", "auto", "two words"), "secret"),
-        (v.HookForm("deploys", "C1", "auto", 'a"b'), "secret"),
-        (v.HookForm("deploys", "ops", "auto", None), "channel"),
+        (v.HookForm("deploys", None, "auto", None), "channel"),
     ],
 )
-def test_hook_to_command_refuses_bad_values(bad: v.HookForm, block_id: str) -> None:
-    with pytest.raises(v.FormError) as caught:
-        bad.to_command()
-    assert caught.value.block_id == block_id
+def test_hook_form_errors_land_on_their_field(bad: v.HookForm, block_id: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        v.hook_spec_of(bad)
+    assert caught.value.field == block_id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,7 +470,7 @@ def buttons(block: dict[str, Any]) -> list[tuple[str, str | None]]:
 
 
 def test_proposal_message_shows_the_summary_and_id_only_buttons() -> None:
-    blocks = v.proposal_message("*site* — check every 5m", 42)
+    blocks = drafts.proposal_message("*site* — check every 5m", 42)
     assert blocks[0]["text"]["text"] == "Here's what I understood:\n*site* — check every 5m"
     assert buttons(blocks[1]) == [
         ("draft_create", "42"),
@@ -515,7 +486,7 @@ def test_proposal_message_shows_the_summary_and_id_only_buttons() -> None:
 
 
 def test_alert_actions_carry_the_trigger_id() -> None:
-    block = v.alert_actions(12)
+    block = alert_actions(12)
     assert block["type"] == "actions"
     assert buttons(block) == [
         ("trigger_run", "12"),
@@ -532,7 +503,7 @@ def test_alert_actions_carry_the_trigger_id() -> None:
 
 
 def test_hook_log_context_names_the_hook_and_its_log_command() -> None:
-    assert v.hook_log_context("deploys") == {
+    assert hook_log_context("deploys") == {
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": "From hook *deploys* · `/hook log deploys`"}],
     }
@@ -549,7 +520,7 @@ def texts(view: dict[str, Any]) -> str:
 
 
 def test_empty_home_offers_the_new_buttons() -> None:
-    view = v.home_view([], [], states={}, next_runs={})
+    view = h.home_view([], [], states={}, next_runs={})
     assert view["type"] == "home"
     assert buttons(view["blocks"][1]) == [("home_new_trigger", None), ("home_new_hook", None)]
     assert "None yet" in texts(view)
@@ -558,7 +529,7 @@ def test_empty_home_offers_the_new_buttons() -> None:
 
 def test_home_shows_state_next_run_and_the_right_buttons() -> None:
     triggers = [trigger(1), trigger(2, paused=True, kind="message")]
-    view = v.home_view(
+    view = h.home_view(
         [HOOK, hook(8, paused=True)],
         triggers,
         states={1: "failing since 27 Nov 10:02", 2: "paused"},
@@ -593,7 +564,7 @@ def test_home_shows_state_next_run_and_the_right_buttons() -> None:
     ],
 )
 def test_home_stays_within_100_blocks(n_triggers: int, n_hooks: int, more: list[str]) -> None:
-    view = v.home_view(
+    view = h.home_view(
         [hook(i) for i in range(1, n_hooks + 1)],
         [trigger(i) for i in range(1, n_triggers + 1)],
         states={},
@@ -610,4 +581,4 @@ def test_home_refuses_unsaved_rows() -> None:
     unsaved = trigger(1)
     unsaved.id = None
     with pytest.raises(ValueError, match="saved"):
-        v.home_view([], [unsaved], states={}, next_runs={})
+        h.home_view([], [unsaved], states={}, next_runs={})

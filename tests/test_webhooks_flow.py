@@ -10,9 +10,9 @@ import urllib.parse
 import pytest
 from sqlmodel import col, select
 
+from bot.devtools.fake_slack import Call, FakeSlack
 from bot.models import OutboxMessage
 from bot.notices import FailureNotices
-from bot.slack.fake import Call, FakeSlack
 from bot.webhooks.verify import sign_generic, sign_github, sign_stripe
 from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, fixture_json
 

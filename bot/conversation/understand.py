@@ -1,9 +1,9 @@
-"""Plain-language requests, turned into the exact slash-command text.
+"""Plain-language requests, turned into a trigger or hook spec.
 
 People DM the bot or @mention it in plain English ("check https://status.example.com every
-5 minutes and tell #ops if it's down"). `understand` turns such a message into the text of
-``/trigger add ...`` or ``/hook create ...``, so that one parser validates and saves whatever
-the front door. It is a small rule-based reader, not a language model:
+5 minutes and tell #ops if it's down"). `understand` turns such a message into a
+`TriggerSpec` or `HookSpec`, the same value the slash commands and the modals produce. It is
+a small rule-based reader, not a language model:
 
 * the schedule is the longest phrase starting at ``every``/``each``/``cron`` (or, for
   one-offs, ``at``/``in``/``on``/``today``/``tomorrow``) that `parse_schedule` accepts;
@@ -15,9 +15,9 @@ the front door. It is a small rule-based reader, not a language model:
   "it's slow" is ``latency > 2000ms``, "it takes more than 2s", "the page says X",
   "the certificate expires within 14 days", or an expression such as ``status != 200``.
 
-The proposal's ``text`` is in Slack's escaped form, exactly like a slash command's text:
-``<#C123|ops>`` and ``<https://...>`` references stay as they are and a literal ``>`` is
-``&gt;``. So it can be shown in mrkdwn as it is, and it is what ``parse_trigger_add`` reads.
+A trigger request is written out as ``/trigger add`` text (Slack's escaped form, like a
+slash command's) and read back with the slash grammar (`parse_trigger_add`), so a proposal
+means exactly what the same typed command would.
 
 A ``message`` or ``report`` without a channel goes to the conversation where it was asked;
 the caller supplies that channel. "remind me" starts the message with a mention of the user
@@ -45,18 +45,29 @@ from bot.slack.text import (
     scan,
     unescape,
 )
-from bot.triggers.command import TriggerKind, TriggerSyntaxError, parse_trigger_add
 from bot.triggers.conditions import ConditionError, compile_condition
+from bot.triggers.grammar import TriggerSyntaxError, parse_trigger_add
 from bot.triggers.schedule import ScheduleError, parse_schedule
+from bot.triggers.spec import TriggerKind, TriggerSpec
 from bot.webhooks.event import SENDERS
+from bot.webhooks.spec import HookSpec
 
 
 @dataclass(frozen=True)
-class Proposal:
-    """A command that would do what was asked: ``command`` plus the text that follows it."""
+class TriggerProposal:
+    """A trigger that would do what was asked."""
 
-    command: Literal["/trigger", "/hook"]
-    text: str
+    spec: TriggerSpec
+
+
+@dataclass(frozen=True)
+class HookProposal:
+    """A hook that would do what was asked."""
+
+    spec: HookSpec
+
+
+Proposal = TriggerProposal | HookProposal
 
 
 @dataclass(frozen=True)
@@ -369,9 +380,9 @@ def _build_hook(ask: _Ask) -> Proposal:
     channel = None if channel_at is None else ask.words[channel_at]
     ref = None if channel is None else channel.channel
     name = _hook_name(preset, None if ref is None else ref.name)
-    rendered = None if channel is None else _render_channel(channel)
-    parts = ["create", name, rendered, f"preset={preset or 'auto'}"]
-    return Proposal("/hook", " ".join(filter(None, parts)))
+    return HookProposal(
+        HookSpec(name=name, channel=None if ref is None else ref.target, preset=preset or "auto")
+    )
 
 
 _BUILDERS: Final[Mapping[_Intent, Callable[[_Ask], Proposal]]] = {
@@ -415,7 +426,7 @@ def _checked(draft: _Draft, ask: _Ask) -> Proposal:
     expected = None if draft.target is None else unescape(draft.target)
     if spec.kind != draft.kind or spec.target != expected:
         raise _Unclear(expected or "", "I couldn't turn this into a command without changing it")
-    return Proposal("/trigger", draft.text)
+    return TriggerProposal(spec)
 
 
 # ---------------------------------------------------------------------------------------------

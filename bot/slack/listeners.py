@@ -18,10 +18,11 @@ from slack_bolt.response import BoltResponse
 from bot.clock import Clock
 from bot.db import Database, insert_ignoring_conflicts
 from bot.models import SlackEvent
-from bot.slack.commands import Command, CommandHandler, Reply
+from bot.slack.slash import Command, CommandHandler, Reply
 
 log = logging.getLogger(__name__)
 
+# Events get the whole envelope (the workspace is there); the event itself is ``body["event"]``.
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 ActionHandler = Callable[[dict[str, Any]], Awaitable[None]]
 # A modal submission: None to close it, or {block_id: message} to show inline errors.
@@ -76,12 +77,12 @@ def _command_listener(
 def _event_listener(
     event: str, handler: EventHandler
 ) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
-    async def listener(ack: AsyncAck, event: dict[str, Any]) -> None:
+    async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         try:
-            await handler(event)
+            await handler(body)
         except Exception:
-            log.exception("handling %s event failed", event.get("type"))
+            log.exception("handling %s event failed", event)
 
     return listener
 

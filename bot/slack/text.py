@@ -61,6 +61,11 @@ class ChannelRef:
     id: str | None
     name: str | None
 
+    @property
+    def target(self) -> str:
+        """Where to post: the id when known, else ``#name`` (posted to by name)."""
+        return self.id or f"#{self.name}"
+
 
 def unescape(text: str) -> str:
     """Undo Slack's HTML escaping of ``&``, ``<`` and ``>`` (and nothing else)."""

@@ -1,4 +1,4 @@
-"""Turn a stream of check observations into the few reports worth posting.
+"""Turn a stream of check observations into the few announcements worth posting.
 
 Everything here is pure: the caller passes the previous `TriggerState`, the new
 `Observation` and ``now``, and stores the returned state. Rules:
@@ -11,12 +11,12 @@ Everything here is pure: the caller passes the previous `TriggerState`, the new
   is reported as ``flapping`` instead, and then nothing is reported until the target is
   stable: no flip for a whole ``flap_window`` and the latest runs agree with the
   confirmed state (``recover`` passes when up, ``retries`` failures when down). That
-  yields one ``stable`` report saying up or down.
+  yields one ``stable`` announcement saying up or down.
 * ``status`` is what users have been told: ``confirmed``, or ``flapping``.
-* While muted, the state evolves exactly as if unmuted; report texts are kept in
+* While muted, the state evolves exactly as if unmuted; announcement texts are kept in
   ``muted_changes``. The first run at or after ``muted_until`` first posts one
   ``mute_summary`` and, if the status differs from what users last saw (``announced``),
-  one report of the current status; then the run itself is evaluated normally, so a
+  one announcement of the current status; then the run itself is evaluated normally, so a
   change seen on that very run is posted too.
 """
 
@@ -27,11 +27,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
+from bot.slack.blocks import escape_mrkdwn, link
 from bot.triggers.observation import FeedItem, Observation
 
 Status = Literal["unknown", "ok", "failing", "flapping"]
 Confirmed = Literal["unknown", "ok", "failing"]
-ReportKind = Literal[
+AnnouncementKind = Literal[
     "down",
     "still_down",
     "recovered",
@@ -46,10 +47,10 @@ SEEN_IDS_CAP = 500
 """Feed ids remembered beyond those the feed currently lists."""
 
 MUTED_CHANGES_CAP = 50
-"""Report lines kept for a mute summary; the oldest are dropped first."""
+"""Announcement lines kept for a mute summary; the oldest are dropped first."""
 
 # Reports that belong in the thread of the incident's first alert.
-_FOLLOW_UP_KINDS: frozenset[ReportKind] = frozenset({"still_down", "recovered", "stable"})
+_FOLLOW_UP_KINDS: frozenset[AnnouncementKind] = frozenset({"still_down", "recovered", "stable"})
 
 _STATUSES: dict[str, Status] = {
     "unknown": "unknown",
@@ -144,10 +145,10 @@ class TriggerState:
 
 
 @dataclass(frozen=True)
-class Report:
+class Announcement:
     """One message to post. ``follows_up`` ones go in the thread of the incident's alert."""
 
-    kind: ReportKind
+    kind: AnnouncementKind
     text: str
     item: FeedItem | None = None
     follows_up: bool = False
@@ -155,14 +156,14 @@ class Report:
 
 def decide(
     name: str, state: TriggerState, obs: Observation, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     """Evaluate one run of an http or json trigger: the next state and what to post."""
     return _through_mute(name, state, now, policy, lambda s: _check_step(name, s, obs, now, policy))
 
 
 def decide_feed(
     name: str, state: TriggerState, obs: Observation, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     """Evaluate one run of an rss trigger: fetch failures as in `decide`, plus new items."""
     return _through_mute(name, state, now, policy, lambda s: _feed_step(name, s, obs, now, policy))
 
@@ -218,15 +219,15 @@ def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
 
 # --- mute ---------------------------------------------------------------------------
 
-Step = Callable[[TriggerState], tuple[TriggerState, list[Report]]]
+Step = Callable[[TriggerState], tuple[TriggerState, list[Announcement]]]
 
 
 def _through_mute(
     name: str, state: TriggerState, now: datetime, policy: Policy, step: Step
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     unmuted, flushed = _end_mute_if_due(name, state, now, policy)
-    stepped, reports = step(unmuted)
-    return _silence_if_muted(stepped, flushed + reports, now)
+    stepped, announcements = step(unmuted)
+    return _silence_if_muted(stepped, flushed + announcements, now)
 
 
 def _is_muted(state: TriggerState, now: datetime) -> bool:
@@ -235,34 +236,36 @@ def _is_muted(state: TriggerState, now: datetime) -> bool:
 
 def _end_mute_if_due(
     name: str, state: TriggerState, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     if state.muted_until is None or _is_muted(state, now):
         return state, []
     summary = _mute_summary(name, state, state.muted_until, now)
-    reports = summary + _catch_up(name, state, now, policy)
-    return replace(state, muted_until=None, muted_changes=(), announced=state.status), reports
+    announcements = summary + _catch_up(name, state, now, policy)
+    return replace(state, muted_until=None, muted_changes=(), announced=state.status), announcements
 
 
 def _silence_if_muted(
-    state: TriggerState, reports: list[Report], now: datetime
-) -> tuple[TriggerState, list[Report]]:
+    state: TriggerState, announcements: list[Announcement], now: datetime
+) -> tuple[TriggerState, list[Announcement]]:
     if not _is_muted(state, now):
-        return replace(state, announced=state.status), reports
+        return replace(state, announced=state.status), announcements
     # A reminder is not a change; the summary lists only what changed.
-    lines = tuple(f"{_clock(now, now)} {r.text}" for r in reports if r.kind != "still_down")
+    lines = tuple(f"{_clock(now, now)} {r.text}" for r in announcements if r.kind != "still_down")
     kept = (state.muted_changes + lines)[-MUTED_CHANGES_CAP:]
     return replace(state, muted_changes=kept), []
 
 
-def _mute_summary(name: str, state: TriggerState, until: datetime, now: datetime) -> list[Report]:
+def _mute_summary(
+    name: str, state: TriggerState, until: datetime, now: datetime
+) -> list[Announcement]:
     if not state.muted_changes:
         return []
     lines = "\n".join(f"• {line}" for line in state.muted_changes)
     text = f":mute: *{name}* while muted (until {_clock(until, now)}):\n{lines}"
-    return [_report("mute_summary", text)]
+    return [_announce_as("mute_summary", text)]
 
 
-def _catch_up(name: str, state: TriggerState, now: datetime, policy: Policy) -> list[Report]:
+def _catch_up(name: str, state: TriggerState, now: datetime, policy: Policy) -> list[Announcement]:
     """Tell the status users have not seen because it changed while muted."""
     if state.status == state.announced:
         return []
@@ -274,14 +277,16 @@ def _catch_up(name: str, state: TriggerState, now: datetime, policy: Policy) -> 
         return [_down_since_report(name, state, now)]
     if state.announced == "failing":  # and now ok
         text = f":large_green_circle: *{name}* is up again: {_escape(state.last_summary)}"
-        return [_report("recovered", text)]
+        return [_announce_as("recovered", text)]
     return []  # unknown -> ok is never announced
 
 
-def _down_since_report(name: str, state: TriggerState, now: datetime) -> Report:
+def _down_since_report(name: str, state: TriggerState, now: datetime) -> Announcement:
     started = state.incident_started
     since = "" if started is None else f" since {_clock(started, now)}"
-    return _report("down", f":red_circle: *{name}* is down{since}: {_escape(state.last_summary)}")
+    return _announce_as(
+        "down", f":red_circle: *{name}* is down{since}: {_escape(state.last_summary)}"
+    )
 
 
 # --- up / down ----------------------------------------------------------------------
@@ -289,7 +294,7 @@ def _down_since_report(name: str, state: TriggerState, now: datetime) -> Report:
 
 def _check_step(
     name: str, state: TriggerState, obs: Observation, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     seen = _observe(state, obs, now, policy)
     target = _next_confirmed(seen, policy)
     if target != seen.confirmed:
@@ -336,8 +341,8 @@ def _next_confirmed(state: TriggerState, policy: Policy) -> Confirmed:
 
 def _change(
     name: str, state: TriggerState, target: Confirmed, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
-    """Apply a confirmed change: report it, or start flapping, or stay silent (flapping)."""
+) -> tuple[TriggerState, list[Announcement]]:
+    """Apply a confirmed change: announce it, or start flapping, or stay silent (flapping)."""
     flips = state.flips if state.confirmed == "unknown" else (*state.flips, now)
     started = None if target == "ok" else state.incident_started
     moved = replace(state, confirmed=target, flips=flips, incident_started=started)
@@ -350,10 +355,10 @@ def _change(
 
 def _announce(
     name: str, before: TriggerState, after: TriggerState, now: datetime
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     if after.confirmed == "failing":
         text = f":red_circle: *{name}* is down: {_escape(after.last_summary)}"
-        return _reported(after, "failing", now), [_report("down", text)]
+        return _reported(after, "failing", now), [_announce_as("down", text)]
     if before.confirmed == "unknown":
         return replace(after, status="ok", since=now), []
     downtime = format_duration(now - (before.incident_started or now))
@@ -361,7 +366,7 @@ def _announce(
         f":large_green_circle: *{name}* recovered after {downtime}"
         f" (was: {_escape(before.last_failure)})"
     )
-    return _reported(after, "ok", now), [_report("recovered", text)]
+    return _reported(after, "ok", now), [_announce_as("recovered", text)]
 
 
 def _reported(state: TriggerState, status: Status, now: datetime) -> TriggerState:
@@ -371,7 +376,7 @@ def _reported(state: TriggerState, status: Status, now: datetime) -> TriggerStat
 
 def _leave_flapping_if_stable(
     name: str, state: TriggerState, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     if state.flips or not _agrees_with_confirmed(state, policy):
         return state, []
     settled = _reported(state, state.confirmed, now)
@@ -386,13 +391,13 @@ def _agrees_with_confirmed(state: TriggerState, policy: Policy) -> bool:
 
 def _repeat_if_due(
     name: str, state: TriggerState, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
+) -> tuple[TriggerState, list[Announcement]]:
     if not _repeat_due(state, now, policy):
         return state, []
     downtime = format_duration(now - (state.incident_started or now))
     text = f":red_circle: *{name}* is still down after {downtime}: {_escape(state.last_summary)}"
     repeated = replace(state, last_reported=now, repeats_sent=state.repeats_sent + 1)
-    return repeated, [_report("still_down", text)]
+    return repeated, [_announce_as("still_down", text)]
 
 
 def _repeat_due(state: TriggerState, now: datetime, policy: Policy) -> bool:
@@ -405,22 +410,22 @@ def _repeat_due(state: TriggerState, now: datetime, policy: Policy) -> bool:
     return now - state.last_reported >= policy.repeat
 
 
-def _flapping_report(name: str, state: TriggerState, policy: Policy) -> Report:
+def _flapping_report(name: str, state: TriggerState, policy: Policy) -> Announcement:
     text = (
         f":warning: *{name}* is flapping: {len(state.flips)} changes in"
         f" {format_duration(policy.flap_window)}; I'll report again once it is stable"
     )
-    return _report("flapping", text)
+    return _announce_as("flapping", text)
 
 
-def _stable_report(name: str, state: TriggerState) -> Report:
+def _stable_report(name: str, state: TriggerState) -> Announcement:
     if state.confirmed == "failing":
         text = f":red_circle: *{name}* is stable again, and down: {_escape(state.last_summary)}"
     else:
         text = (
             f":large_green_circle: *{name}* is stable again, and up: {_escape(state.last_summary)}"
         )
-    return _report("stable", text)
+    return _announce_as("stable", text)
 
 
 # --- feeds --------------------------------------------------------------------------
@@ -428,15 +433,17 @@ def _stable_report(name: str, state: TriggerState) -> Report:
 
 def _feed_step(
     name: str, state: TriggerState, obs: Observation, now: datetime, policy: Policy
-) -> tuple[TriggerState, list[Report]]:
-    checked, reports = _check_step(name, state, obs, now, policy)
+) -> tuple[TriggerState, list[Announcement]]:
+    checked, announcements = _check_step(name, state, obs, now, policy)
     if not obs.ok:
-        return checked, reports
+        return checked, announcements
     posts, more = _items_to_post(checked, obs.items, policy)
     remembered = replace(
         checked, seen_ids=_remember(checked.seen_ids, obs.items), feed_initialised=True
     )
-    return remembered, reports + [_item_report(name, i) for i in posts] + _more(name, more)
+    return remembered, announcements + [_item_announcement(name, i) for i in posts] + _more(
+        name, more
+    )
 
 
 def _items_to_post(
@@ -472,32 +479,28 @@ def _remember(seen_ids: tuple[str, ...], items: Sequence[FeedItem]) -> tuple[str
     return tuple(ids[: max(SEEN_IDS_CAP, current)])
 
 
-def _item_report(name: str, item: FeedItem) -> Report:
-    title = _escape(item.title or item.link or item.id)
-    shown = f"<{_link_target(item.link)}|{title}>" if item.link else title
-    return _report("new_item", f":newspaper: *{name}*: {shown}", item)
+def _item_announcement(name: str, item: FeedItem) -> Announcement:
+    title = item.title or item.link or item.id
+    # `link` makes only http(s) links: a feed's javascript: link stays plain text.
+    shown = link(item.link, title) if item.link else _escape(title)
+    return _announce_as("new_item", f":newspaper: *{name}*: {shown}", item)
 
 
-def _more(name: str, count: int) -> list[Report]:
+def _more(name: str, count: int) -> list[Announcement]:
     if count == 0:
         return []
-    return [_report("new_items_summary", f"…and {count} more new items in *{name}*")]
+    return [_announce_as("new_items_summary", f"…and {count} more new items in *{name}*")]
 
 
 # --- small helpers ------------------------------------------------------------------
 
 
-def _report(kind: ReportKind, text: str, item: FeedItem | None = None) -> Report:
-    return Report(kind=kind, text=text, item=item, follows_up=kind in _FOLLOW_UP_KINDS)
+def _announce_as(kind: AnnouncementKind, text: str, item: FeedItem | None = None) -> Announcement:
+    return Announcement(kind=kind, text=text, item=item, follows_up=kind in _FOLLOW_UP_KINDS)
 
 
-def _escape(text: str) -> str:
-    """Escape Slack mrkdwn control characters in text we did not write (no <!channel>)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _link_target(url: str) -> str:
-    return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+# Text we did not write (a response body, a feed title) must not ping or link: no <!channel>.
+_escape = escape_mrkdwn
 
 
 def _clock(when: datetime, now: datetime) -> str:

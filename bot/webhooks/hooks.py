@@ -14,9 +14,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.audit import Actor, audit_entry, change_note
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import AuditEntry, Delivery, Hook, OutboxMessage
+from bot.models import Delivery, Hook, OutboxMessage
 
 CACHE_SECONDS = 2.0
 
@@ -65,28 +66,30 @@ async def find_hook(db: Database, team_id: str, name: str) -> Hook | None:
         return result.scalars().first()
 
 
-async def list_hooks(db: Database, team_id: str) -> list[Hook]:
+async def list_hooks(db: Database, team_id: str, *, created_by: str | None = None) -> list[Hook]:
+    """The workspace's hooks by name (only ``created_by``'s when given)."""
+    query = select(Hook).where(col(Hook.team_id) == team_id)
+    if created_by is not None:
+        query = query.where(col(Hook.created_by) == created_by)
     async with db.sessions() as session:
-        result = await session.execute(
-            select(Hook).where(col(Hook.team_id) == team_id).order_by(col(Hook.name))
-        )
+        result = await session.execute(query.order_by(col(Hook.name)))
         return list(result.scalars().all())
 
 
-async def save_hook(db: Database, hook: Hook, *, user_id: str, action: str, now: datetime) -> Hook:
+async def save_hook(db: Database, hook: Hook, *, actor: Actor, action: str, now: datetime) -> Hook:
     """Insert or update ``hook`` and record who did what."""
-    hook.last_change = f"{action} by <@{user_id}> at {now:%Y-%m-%d %H:%M} UTC"
+    hook.last_change = change_note(action, actor, now)
     async with db.transaction() as session:
         merged = await session.merge(hook)
-        session.add(_audit(hook, user_id, action, now))
+        session.add(audit_entry(actor, subject_of(hook), action, now))
     return merged
 
 
-async def delete_hook(db: Database, hook: Hook, *, user_id: str, now: datetime) -> None:
+async def delete_hook(db: Database, hook: Hook, *, actor: Actor, now: datetime) -> None:
     async with db.transaction() as session:
         await session.execute(sa.delete(Delivery).where(col(Delivery.hook_id) == hook.id))
         await session.execute(sa.delete(Hook).where(col(Hook.id) == hook.id))
-        session.add(_audit(hook, user_id, "deleted", now))
+        session.add(audit_entry(actor, subject_of(hook), "deleted", now))
 
 
 async def recent_deliveries(
@@ -114,7 +117,6 @@ async def get_delivery(db: Database, hook_id: int, delivery_id: str) -> Delivery
     return delivery if delivery is not None and delivery.hook_id == hook_id else None
 
 
-def _audit(hook: Hook, user_id: str, action: str, now: datetime) -> AuditEntry:
-    return AuditEntry(
-        team_id=hook.team_id, user_id=user_id, subject=f"hook:{hook.name}", action=action, at=now
-    )
+def subject_of(hook: Hook) -> str:
+    """How the audit log names a hook."""
+    return f"hook:{hook.name}"

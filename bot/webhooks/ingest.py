@@ -23,17 +23,26 @@ from bot.batching import GroupCommit
 from bot.db import Database, insert_skipping_conflicts
 from bot.models import Delivery, Hook
 from bot.outbox import Message, enqueue
+from bot.webhooks.delivery import NewDelivery
 
-# Turns a just-stored delivery (its row and parsed body) into its Slack message, or None
-# to leave it to the processor (hooks with templates, filters or actions; paused hooks).
-FastPath = Callable[[dict[str, Any], Any, Hook], Message | None]
+# Turns a just-stored delivery (and its parsed body) into its Slack message, or None to
+# leave it to the processor (hooks with templates, filters or actions; paused hooks).
+FastPath = Callable[[NewDelivery, Any, Hook], Message | None]
 
 DELIVERIES: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """The stored delivery's id: the new one, or for a duplicate the original's."""
+
+    id: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
 class _Received:
-    row: dict[str, Any]
+    delivery: NewDelivery
     hook: Hook | None
     payload: Any
 
@@ -46,7 +55,7 @@ class DeliveryWriter:
     fast_path: FastPath | None = None
     on_enqueued: Callable[..., None] = lambda *channels: None  # wakes the outbox
     on_unprocessed: Callable[[], None] = lambda: None  # wakes the delivery processor
-    _rounds: GroupCommit[_Received, bool] = field(init=False)
+    _rounds: GroupCommit[_Received, Recorded] = field(init=False)
     _known_channels: set[str] = field(default_factory=set)
     _rejections: Counter[int] = field(default_factory=Counter)
 
@@ -54,14 +63,14 @@ class DeliveryWriter:
         self._rounds = GroupCommit(self._write)
 
     async def record(
-        self, row: dict[str, Any], hook: Hook | None = None, payload: Any = None
-    ) -> bool:
-        """Store one delivery. True if it is new, False if it duplicates an earlier one.
+        self, delivery: NewDelivery, hook: Hook | None = None, payload: Any = None
+    ) -> Recorded:
+        """Store one delivery, unless it duplicates an earlier one (then name that one).
 
         With its ``hook`` and parsed ``payload``, a plain delivery's message is queued in
         the same transaction.
         """
-        return await self._rounds.submit(_Received(row, hook, payload))
+        return await self._rounds.submit(_Received(delivery, hook, payload))
 
     def count_rejection(self, hook_id: int) -> None:
         """Count a refused request against its hook (written with the next round)."""
@@ -72,22 +81,24 @@ class DeliveryWriter:
         """Wait until everything queued so far is written."""
         await self._rounds.flush()
 
-    async def _write(self, batch: list[_Received]) -> list[bool]:
+    async def _write(self, batch: list[_Received]) -> list[Recorded]:
         rejections, self._rejections = self._rejections, Counter()
-        messages = self._fast_messages(batch)
+        rows, messages = self._rows_and_fast_messages(batch)
         async with self.db.core_transaction() as session:
             inserted: set[str] = set()
+            originals: dict[tuple[int, str], str] = {}
             if batch:
                 # executemany of one cached statement: compiling a fresh multi-row VALUES
                 # per batch cost more CPU than the whole rest of the request.
                 statement = insert_skipping_conflicts(DELIVERIES, self.db.dialect).returning(
                     DELIVERIES.c.id
                 )
-                result = await session.execute(statement, [item.row for item in batch])
+                result = await session.execute(statement, rows)
                 inserted = set(result.scalars().all())
+                originals = await _originals_of(session, [i.delivery for i in batch], inserted)
             fresh = [message for row_id, message in messages.items() if row_id in inserted]
             if fresh:
-                now = batch[-1].row["received_at"]
+                now = batch[-1].delivery.received_at
                 await enqueue(session, now, *fresh, known_channels=self._known_channels)
             for hook_id, count in rejections.items():
                 await session.execute(
@@ -96,22 +107,28 @@ class DeliveryWriter:
                     .values(rejected=col(Hook.rejected) + count)
                 )
         self._announce(fresh, len(inserted))
-        return [item.row["id"] in inserted for item in batch]
+        return [_recorded(item.delivery, inserted, originals) for item in batch]
 
-    def _fast_messages(self, batch: list[_Received]) -> dict[str, Message]:
-        """Messages for deliveries that need no processing; their rows are stored as posted.
+    def _rows_and_fast_messages(
+        self, batch: list[_Received]
+    ) -> tuple[list[dict[str, Any]], dict[str, Message]]:
+        """The rows to insert, and the messages of deliveries that need no processing
+        (their rows are stored as posted).
 
         A duplicate's row is not inserted, and then its message is not queued either.
         """
+        rows: list[dict[str, Any]] = []
         messages: dict[str, Message] = {}
-        if self.fast_path is None:
-            return messages
         for item in batch:
-            message = self.fast_path(item.row, item.payload, item.hook) if item.hook else None
+            delivery = item.delivery
+            message = None
+            if self.fast_path is not None and item.hook is not None:
+                message = self.fast_path(delivery, item.payload, item.hook)
             if message is not None:
-                item.row["status"] = "posted"
-                messages[item.row["id"]] = message
-        return messages
+                delivery = delivery.posted()
+                messages[delivery.id] = message
+            rows.append(delivery.row())
+        return rows, messages
 
     def _announce(self, fresh: list[Message], inserted: int) -> None:
         if fresh:
@@ -120,3 +137,29 @@ class DeliveryWriter:
             self.on_enqueued(*channels)
         if inserted > len(fresh):
             self.on_unprocessed()
+
+
+async def _originals_of(
+    session: Any, deliveries: list[NewDelivery], inserted: set[str]
+) -> dict[tuple[int, str], str]:
+    """For deliveries refused as duplicates, the id of the delivery each one repeats."""
+    repeated = {
+        (d.hook_id, d.dedupe_key) for d in deliveries if d.id not in inserted and d.dedupe_key
+    }
+    if not repeated:
+        return {}
+    result = await session.execute(
+        sa.select(DELIVERIES.c.hook_id, DELIVERIES.c.dedupe_key, DELIVERIES.c.id).where(
+            sa.tuple_(DELIVERIES.c.hook_id, DELIVERIES.c.dedupe_key).in_(list(repeated))
+        )
+    )
+    return {(hook_id, key): row_id for hook_id, key, row_id in result.all()}
+
+
+def _recorded(
+    delivery: NewDelivery, inserted: set[str], originals: dict[tuple[int, str], str]
+) -> Recorded:
+    if delivery.id in inserted:
+        return Recorded(delivery.id, duplicate=False)
+    original = originals.get((delivery.hook_id, delivery.dedupe_key or ""), delivery.id)
+    return Recorded(original, duplicate=True)

@@ -1,8 +1,18 @@
 """From a stored delivery to a queued Slack message: filter, render, thread, enqueue.
 
 Runs from the database, never from the request: the receiver wakes it after a commit,
-and at start-up it picks up whatever a crash left behind. Several replicas can run it
-at once on PostgreSQL; each batch of deliveries is claimed with SKIP LOCKED.
+and at start-up it picks up whatever a crash left behind. A batch goes in three steps:
+
+1. **claim** up to `BATCH` received deliveries (they become ``processing`` until
+   ``claimed_until``) and commit;
+2. **decide** each one's message outside any transaction, yielding the event loop between
+   deliveries: user templates and filters never hold a transaction or the database;
+3. **record** the outcomes and queue the messages in a second short transaction, but only
+   for deliveries still claimed by this batch (a claim that expired meanwhile may have
+   been taken over by another replica, which then records them instead).
+
+A claim whose holder died expires after `CLAIM_SECONDS` and is taken again. Several
+replicas can run this at once on PostgreSQL; claims skip rows another is claiming.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -28,16 +39,18 @@ from bot.expressions import (
 from bot.models import Delivery, Hook
 from bot.outbox import Message, Outbox, ThreadMode, enqueue
 from bot.slack import blocks as kit
-from bot.slack.views import hook_log_context
 from bot.webhooks import presets
+from bot.webhooks.delivery import BadRequest, parse_body
 from bot.webhooks.event import InboundEvent, Rendered, Sender
-from bot.webhooks.receiver import BadRequest, parse_body
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
 POLL_SECONDS = 1.0
 PASS_QUANTUM_SECONDS = 0.005
+CLAIM_SECONDS = 180.0
+# A batch stops deciding after this long and gives the rest back, well within its claim.
+DECIDE_BUDGET_SECONDS = CLAIM_SECONDS / 3
 
 # Threads by default for senders whose events form stories (a PR, an alert group);
 # a generic sender's events are unrelated unless the user says otherwise.
@@ -57,7 +70,8 @@ class Skip:
 
 
 class StoredDelivery(Protocol):
-    """The parts of a delivery that decide its message (a `Delivery` row has them)."""
+    """The parts of a delivery that decide its message (a `Delivery` row or a
+    `bot.webhooks.delivery.NewDelivery` has them)."""
 
     @property
     def id(self) -> str: ...
@@ -73,16 +87,10 @@ class StoredDelivery(Protocol):
     def body(self) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class FreshDelivery:
-    """A delivery row as the receiver built it, before it is read back as a `Delivery`."""
-
-    id: str
-    sender: str
-    event: str
-    content_type: str
-    headers: dict[str, str]
-    body: bytes
+def hook_log_context(hook_name: str) -> kit.Block:
+    """A footnote under a hook's message saying where it came from and how to see its log."""
+    name = kit.escape_mrkdwn(hook_name)
+    return kit.context([f"From hook *{name}* · `/hook log {name}`"])
 
 
 def to_message(delivery: StoredDelivery, hook: Hook) -> Message | Skip:
@@ -115,48 +123,20 @@ def message_for(delivery: StoredDelivery, payload: Any, hook: Hook) -> Message |
     )
 
 
-_DELIVERIES: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
-# One cached statement run as executemany, rather than ORM bulk updates (far more CPU).
-RECORD_OUTCOME = (
-    sa.update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == sa.bindparam("delivery_id"))
-    .values(status=sa.bindparam("new_status"), detail=sa.bindparam("new_detail"))
-)
+def needs_processing(hook: Hook) -> bool:
+    """True when a hook's deliveries run user code or act (so the processor handles them)."""
+    return bool(hook.template or hook.filter or hook.run_trigger)
 
 
-def _delivery_update(delivery_id: str, outcome: Message | Skip) -> dict[str, Any]:
-    if isinstance(outcome, Skip):
-        return {
-            "delivery_id": delivery_id,
-            "new_status": outcome.status,
-            "new_detail": outcome.detail,
-        }
-    return {"delivery_id": delivery_id, "new_status": "posted", "new_detail": None}
-
-
-def _decide(delivery: Delivery, hook: Hook) -> Message | Skip:
-    """`to_message`, except that no delivery can ever stall the ones behind it."""
-    try:
-        return to_message(delivery, hook)
-    except Exception as error:
-        log.exception(
-            "delivery %s could not be processed", delivery.id, extra={"delivery_id": delivery.id}
-        )
-        return Skip("failed", f"internal error: {type(error).__name__}")
-
-
-def fast_message(row: dict[str, Any], payload: Any, hook: Hook) -> Message | None:
+def fast_message(delivery: StoredDelivery, payload: Any, hook: Hook) -> Message | None:
     """The message for a just-received delivery, when its hook needs nothing special.
 
     Hooks with a template, a filter or a trigger to run, and paused hooks, are left to the
     processor, so user code never runs inside the ingest transaction.
     """
-    if hook.template or hook.filter or hook.run_trigger or row["status"] != "received":
+    if needs_processing(hook) or hook.paused:
         return None
-    fresh = FreshDelivery(
-        row["id"], row["sender"], row["event"], row["content_type"], row["headers"], row["body"]
-    )
-    outcome = message_for(fresh, payload, hook)
+    outcome = message_for(delivery, payload, hook)
     return outcome if isinstance(outcome, Message) else None
 
 
@@ -210,6 +190,46 @@ def _as_sender(value: str) -> Sender:
     return value  # type: ignore[return-value]  # written by the receiver from a Sender
 
 
+_DELIVERIES: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+# One cached statement run as executemany, rather than ORM bulk updates (far more CPU).
+RECORD_OUTCOME = (
+    sa.update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == sa.bindparam("delivery_id"))
+    .values(
+        status=sa.bindparam("new_status"), detail=sa.bindparam("new_detail"), claimed_until=None
+    )
+)
+
+
+def _delivery_update(delivery_id: str, outcome: Message | Skip | None) -> dict[str, Any]:
+    if outcome is None:  # not decided in time: back to the queue
+        return {"delivery_id": delivery_id, "new_status": "received", "new_detail": None}
+    if isinstance(outcome, Skip):
+        return {
+            "delivery_id": delivery_id,
+            "new_status": outcome.status,
+            "new_detail": outcome.detail,
+        }
+    return {"delivery_id": delivery_id, "new_status": "posted", "new_detail": None}
+
+
+def _decide(delivery: Delivery, hook: Hook) -> Message | Skip:
+    """`to_message`, except that no delivery can ever stall the ones behind it."""
+    try:
+        return to_message(delivery, hook)
+    except Exception as error:
+        log.exception(
+            "delivery %s could not be processed", delivery.id, extra={"delivery_id": delivery.id}
+        )
+        return Skip("failed", f"internal error: {type(error).__name__}")
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    deliveries: list[tuple[Delivery, Hook]]
+    until: datetime
+
+
 @dataclass
 class DeliveryProcessor:
     """Turns received deliveries into outbox messages, in the order they arrived."""
@@ -234,6 +254,15 @@ class DeliveryProcessor:
         if self._task is not None:
             await self._task
 
+    async def release_all_claims(self) -> None:
+        """Forget claims left by a crashed process. Only safe when one process runs (SQLite)."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                sa.update(Delivery)
+                .where(col(Delivery.status) == "processing")
+                .values(status="received", claimed_until=None)
+            )
+
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
@@ -243,39 +272,94 @@ class DeliveryProcessor:
             except Exception:
                 log.exception("processing deliveries failed; retrying")
             # Under load, one pass per quantum takes everything that arrived meanwhile in
-            # one transaction, and leaves the event loop to the receiver in between.
+            # one batch, and leaves the event loop to the receiver in between.
             await asyncio.sleep(PASS_QUANTUM_SECONDS)
             await sleep_or_wake(self.clock, POLL_SECONDS, self._wake)
 
     async def process_batch(self) -> int:
-        """Handle up to `BATCH` waiting deliveries in one transaction; returns how many."""
+        """Claim, decide and record up to `BATCH` waiting deliveries; returns how many."""
+        claimed = await self._claim()
+        if not claimed.deliveries:
+            return 0
+        outcomes = await self._decide_all(claimed.deliveries)
+        recorded = await self._record(claimed, outcomes)
+        self.outbox.wake()
+        await self._run_triggers(
+            [
+                (hook.team_id, hook.run_trigger)
+                for (delivery, hook), outcome in zip(claimed.deliveries, outcomes, strict=True)
+                if hook.run_trigger and isinstance(outcome, Message) and delivery.id in recorded
+            ]
+        )
+        return len(claimed.deliveries)
+
+    async def _claim(self) -> _Claimed:
+        now = self.clock.now()
+        until = now + timedelta(seconds=CLAIM_SECONDS)
+        waiting = sa.or_(
+            col(Delivery.status) == "received",
+            sa.and_(col(Delivery.status) == "processing", col(Delivery.claimed_until) < now),
+        )
         async with self.db.transaction() as session:
             query = (
                 select(Delivery, Hook)
                 .join(Hook, col(Hook.id) == col(Delivery.hook_id))
-                .where(col(Delivery.status) == "received")
+                .where(waiting)
                 .order_by(col(Delivery.id))
                 .limit(BATCH)
             )
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True, of=Delivery)
-            rows = (await session.execute(query)).all()
-            if not rows:
-                return 0
-            outcomes = [(delivery, hook, _decide(delivery, hook)) for delivery, hook in rows]
-            messages = [outcome for _, _, outcome in outcomes if isinstance(outcome, Message)]
-            await enqueue(session, self.clock.now(), *messages)
-            updates = [_delivery_update(d.id, outcome) for d, _, outcome in outcomes]
-            await session.execute(RECORD_OUTCOME, updates)
-        self.outbox.wake()
-        await self._run_triggers(
-            [
-                (hook.team_id, hook.run_trigger)
-                for _, hook, outcome in outcomes
-                if hook.run_trigger and isinstance(outcome, Message)
+            rows = [(delivery, hook) for delivery, hook in (await session.execute(query)).all()]
+            if rows:
+                await session.execute(
+                    sa.update(Delivery)
+                    .where(col(Delivery.id).in_([delivery.id for delivery, _ in rows]))
+                    .values(status="processing", claimed_until=until)
+                )
+        return _Claimed(rows, until)
+
+    async def _decide_all(
+        self, deliveries: list[tuple[Delivery, Hook]]
+    ) -> list[Message | Skip | None]:
+        """Each delivery's outcome; None for those left undecided when the budget ran out."""
+        started = self.clock.now()
+        budget = timedelta(seconds=DECIDE_BUDGET_SECONDS)
+        outcomes: list[Message | Skip | None] = []
+        for delivery, hook in deliveries:
+            if self.clock.now() - started > budget:
+                outcomes.append(None)
+                continue
+            outcomes.append(_decide(delivery, hook))
+            await asyncio.sleep(0)  # one delivery's user code at a time holds the loop
+        return outcomes
+
+    async def _record(self, claimed: _Claimed, outcomes: list[Message | Skip | None]) -> set[str]:
+        """Record the outcomes of deliveries this batch still holds; returns their ids."""
+        ids = [delivery.id for delivery, _ in claimed.deliveries]
+        async with self.db.transaction() as session:
+            held_query = select(Delivery.id).where(
+                col(Delivery.id).in_(ids),
+                col(Delivery.status) == "processing",
+                col(Delivery.claimed_until) == claimed.until,
+            )
+            if not self.db.is_sqlite:
+                held_query = held_query.with_for_update()
+            held = set((await session.execute(held_query)).scalars().all())
+            kept = [
+                (delivery, outcome)
+                for (delivery, _), outcome in zip(claimed.deliveries, outcomes, strict=True)
+                if delivery.id in held
             ]
-        )
-        return len(rows)
+            messages = [outcome for _, outcome in kept if isinstance(outcome, Message)]
+            await enqueue(session, self.clock.now(), *messages)
+            if kept:
+                await session.execute(
+                    RECORD_OUTCOME, [_delivery_update(d.id, outcome) for d, outcome in kept]
+                )
+        if len(held) < len(ids):
+            log.warning("%d deliveries were taken over by another process", len(ids) - len(held))
+        return held
 
     async def _run_triggers(self, requests: list[tuple[str, str]]) -> None:
         """Act, not only speak: a delivery that passed its filter runs the hook's trigger."""

@@ -6,13 +6,9 @@ so the sender's timeout is never at risk and a crash after the 202 loses nothing
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +19,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.models import Hook
 from bot.webhooks import presets
+from bot.webhooks.delivery import BadRequest, NewDelivery, parse_body
 from bot.webhooks.event import Sender
 from bot.webhooks.hooks import HookCache
 from bot.webhooks.ingest import DeliveryWriter
@@ -30,34 +27,11 @@ from bot.webhooks.verify import Verdict, verify
 
 log = logging.getLogger(__name__)
 
-# Headers worth keeping with a delivery (for templates, replays and the log). Others,
-# including Authorization, are not stored.
-KEPT_HEADERS = (
-    "content-type",
-    "user-agent",
-    "x-github-event",
-    "x-github-delivery",
-    "x-github-hook-id",
-    "x-gitlab-event",
-    "x-gitlab-event-uuid",
-    "x-gitlab-instance",
-    "idempotency-key",
-    "request-id",
-    "sentry-hook-resource",
-    "sentry-hook-timestamp",
-    "x-event-type",
-    "x-event",
-)
-
 VERDICT_MESSAGES = {
     Verdict.MISSING: "this hook requires a signature or token, and the request had none",
     Verdict.BAD: "the signature or token does not match this hook's secret",
     Verdict.STALE: "the signature's timestamp is too old (more than 5 minutes)",
 }
-
-
-class BadRequest(Exception):
-    """The body cannot be understood; the message says why (answered with 400)."""
 
 
 @dataclass
@@ -127,86 +101,18 @@ class Receiver:
         if wait is not None:
             self.on_outcome(hook.name, "rate_limited")
             return _error(429, "rate limit for this hook exceeded", {"Retry-After": str(wait)})
-        row = self._delivery_row(hook, sender, headers, payload, body)
-        is_new = await self.writer.record(row, hook, payload)
-        self.on_outcome(hook.name, "accepted" if is_new else "duplicate")
+        delivery = NewDelivery.received(hook, sender, headers, payload, body, self.clock.now())
+        recorded = await self.writer.record(delivery, hook, payload)
+        self.on_outcome(hook.name, "duplicate" if recorded.duplicate else "accepted")
         return web.json_response(
-            {"ok": True, "delivery": row["id"], "duplicate": not is_new}, status=202
+            {"ok": True, "delivery": recorded.id, "duplicate": recorded.duplicate}, status=202
         )
-
-    def _delivery_row(
-        self,
-        hook: Hook,
-        sender: Sender,
-        headers: Mapping[str, str],
-        payload: Any,
-        body: bytes,
-    ) -> dict[str, Any]:
-        now = self.clock.now()
-        return {
-            "id": new_delivery_id(now),
-            "hook_id": hook.id,
-            "received_at": now,
-            "sender": sender,
-            "event": presets.event_name(sender, headers, payload)[:200],
-            "dedupe_key": _dedupe_key(sender, headers, payload),
-            "content_type": headers.get("content-type", "")[:200],
-            "headers": {k: v[:500] for k, v in headers.items() if k in KEPT_HEADERS},
-            "body": body,
-            "status": "dropped" if hook.paused else "received",
-            "detail": "hook paused" if hook.paused else None,
-        }
-
-
-def new_delivery_id(now: datetime) -> str:
-    """Sortable, unguessable: milliseconds since the epoch, then 64 random bits."""
-    return f"{int(now.timestamp() * 1000):013x}{secrets.token_hex(8)}"
 
 
 def _sender_of(hook: Hook, headers: Mapping[str, str], payload: Any) -> Sender:
     if hook.preset != "auto":
         return hook.preset  # type: ignore[return-value]  # validated when set
     return presets.detect_sender(headers, payload)
-
-
-def _dedupe_key(sender: Sender, headers: Mapping[str, str], payload: Any) -> str | None:
-    key = presets.dedupe_key(sender, headers, payload)
-    return key[:300] if key else None
-
-
-def parse_body(content_type: str, body: bytes) -> Any:
-    """Decode a JSON, form (GitHub's ``payload=`` included) or plain-text body."""
-    kind = content_type.split(";")[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        return _parse_form(body)
-    text = _decode(body)
-    if kind.endswith("json") or (not kind and text.lstrip()[:1] in ("{", "[")):
-        return _parse_json(text)
-    return text
-
-
-def _parse_form(body: bytes) -> Any:
-    fields = urllib.parse.parse_qs(_decode(body), keep_blank_values=True)
-    flat = {key: values[-1] for key, values in fields.items()}
-    if set(flat) == {"payload"}:
-        return _parse_json(flat["payload"])
-    return flat
-
-
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BadRequest(
-            f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-
-
-def _decode(body: bytes) -> str:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("the body is not valid UTF-8") from None
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes | None:

@@ -4,7 +4,7 @@ Point ``AsyncWebClient(token=..., base_url=fake.url)`` at it and slack_sdk's own
 runs unmodified: JSON, form and query-string arguments, ``ok: false`` errors, 429 with
 ``Retry-After`` and plain-text 5xx answers all look the way Slack sends them.
 
-Run it by hand with ``python -m bot.slack.fake --port 9999``; it prints every call.
+Run it by hand with ``python -m bot.devtools.fake_slack --port 9999``; it prints every call.
 """
 
 from __future__ import annotations

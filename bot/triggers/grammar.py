@@ -14,15 +14,14 @@ as sent so they still render when posted; ``&amp;``, ``&lt;`` and ``&gt;`` are d
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Final
 from zoneinfo import ZoneInfo
 
+from bot.names import NAME_RULE, valid_name
 from bot.slack.text import (
-    ChannelRef,
     CommandSyntaxError,
     Token,
     link_target,
@@ -33,12 +32,10 @@ from bot.slack.text import (
     unescape,
 )
 from bot.triggers.schedule import Schedule, ScheduleError, parse_duration_or_none, parse_schedule
+from bot.triggers.spec import KINDS, TriggerKind, TriggerSpec
 
-TriggerKind = Literal["http", "rss", "json", "message", "report"]
-KINDS: Final[tuple[TriggerKind, ...]] = ("http", "rss", "json", "message", "report")
 _KIND_BY_WORD: Final[Mapping[str, TriggerKind]] = {kind: kind for kind in KINDS}
 
-_NAME: Final = re.compile(r"^[a-z0-9_-]{1,40}$")
 _CURLY_QUOTES: Final = str.maketrans({"“": '"', "”": '"'})
 # An example command per kind: (name, schedule, what follows the kind keyword).
 _EXAMPLES: Final[Mapping[TriggerKind, tuple[str, str, str]]] = {
@@ -57,32 +54,16 @@ _EXAMPLES: Final[Mapping[TriggerKind, tuple[str, str, str]]] = {
 class TriggerSyntaxError(ValueError):
     """A ``/trigger add`` command that cannot be understood.
 
-    ``part`` is the exact fragment at fault; ``example`` is a whole command that works.
+    ``part`` is the exact fragment at fault; ``example`` is a whole command that works;
+    ``field`` is the part of the definition it is about (as a form names its fields:
+    name, schedule, kind, target, condition, channel, options).
     """
 
-    def __init__(self, message: str, *, part: str, example: str) -> None:
+    def __init__(self, message: str, *, part: str, example: str, field: str) -> None:
         super().__init__(f"{message}. Example: {example}")
         self.part = part
         self.example = example
-
-
-@dataclass(frozen=True)
-class TriggerSpec:
-    """A parsed ``/trigger add`` command.
-
-    ``target`` is the URL for http/rss/json, the text for message, None for report.
-    ``condition`` is the raw text after ``when``. ``options`` are validated ``key=value``s.
-    """
-
-    name: str
-    schedule: Schedule
-    kind: TriggerKind
-    target: str | None
-    condition: str | None
-    channel: ChannelRef | None
-    options: dict[str, str]
-    # The schedule as the user wrote it (a form shows it back when editing).
-    schedule_text: str = field(default="", compare=False)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -124,18 +105,23 @@ def _scan(text: str) -> list[Token]:
     try:
         return scan(text)
     except CommandSyntaxError as error:
-        raise TriggerSyntaxError(str(error), part=error.part, example=example_command()) from None
+        raise TriggerSyntaxError(
+            str(error), part=error.part, example=example_command(), field="schedule"
+        ) from None
 
 
 def _parse_name(tokens: Sequence[Token]) -> str:
     if not tokens:
-        raise TriggerSyntaxError("I need a name first", part="", example=example_command())
-    name = tokens[0].text.lower()
-    if not _NAME.match(name):
         raise TriggerSyntaxError(
-            f'"{tokens[0].text}" can\'t be a name: use 1-40 letters, digits, "-" or "_"',
+            "I need a name first", part="", example=example_command(), field="name"
+        )
+    name = valid_name(tokens[0].text)
+    if name is None:
+        raise TriggerSyntaxError(
+            f'"{tokens[0].text}" can\'t be a name: use {NAME_RULE}',
             part=tokens[0].text,
             example=example_command(),
+            field="name",
         )
     return name
 
@@ -149,6 +135,7 @@ def _find_kind(tokens: Sequence[Token], text: str) -> int:
         "after the schedule",
         part=_raw(text, tokens[1:]),
         example=example_command(),
+        field="kind",
     )
 
 
@@ -170,6 +157,7 @@ def _parse_schedule(
             f"I need a schedule between the name and {kind}",
             part=kind,
             example=example_command(kind),
+            field="schedule",
         )
     try:
         return parse_schedule(
@@ -177,7 +165,9 @@ def _parse_schedule(
         )
     except ScheduleError as error:
         example = example_command(kind, error.example)
-        raise TriggerSyntaxError(str(error), part=error.part, example=example) from None
+        raise TriggerSyntaxError(
+            str(error), part=error.part, example=example, field="schedule"
+        ) from None
 
 
 # What follows the kind keyword
@@ -187,7 +177,10 @@ def _url_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
     kind = _KIND_BY_WORD[kind_token.text.lower()]
     if not tokens:
         raise TriggerSyntaxError(
-            f"{kind} needs a URL to check", part=kind_token.text, example=example_command(kind)
+            f"{kind} needs a URL to check",
+            part=kind_token.text,
+            example=example_command(kind),
+            field="target",
         )
     url = _url_of(tokens[0], kind)
     rest = list(tokens[1:])
@@ -197,7 +190,10 @@ def _url_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
     condition_tokens, extras = _split_extras(rest[when_at + 1 :])
     if not condition_tokens:
         raise TriggerSyntaxError(
-            "when needs a condition", part=rest[when_at].text, example=example_command(kind)
+            "when needs a condition",
+            part=rest[when_at].text,
+            example=example_command(kind),
+            field="condition",
         )
     condition = _raw(text, condition_tokens).translate(_CURLY_QUOTES)
     return _Body(url, condition, rest[:when_at] + extras)
@@ -210,6 +206,7 @@ def _json_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
             'json needs a condition, e.g. when json.status.indicator != "none"',
             part=kind_token.text,
             example=example_command("json"),
+            field="condition",
         )
     return body
 
@@ -225,6 +222,7 @@ def _message_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Bod
             "message needs the text to post",
             part=kind_token.text,
             example=example_command("message"),
+            field="target",
         )
     return _Body(message, None, extras)
 
@@ -252,7 +250,10 @@ def _url_of(token: Token, kind: TriggerKind) -> str:
         else f"{kind} needs a URL to check, starting with https://"
     )
     raise TriggerSyntaxError(
-        f'{reason}, not "{token.text}"', part=token.text, example=example_command(kind)
+        f'{reason}, not "{token.text}"',
+        part=token.text,
+        example=example_command(kind),
+        field="target",
     )
 
 
@@ -278,15 +279,13 @@ def _split_extras(tokens: Sequence[Token]) -> tuple[list[Token], list[Token]]:
 # Channel and options
 
 
-def _parse_extras(
-    tokens: Sequence[Token], kind: TriggerKind
-) -> tuple[ChannelRef | None, dict[str, str]]:
-    channel: ChannelRef | None = None
+def _parse_extras(tokens: Sequence[Token], kind: TriggerKind) -> tuple[str | None, dict[str, str]]:
+    channel: str | None = None
     options: dict[str, str] = {}
     for token in tokens:
         found = None if token.quoted else parse_channel(token.text)
         if found is not None and channel is None:
-            channel = found
+            channel = found.target
         elif found is not None:
             raise _extra_error("only one channel, please", token, kind)
         else:
@@ -295,6 +294,20 @@ def _parse_extras(
                 raise _extra_error(f"{key} is given twice", token, kind)
             options[key] = value
     return channel, options
+
+
+def parse_options(text: str, kind: TriggerKind) -> dict[str, str]:
+    """A form's options field (``retries=3 timeout=5s``) → validated options.
+
+    Raises `TriggerSyntaxError` (field ``options``) for anything else in it.
+    """
+    options: dict[str, str] = {}
+    for token in _scan(text):
+        key, value = _option(token, kind)
+        if key in options:
+            raise _extra_error(f"{key} is given twice", token, kind)
+        options[key] = value
+    return options
 
 
 def _option(token: Token, kind: TriggerKind) -> tuple[str, str]:
@@ -315,7 +328,7 @@ def _option(token: Token, kind: TriggerKind) -> tuple[str, str]:
 
 def _extra_error(reason: str, token: Token, kind: TriggerKind) -> TriggerSyntaxError:
     return TriggerSyntaxError(
-        f'{reason}: "{token.text}"', part=token.text, example=example_command(kind)
+        f'{reason}: "{token.text}"', part=token.text, example=example_command(kind), field="options"
     )
 
 
@@ -362,5 +375,6 @@ def parse_duration(text: str) -> timedelta:
             "(ms, s, m, h, d, w)",
             part=text,
             example="5m",
+            field="options",
         )
     return span

@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.slack.text import ChannelRef
-from bot.triggers.command import (
+from bot.triggers.grammar import (
     KINDS,
     TriggerKind,
     TriggerSpec,
@@ -57,7 +56,7 @@ def test_http_with_slack_escaped_url_condition_channel_and_options() -> None:
         kind="http",
         target="https://example.com/health?a=1&b=2",
         condition="latency > 500ms",
-        channel=ChannelRef(id="C123ABC", name="ops"),
+        channel="C123ABC",
         options={"retries": "3", "recover": "2", "timeout": "5s"},
     )
 
@@ -79,7 +78,7 @@ def test_http_cert_condition_and_typed_channel() -> None:
         tz_name="UTC", days=(0, 1, 2, 3, 4, 5, 6), times=(time(8),)
     )
     assert spec.condition == "cert expires < 14d"
-    assert spec.channel == ChannelRef(id=None, name="ops")
+    assert spec.channel == "#ops"
 
 
 def test_http_body_contains_with_curly_quotes_becomes_straight_quotes() -> None:
@@ -89,7 +88,7 @@ def test_http_body_contains_with_curly_quotes_becomes_straight_quotes() -> None:
 
 def test_channel_and_options_may_also_come_before_when() -> None:
     spec = add("site every 5m http https://example.com #ops max=3 when status != 200 repeat=30m")
-    assert spec.channel == ChannelRef(id=None, name="ops")
+    assert spec.channel == "#ops"
     assert spec.options == {"max": "3", "repeat": "30m"}
     assert spec.condition == "status != 200"
 
@@ -98,7 +97,7 @@ def test_rss_with_escaped_feed_url() -> None:
     spec = add("blog every 30m rss <https://x.example/feed> latest=1 <#C0G9QF9GW|news>")
     assert (spec.kind, spec.target, spec.condition) == ("rss", "https://x.example/feed", None)
     assert spec.options == {"latest": "1"}
-    assert spec.channel == ChannelRef(id="C0G9QF9GW", name="news")
+    assert spec.channel == "C0G9QF9GW"
 
 
 def test_json_with_condition() -> None:
@@ -125,7 +124,7 @@ def test_message_quoted_with_zone_in_the_schedule() -> None:
     assert spec.schedule.describe() == "every weekday at 09:30 Europe/Berlin"
     assert spec.kind == "message"
     assert spec.target == "Standup in 5 minutes, <!here>"
-    assert spec.channel == ChannelRef(id="C1", name="team")
+    assert spec.channel == "C1"
     assert spec.condition is None
 
 
@@ -135,14 +134,14 @@ def test_message_unquoted_takes_the_rest_up_to_channel_and_options() -> None:
     )
     assert isinstance(spec.schedule, OnceSchedule)
     assert spec.target == "Deploy when ready & ping <@U123>  now"
-    assert spec.channel == ChannelRef(id=None, name="team")
+    assert spec.channel == "#team"
     assert spec.options == {"max": "3"}
 
 
 def test_report_takes_only_channel_and_options() -> None:
     spec = add("weekly every monday at 9am report #ops")
     assert (spec.kind, spec.target, spec.condition) == ("report", None, None)
-    assert spec.channel == ChannelRef(id=None, name="ops")
+    assert spec.channel == "#ops"
 
 
 def test_cron_schedule_quoted_in_the_command() -> None:

@@ -1,4 +1,5 @@
-"""What a slash command handler receives and returns, independent of Bolt."""
+"""The slash-command protocol: what a handler receives and returns, independent of Bolt,
+and the dispatcher of ``/name VERB …`` subcommands."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.audit import Actor
+from bot.errors import UsageError
+from bot.slack.payloads import team_of
 from bot.slack.text import CommandSyntaxError, scan
 
 
@@ -20,20 +24,21 @@ class Command:
     trigger_id: str | None = None
     response_url: str | None = None
 
+    @property
+    def actor(self) -> Actor:
+        """Who typed it, in which workspace, from which channel."""
+        return Actor(self.team_id, self.user_id, self.channel_id)
+
     @classmethod
     def from_slack(cls, body: dict[str, Any]) -> Command:
         return cls(
-            team_id=str(body.get("team_id", "")),
+            team_id=team_of(body),
             user_id=str(body.get("user_id", "")),
             channel_id=str(body.get("channel_id", "")),
             text=str(body.get("text", "")).strip(),
             trigger_id=body.get("trigger_id"),
             response_url=body.get("response_url"),
         )
-
-
-class UsageError(ValueError):
-    """What the user typed cannot be done; the message says why and shows a working example."""
 
 
 @dataclass(frozen=True)

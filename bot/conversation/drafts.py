@@ -1,0 +1,107 @@
+"""Proposals waiting for a click: what was understood, stored as a spec until Create.
+
+A draft holds the spec the summary was made from, so Create saves exactly what the person
+saw; only the person who asked may confirm, edit or cancel it. The buttons carry only the
+draft's id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from bot.audit import Actor
+from bot.clock import Clock
+from bot.db import Database
+from bot.errors import UsageError
+from bot.models import Draft
+from bot.slack import interactive as ui
+from bot.slack.blocks import Block, section
+from bot.triggers.spec import TriggerSpec, spec_from_dict
+from bot.webhooks.spec import HookSpec, hook_spec_from_dict
+
+DRAFT_CREATE: Final = "draft_create"
+DRAFT_EDIT: Final = "draft_edit"
+DRAFT_CANCEL: Final = "draft_cancel"
+
+Spec = TriggerSpec | HookSpec
+
+
+@dataclass(frozen=True)
+class OpenDraft:
+    """A draft still waiting for its asker's click, with its spec read back."""
+
+    id: int
+    asker: Actor  # who asked, and where
+    spec: Spec
+
+
+def proposal_message(summary: str, draft_id: int) -> list[Block]:
+    """What the bot understood (``summary`` is mrkdwn, user text already escaped) with
+    Create / Edit / Cancel buttons whose value is the draft id."""
+    value = str(draft_id)
+    return [
+        section(f"Here's what I understood:\n{summary}"),
+        ui.actions(
+            [
+                ui.button("Create", DRAFT_CREATE, value, style="primary"),
+                ui.button("Edit", DRAFT_EDIT, value),
+                ui.button("Cancel", DRAFT_CANCEL, value),
+            ]
+        ),
+    ]
+
+
+@dataclass
+class Drafts:
+    """Where proposals wait."""
+
+    db: Database
+    clock: Clock
+
+    async def save(self, asker: Actor, spec: Spec) -> int:
+        """Keep ``spec`` as ``asker``'s open proposal; returns the draft id."""
+        draft = Draft(
+            team_id=asker.team_id,
+            user_id=asker.user_id,
+            channel_id=asker.channel_id,
+            kind="trigger" if isinstance(spec, TriggerSpec) else "hook",
+            spec=spec.to_dict(),
+            created_at=self.clock.now(),
+        )
+        async with self.db.transaction() as session:
+            session.add(draft)
+            await session.flush()
+            assert draft.id is not None
+            return draft.id
+
+    async def open_for(self, draft_id: int | None, user_id: str) -> OpenDraft:
+        """The open draft ``draft_id`` if ``user_id`` asked for it; `UsageError` otherwise."""
+        async with self.db.sessions() as session:
+            draft = await session.get(Draft, draft_id) if draft_id is not None else None
+        spec = _spec_of(draft) if draft is not None and draft.status == "open" else None
+        if draft is None or draft.id is None or spec is None:
+            raise UsageError("That proposal is no longer open.")
+        if draft.user_id != user_id:
+            raise UsageError(
+                f"Only <@{draft.user_id}>, who asked, can confirm or change this proposal."
+            )
+        return OpenDraft(draft.id, Actor(draft.team_id, draft.user_id, draft.channel_id), spec)
+
+    async def close(self, draft_id: int, status: str) -> None:
+        """Mark a draft ``created`` or ``cancelled``."""
+        async with self.db.transaction() as session:
+            row = await session.get(Draft, draft_id)
+            if row is not None:
+                row.status = status
+
+
+def _spec_of(draft: Draft) -> Spec | None:
+    if draft.spec is None:
+        return None
+    try:
+        if draft.kind == "hook":
+            return hook_spec_from_dict(draft.spec)
+        return spec_from_dict(draft.spec)
+    except (KeyError, TypeError, ValueError):
+        return None

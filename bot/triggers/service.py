@@ -1,0 +1,246 @@
+"""`TriggerService`: the one place triggers are validated, saved, changed and audited.
+
+Every front door (the ``/trigger`` slash command, the modal, buttons, plain-language
+proposals) hands it a `TriggerSpec` or names a trigger and an `Actor`; it checks what
+needs the world (the URL policy, the condition, a unique name, the actor's permission),
+writes the row and its audit entry in one transaction, and tells the scheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from bot.audit import Actor, audit_entry, change_note
+from bot.clock import Clock
+from bot.db import Database
+from bot.errors import SpecError, UsageError
+from bot.models import Trigger, TriggerRun
+from bot.names import valid_name
+from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
+from bot.permissions import Permissions
+from bot.triggers.conditions import ConditionError, compile_condition
+from bot.triggers.evaluate import TriggerState, mute, state_from_dict
+from bot.triggers.schedule import schedule_from_dict
+from bot.triggers.scheduling import TriggerScheduling
+from bot.triggers.spec import TriggerSpec
+
+# A redefinition that changes one of these starts the trigger's state afresh.
+_WHAT_IT_WATCHES = ("kind", "target", "condition")
+
+
+@dataclass
+class TriggerService:
+    """Create, change and delete triggers on behalf of people."""
+
+    db: Database
+    clock: Clock
+    scheduling: TriggerScheduling
+    policy: AddressPolicy
+    permissions: Permissions
+
+    # Reading
+
+    async def find(self, team_id: str, name: str) -> Trigger | None:
+        """The workspace's trigger called ``name``, if any."""
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                select(Trigger).where(col(Trigger.team_id) == team_id, col(Trigger.name) == name)
+            )
+            return result.scalars().first()
+
+    async def named(self, team_id: str, name: str, *, verb: str = "show") -> Trigger:
+        """The trigger called ``name``; a `UsageError` saying so when there is none."""
+        valid = valid_name(name)
+        if valid is None:
+            raise UsageError(f"Which trigger? Example: `/trigger {verb} site`")
+        trigger = await self.find(team_id, valid)
+        if trigger is None:
+            raise UsageError(
+                f"There is no trigger named `{valid}`. `/trigger list` shows them all."
+            )
+        return trigger
+
+    async def by_id(self, team_id: str, trigger_id: int) -> Trigger | None:
+        """The trigger with this id in this workspace (a button's value), if it still exists."""
+        async with self.db.sessions() as session:
+            trigger = await session.get(Trigger, trigger_id)
+        return trigger if trigger is not None and trigger.team_id == team_id else None
+
+    async def all_of(self, team_id: str, *, created_by: str | None = None) -> list[Trigger]:
+        """The workspace's triggers by name (only ``created_by``'s when given)."""
+        query = select(Trigger).where(col(Trigger.team_id) == team_id)
+        if created_by is not None:
+            query = query.where(col(Trigger.created_by) == created_by)
+        async with self.db.sessions() as session:
+            result = await session.execute(query.order_by(col(Trigger.name)))
+            return list(result.scalars().all())
+
+    async def runs(self, trigger: Trigger, limit: int) -> list[TriggerRun]:
+        """The trigger's latest runs, newest first."""
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                select(TriggerRun)
+                .where(col(TriggerRun.trigger_id) == trigger.id)
+                .order_by(col(TriggerRun.scheduled_for).desc())
+                .limit(limit)
+            )
+            return list(result.scalars().all())
+
+    # Checking
+
+    def validate(self, spec: TriggerSpec) -> None:
+        """Raise `SpecError` (with its field) for what the spec's syntax cannot tell:
+        a condition that does not compile, a URL the bot may not fetch."""
+        if spec.condition is not None:
+            try:
+                compile_condition(spec.condition)
+            except ConditionError as error:
+                raise SpecError(str(error), field="condition", part=spec.condition) from None
+        if spec.checks_something:
+            try:
+                check_url(spec.target or "", self.policy)
+            except (FetchBlocked, FetchError) as error:
+                raise SpecError(
+                    f"I can't check that URL: {error.reason}.",
+                    field="target",
+                    part=spec.target or "",
+                ) from None
+
+    def preview(self, actor: Actor, spec: TriggerSpec) -> Trigger:
+        """The trigger ``spec`` would become for ``actor`` now (unsaved), for summaries."""
+        return self._new_row(actor, spec, self.clock.now())
+
+    # Changing
+
+    async def create(self, actor: Actor, spec: TriggerSpec) -> Trigger:
+        """Save a new trigger; `SpecError` for a bad definition or a name in use."""
+        self.validate(spec)
+        if await self.find(actor.team_id, spec.name):
+            raise SpecError(
+                f"A trigger named `{spec.name}` exists already. Pick another name, or "
+                f"`/trigger show {spec.name}`.",
+                field="name",
+                part=spec.name,
+            )
+        now = self.clock.now()
+        trigger = self._new_row(actor, spec, now)
+        async with self.db.transaction() as session:
+            session.add(trigger)
+            session.add(audit_entry(actor, _subject(trigger), "created", now))
+        await self.scheduling.changed(_id(trigger))
+        return trigger
+
+    async def redefine(self, actor: Actor, trigger: Trigger, spec: TriggerSpec) -> Trigger:
+        """Replace ``trigger``'s definition with ``spec``, keeping its history."""
+        await self._require_owner(actor, trigger)
+        self.validate(spec)
+        if spec.name != trigger.name and await self.find(actor.team_id, spec.name):
+            raise SpecError(
+                f"A trigger named `{spec.name}` exists already.", field="name", part=spec.name
+            )
+        fresh = self._new_row(actor, spec, self.clock.now(), channel=trigger.channel_id)
+        changes: dict[str, Any] = {
+            key: getattr(fresh, key)
+            for key in (
+                "name",
+                "channel_id",
+                "kind",
+                "target",
+                "condition",
+                "schedule",
+                "schedule_text",
+                "options",
+                "next_run_at",
+            )
+        }
+        if any(getattr(trigger, key) != getattr(fresh, key) for key in _WHAT_IT_WATCHES):
+            changes["state"] = TriggerState.initial().to_dict()
+        return await self._change(actor, trigger, "edited", paused=False, **changes)
+
+    async def pause(self, actor: Actor, trigger: Trigger) -> Trigger:
+        await self._require_owner(actor, trigger)
+        return await self._change(actor, trigger, "paused", paused=True)
+
+    async def resume(self, actor: Actor, trigger: Trigger) -> Trigger:
+        await self._require_owner(actor, trigger)
+        next_run = schedule_from_dict(trigger.schedule).next_run(self.clock.now())
+        return await self._change(actor, trigger, "resumed", paused=False, next_run_at=next_run)
+
+    async def mute(self, actor: Actor, trigger: Trigger, until: datetime) -> Trigger:
+        """Keep checking but say nothing until ``until``; then summarise what changed."""
+        await self._require_owner(actor, trigger)
+        state = mute(state_from_dict(trigger.state), until)
+        action = f"muted until {until:%Y-%m-%d %H:%M} UTC"
+        return await self._change(actor, trigger, action, state=state.to_dict())
+
+    async def unmute(self, actor: Actor, trigger: Trigger) -> Trigger:
+        await self._require_owner(actor, trigger)
+        state = mute(state_from_dict(trigger.state), self.clock.now())
+        return await self._change(actor, trigger, "unmuted", state=state.to_dict())
+
+    async def delete(self, actor: Actor, trigger: Trigger) -> None:
+        await self._require_owner(actor, trigger)
+        async with self.db.transaction() as session:
+            row = await session.get(Trigger, _id(trigger))
+            if row is not None:
+                await session.delete(row)
+            session.add(audit_entry(actor, _subject(trigger), "deleted", self.clock.now()))
+        await self.scheduling.changed(_id(trigger))
+
+    async def may_change(self, actor: Actor, trigger: Trigger) -> bool:
+        """True when ``actor`` created ``trigger`` or is an admin."""
+        return await self.permissions.may_change(actor.user_id, trigger.created_by)
+
+    # Inside
+
+    async def _require_owner(self, actor: Actor, trigger: Trigger) -> None:
+        await self.permissions.require(
+            actor.user_id, trigger.created_by, f"trigger *{trigger.name}*"
+        )
+
+    async def _change(self, actor: Actor, trigger: Trigger, action: str, **values: Any) -> Trigger:
+        now = self.clock.now()
+        values["last_change"] = change_note(action, actor, now)
+        async with self.db.transaction() as session:
+            row = await session.get(Trigger, _id(trigger))
+            if row is None:
+                raise UsageError(f"*{trigger.name}* was just deleted.")
+            for key, value in values.items():
+                setattr(row, key, value)
+            session.add(audit_entry(actor, _subject(trigger), action, now))
+        await self.scheduling.changed(_id(row))
+        return row
+
+    def _new_row(
+        self, actor: Actor, spec: TriggerSpec, now: datetime, *, channel: str | None = None
+    ) -> Trigger:
+        checks_now = spec.checks_something and not spec.schedule.is_one_shot
+        return Trigger(
+            team_id=actor.team_id,
+            name=spec.name,
+            channel_id=spec.channel or channel or actor.channel_id,
+            kind=spec.kind,
+            target=spec.target,
+            condition=spec.condition,
+            schedule=spec.schedule.to_dict(),
+            schedule_text=spec.schedule_text,
+            options=dict(spec.options),
+            state=TriggerState.initial().to_dict(),
+            created_by=actor.user_id,
+            created_at=now,
+            next_run_at=now if checks_now else spec.schedule.next_run(now),
+            last_change=change_note("created", actor, now),
+        )
+
+
+def _subject(trigger: Trigger) -> str:
+    return f"trigger:{trigger.name}"
+
+
+def _id(trigger: Trigger) -> int:
+    assert trigger.id is not None
+    return trigger.id

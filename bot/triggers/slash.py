@@ -1,0 +1,341 @@
+"""``/trigger``: schedule checks, feeds, reminders and reports from Slack.
+
+Each subcommand parses its words into typed values once (`bot.triggers.grammar` for
+``add``), hands them to `TriggerService`, and answers privately. Bad input becomes a
+reply naming the part that could not be understood, with a command that works. The
+sentences said about a trigger (`added_text`, `describe_state`, …) are module functions,
+so buttons and forms say the same things.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.audit import Actor
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db import Database
+from bot.errors import SpecError, UsageError
+from bot.models import Trigger, TriggerRun
+from bot.outbox import Message, Outbox
+from bot.slack.blocks import channel_mention, plural
+from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
+from bot.slack.users import UserDirectory
+from bot.status import describe_health, read_health
+from bot.triggers.evaluate import TriggerState, state_from_dict
+from bot.triggers.grammar import (
+    TriggerSyntaxError,
+    parse_duration,
+    parse_trigger_add,
+)
+from bot.triggers.runner import NotRun, RunResult, TriggerRunner
+from bot.triggers.schedule import Schedule, local_time, schedule_from_dict
+from bot.triggers.scheduling import TriggerScheduling
+from bot.triggers.service import TriggerService
+from bot.triggers.spec import TriggerSpec
+
+CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.I)
+SNOOZE = timedelta(hours=1)
+
+HELP = """*Triggers* — the bot checks something on a schedule and reports only what changed.
+• `/trigger add site every 5m http https://example.com` — down once, recovered once
+• `/trigger add site every 5m http https://example.com when latency > 500ms retries=3 #ops`
+• `/trigger add blog every 30m rss https://example.com/feed.xml #news` — each new item once
+• `/trigger add status every 5m json https://status.example.com/api/v2/status.json when json.status.indicator != "none"`
+• `/trigger add standup every weekday at 9:30 message "Standup in 5 minutes" #team`
+• `/trigger add weekly every monday at 9am report #ops`
+Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
+Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
+Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME` · `/trigger edit NAME` (a form)"""
+
+
+@dataclass
+class TriggerSlash:
+    """The ``/trigger`` slash command."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    service: TriggerService
+    runner: TriggerRunner
+    scheduling: TriggerScheduling
+    users: UserDirectory
+    outbox: Outbox
+
+    async def __call__(self, command: Command) -> Reply:
+        subcommands: dict[str, Subcommand] = {
+            "add": self.add,
+            "list": self.list_all,
+            "show": self.show,
+            "pause": self.pause,
+            "resume": self.resume,
+            "delete": self.delete,
+            "run": self.run,
+            "history": self.history,
+            "mute": self.mute,
+            "unmute": self.unmute,
+            "status": self.status,
+        }
+        return await run_subcommand(command, "/trigger", subcommands, HELP)
+
+    async def parse(self, actor: Actor, text: str) -> TriggerSpec:
+        """Read ``/trigger add`` text (what follows ``add``, Slack-escaped) as ``actor``
+        would mean it (their time zone); `SpecError` naming the part at fault."""
+        try:
+            return parse_trigger_add(
+                text,
+                default_tz=await self.users.zone(actor.user_id),
+                now=self.clock.now(),
+                min_interval=timedelta(seconds=self.settings.trigger_min_interval),
+            )
+        except TriggerSyntaxError as error:
+            raise SpecError(str(error), field=error.field, part=error.part) from None
+
+    async def add(self, command: Command, _words: list[str], rest: str) -> Reply:
+        spec = await self.parse(command.actor, rest)
+        trigger = await self.service.create(command.actor, spec)
+        return Reply(added_text(trigger, spec.schedule))
+
+    async def list_all(self, command: Command, _words: list[str], _rest: str) -> Reply:
+        triggers = await self.service.all_of(command.team_id)
+        if not triggers:
+            return Reply(
+                "No triggers yet. Try `/trigger add site every 5m http https://example.com`"
+            )
+        now = self.clock.now()
+        lines = [
+            f"• *{t.name}* — {t.kind} · {schedule_from_dict(t.schedule).describe()} · "
+            f"next: {next_run_text(t)} · {describe_state(t, now)}"
+            for t in triggers
+        ]
+        return Reply("*Triggers*\n" + "\n".join(lines))
+
+    async def show(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._named(command, words, "show")
+        schedule = schedule_from_dict(trigger.schedule)
+        upcoming = (
+            schedule.next_runs(trigger.next_run_at - timedelta(microseconds=1), 3)
+            if trigger.next_run_at
+            else []
+        )
+        runs = await self.service.runs(trigger, 5)
+        lines = [
+            f"*{trigger.name}* — {describe_target(trigger)} → {channel_mention(trigger.channel_id)}",
+            f"*Schedule:* {schedule.describe()}",
+            "*Next runs:* "
+            + (", ".join(local_time(when, schedule.tz) for when in upcoming) or "none"),
+            f"*State:* {describe_state(trigger, self.clock.now())}",
+            "*Options:* "
+            + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
+            f"*Last change:* {trigger.last_change or '—'}",
+            "*Last runs:*" if runs else "*Last runs:* none yet",
+            *(run_line(run, schedule.tz) for run in runs),
+        ]
+        return Reply("\n".join(lines))
+
+    async def history(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._named(command, words, "history")
+        return Reply(history_text(trigger, await self.service.runs(trigger, 20)))
+
+    async def pause(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self.service.pause(
+            command.actor, await self._named(command, words, "pause")
+        )
+        return Reply(paused_text(trigger))
+
+    async def resume(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._named(command, words, "resume")
+        return Reply(resumed_text(await self.service.resume(command.actor, trigger)))
+
+    async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._named(command, words, "delete")
+        await self.service.delete(command.actor, trigger)
+        return Reply(f"Deleted *{trigger.name}*.")
+
+    async def run(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._named(command, words, "run")
+        self.run_and_tell(command.actor, trigger)
+        return Reply(f"Running *{trigger.name}* now; I'll tell you the result here.")
+
+    def run_and_tell(self, actor: Actor, trigger: Trigger) -> None:
+        """Run ``trigger`` now, in the background, and tell ``actor`` the result privately."""
+
+        async def tell(result: RunResult | NotRun | None) -> None:
+            text = ran_text(trigger, result)
+            await self.outbox.send(
+                Message(actor.channel_id, text, kind="ephemeral", user=actor.user_id)
+            )
+
+        assert trigger.id is not None
+        self.runner.run_in_background(trigger.id, tell)
+
+    async def status(self, command: Command, _words: list[str], _rest: str) -> Reply:
+        """How the bot itself is doing: scheduler lag, overdue runs, the outbox, last activity."""
+        now = self.clock.now()
+        health = await read_health(self.db, now)
+        return Reply(
+            describe_health(
+                health,
+                leader=self.scheduling.leading,
+                lateness=self.runner.last_lateness,
+                now=now,
+            )
+        )
+
+    async def mute(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self._named(command, words, "mute")
+        tz = schedule_from_dict(trigger.schedule).tz
+        until = self._mute_until(words[1:], tz, trigger.name)
+        trigger = await self.service.mute(command.actor, trigger, until)
+        return Reply(muted_text(trigger, until))
+
+    async def unmute(self, command: Command, words: list[str], _rest: str) -> Reply:
+        trigger = await self.service.unmute(
+            command.actor, await self._named(command, words, "unmute")
+        )
+        return Reply(
+            f"Unmuted *{trigger.name}*; the next run reports anything that changed meanwhile."
+        )
+
+    def _mute_until(self, words: list[str], tz: ZoneInfo, name: str) -> datetime:
+        example = f"`/trigger mute {name} 2h` or `/trigger mute {name} until 18:00`"
+        now = self.clock.now()
+        if len(words) == 2 and words[0].lower() == "until":
+            match = CLOCK_TIME.match(words[1])
+            if match is None:
+                raise UsageError(
+                    f"I couldn't understand `{words[1]}` as a time of day. Try {example}"
+                )
+            return _next_clock_time(match, now, tz)
+        if len(words) == 1:
+            try:
+                return now + parse_duration(words[0])
+            except ValueError:
+                pass
+        raise UsageError(f"For how long? Try {example}")
+
+    async def _named(self, command: Command, words: list[str], verb: str) -> Trigger:
+        return await self.service.named(command.team_id, words[0] if words else "", verb=verb)
+
+
+def _next_clock_time(match: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime:
+    hour, minute, meridiem = (
+        int(match.group(1)),
+        int(match.group(2) or 0),
+        (match.group(3) or "").lower(),
+    )
+    if meridiem == "pm" and hour < 12:
+        hour += 12
+    if meridiem == "am" and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59:
+        raise UsageError("That time of day doesn't exist. Example: `until 18:00`")
+    local = now.astimezone(tz)
+    target = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
+    if target <= local:
+        target += timedelta(days=1)
+    return target.astimezone(now.tzinfo)
+
+
+# What is said about triggers, wherever it is said from.
+
+
+def added_text(trigger: Trigger, schedule: Schedule) -> str:
+    """The answer to creating ``trigger``."""
+    return f"Added {summary_text(trigger, schedule)}"
+
+
+def updated_text(trigger: Trigger) -> str:
+    """The answer to redefining ``trigger``."""
+    return f"Updated {summary_text(trigger, schedule_from_dict(trigger.schedule))}"
+
+
+def summary_text(trigger: Trigger, schedule: Schedule) -> str:
+    """``*site*: checks https://…, every 5 minutes — next: …, reporting in #ops.``"""
+    return (
+        f"*{trigger.name}*: {describe_target(trigger)}, "
+        f"{describe_when(schedule, trigger.next_run_at)}, "
+        f"reporting in {channel_mention(trigger.channel_id)}."
+    )
+
+
+def paused_text(trigger: Trigger) -> str:
+    return f"Paused *{trigger.name}*. `/trigger resume {trigger.name}` starts it again."
+
+
+def resumed_text(trigger: Trigger) -> str:
+    schedule = schedule_from_dict(trigger.schedule)
+    return f"Resumed *{trigger.name}*: {describe_when(schedule, trigger.next_run_at)}."
+
+
+def muted_text(trigger: Trigger, until: datetime) -> str:
+    tz = schedule_from_dict(trigger.schedule).tz
+    return (
+        f"Muted *{trigger.name}* until {local_time(until, tz)}; it keeps checking, and I'll "
+        "summarise what changed when the mute ends."
+    )
+
+
+def ran_text(trigger: Trigger, result: RunResult | NotRun | None) -> str:
+    """What a manual run found, for the person who asked for it."""
+    if result is None:
+        return f"*{trigger.name}* could not run: something went wrong on my side (it is logged)."
+    if isinstance(result, NotRun):
+        return f"*{trigger.name}* was already running."
+    text = f"*{trigger.name}* ran: {result.summary}"
+    if result.announcements:
+        said = plural(len(result.announcements), "change")
+        text += f" (reported {said} in {channel_mention(trigger.channel_id)})"
+    return text
+
+
+def history_text(trigger: Trigger, runs: list[TriggerRun]) -> str:
+    if not runs:
+        return f"*{trigger.name}* hasn't run yet."
+    tz = schedule_from_dict(trigger.schedule).tz
+    return f"*Last {plural(len(runs), 'run')} of {trigger.name}*\n" + "\n".join(
+        run_line(r, tz) for r in runs
+    )
+
+
+def describe_target(trigger: Trigger) -> str:
+    if trigger.kind == "message":
+        return f'posts "{trigger.target}"'
+    if trigger.kind == "report":
+        return "posts a report of webhooks and triggers"
+    condition = f" when {trigger.condition}" if trigger.condition else ""
+    verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]
+    return f"{verb} {trigger.target}{condition}"
+
+
+def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
+    nxt = local_time(next_run, schedule.tz) if next_run else "never (it is in the past)"
+    return f"{schedule.describe()} — next: {nxt}"
+
+
+def next_run_text(trigger: Trigger) -> str:
+    """The next run in the trigger's zone, or a dash when paused or none is due."""
+    if trigger.next_run_at is None or trigger.paused:
+        return "—"
+    return local_time(trigger.next_run_at, schedule_from_dict(trigger.schedule).tz)
+
+
+def describe_state(trigger: Trigger, now: datetime) -> str:
+    if trigger.paused:
+        return "paused"
+    state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()
+    text = {"unknown": "not run yet", "ok": "ok", "failing": "failing", "flapping": "flapping"}[
+        state.status
+    ]
+    if state.since and state.status in ("failing", "flapping"):
+        text += f" since {state.since:%d %b %H:%M} UTC"
+    if state.muted_until and state.muted_until > now:
+        text += f" · muted until {state.muted_until:%d %b %H:%M} UTC"
+    return text
+
+
+def run_line(run: TriggerRun, tz: ZoneInfo) -> str:
+    return f"• {run.scheduled_for.astimezone(tz):%a %d %b %H:%M:%S %Z} · {run.duration_ms:.0f} ms · *{run.outcome}* · {run.summary}"

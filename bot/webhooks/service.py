@@ -1,0 +1,243 @@
+"""`HookService`: the one place hooks are validated, saved, changed and audited.
+
+Every front door (the ``/hook`` slash command, the modal, buttons, plain-language
+proposals) hands it a `HookSpec` or `HookSettings` and an `Actor`. It checks what needs
+the world (a unique name, the actor's permission, a trigger that exists), writes the row
+and its audit entry together, and forgets the cached copy the receiver uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.audit import Actor
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db import Database
+from bot.errors import SpecError, UsageError
+from bot.expressions import ExpressionError, compile_expression, compile_template
+from bot.models import Delivery, Hook, OutboxMessage
+from bot.names import valid_name
+from bot.permissions import Permissions
+from bot.webhooks import hooks as store
+from bot.webhooks import presets
+from bot.webhooks.delivery import NewDelivery
+from bot.webhooks.event import SENDERS, Sender
+from bot.webhooks.ingest import DeliveryWriter
+from bot.webhooks.spec import MIN_SECRET_CHARS, SENDER_CHOSEN_SECRETS, HookSettings, HookSpec
+
+
+@dataclass(frozen=True)
+class CreatedHook:
+    """A new (or rotated) hook, with the secret to show once (None: the sender has its own)."""
+
+    hook: Hook
+    secret: str | None
+    url: str
+
+
+@dataclass
+class HookService:
+    """Create, change and delete hooks on behalf of people."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    cache: store.HookCache
+    writer: DeliveryWriter
+    permissions: Permissions
+    find_trigger: Callable[[str, str], Awaitable[object | None]]
+
+    # Reading
+
+    async def find(self, team_id: str, name: str) -> Hook | None:
+        """The workspace's hook called ``name``, if any."""
+        return await store.find_hook(self.db, team_id, name)
+
+    async def named(self, team_id: str, name: str, *, verb: str = "show") -> Hook:
+        """The hook called ``name``; a `UsageError` saying so when there is none."""
+        valid = valid_name(name)
+        if valid is None:
+            raise UsageError(f"Which hook? Example: `/hook {verb} deploys`")
+        hook = await self.find(team_id, valid)
+        if hook is None:
+            raise UsageError(f"There is no hook named `{valid}`. `/hook list` shows them all.")
+        return hook
+
+    async def by_id(self, team_id: str, hook_id: int) -> Hook | None:
+        """The hook with this id in this workspace (a button's value), if it still exists."""
+        async with self.db.sessions() as session:
+            hook = await session.get(Hook, hook_id)
+        return hook if hook is not None and hook.team_id == team_id else None
+
+    async def all_of(self, team_id: str, *, created_by: str | None = None) -> list[Hook]:
+        """The workspace's hooks by name (only ``created_by``'s when given)."""
+        return await store.list_hooks(self.db, team_id, created_by=created_by)
+
+    async def deliveries(
+        self, hook: Hook, limit: int = 20
+    ) -> list[tuple[Delivery, OutboxMessage | None]]:
+        """The newest deliveries of ``hook``, each with the message it became."""
+        return await store.recent_deliveries(self.db, _id(hook), limit=limit)
+
+    async def may_change(self, actor: Actor, hook: Hook) -> bool:
+        """True when ``actor`` created ``hook`` or is an admin (they may also see its URL)."""
+        return await self.permissions.may_change(actor.user_id, hook.created_by)
+
+    def url_of(self, hook: Hook) -> str:
+        return self.settings.hook_url(hook.token)
+
+    # Changing
+
+    async def create(self, actor: Actor, spec: HookSpec) -> CreatedHook:
+        """Save a new hook; `SpecError` for a name in use or a short secret."""
+        if await self.find(actor.team_id, spec.name):
+            raise SpecError(
+                f"A hook named `{spec.name}` exists already. Pick another name, or "
+                f"`/hook show {spec.name}`.",
+                field="name",
+                part=spec.name,
+            )
+        if spec.secret is not None:
+            _check_secret(spec.secret)
+        secret = spec.secret or (
+            store.new_secret() if spec.preset not in SENDER_CHOSEN_SECRETS else None
+        )
+        hook = Hook(
+            team_id=actor.team_id,
+            name=spec.name,
+            channel_id=spec.channel or actor.channel_id,
+            preset=spec.preset,
+            token=store.new_token(),
+            secret=secret,
+            created_by=actor.user_id,
+            created_at=self.clock.now(),
+        )
+        hook = await self._save(hook, actor, "created")
+        return CreatedHook(hook, secret, self.url_of(hook))
+
+    async def change(self, actor: Actor, hook: Hook, settings: HookSettings) -> Hook:
+        """Apply ``settings`` to ``hook``."""
+        await self._require_owner(actor, hook)
+        if settings.secret is not None:
+            _check_secret(settings.secret)
+        run = settings.run_trigger
+        if run and await self.find_trigger(actor.team_id, run) is None:
+            raise UsageError(
+                f"There is no trigger named `{run}` to run. `/trigger list` shows them; "
+                "`run=` with nothing clears it."
+            )
+        return await self._save(
+            _with(hook, settings.columns()), actor, f"set {settings.describe()}"
+        )
+
+    async def pause(self, actor: Actor, hook: Hook) -> Hook:
+        await self._require_owner(actor, hook)
+        return await self._save(_with(hook, {"paused": True}), actor, "paused")
+
+    async def resume(self, actor: Actor, hook: Hook) -> Hook:
+        await self._require_owner(actor, hook)
+        return await self._save(_with(hook, {"paused": False}), actor, "resumed")
+
+    async def delete(self, actor: Actor, hook: Hook) -> None:
+        await self._require_owner(actor, hook)
+        await store.delete_hook(self.db, hook, actor=actor, now=self.clock.now())
+        self.cache.forget(hook.token)
+
+    async def rotate(self, actor: Actor, hook: Hook) -> CreatedHook:
+        """A new URL (the old one answers 404) and, if the bot made the secret, a new one."""
+        await self._require_owner(actor, hook)
+        old_token = hook.token
+        generated = hook.secret is not None and hook.preset not in SENDER_CHOSEN_SECRETS
+        secret = store.new_secret() if generated else hook.secret
+        changes = {"token": store.new_token(), "secret": secret}
+        rotated = await self._save(_with(hook, changes), actor, "rotated")
+        self.cache.forget(old_token)
+        return CreatedHook(rotated, secret if generated else None, self.url_of(rotated))
+
+    async def set_template(self, actor: Actor, hook: Hook, source: str | None) -> Hook:
+        """Use ``source`` as the hook's template (None: the preset's message again)."""
+        await self._require_owner(actor, hook)
+        if source is not None:
+            try:
+                compile_template(source)
+            except ExpressionError as error:
+                raise SpecError(
+                    f"That template doesn't compile: {str(error).rstrip('.')}. Nothing was changed.",
+                    field="template",
+                ) from None
+        action = "template set" if source is not None else "template cleared"
+        return await self._save(_with(hook, {"template": source}), actor, action)
+
+    async def set_filter(self, actor: Actor, hook: Hook, source: str | None) -> Hook:
+        """Post only deliveries where ``source`` is true (None: every delivery again)."""
+        await self._require_owner(actor, hook)
+        if source is not None:
+            try:
+                compile_expression(source)
+            except ExpressionError as error:
+                raise SpecError(
+                    f"That filter doesn't compile: {str(error).rstrip('.')}. Nothing was changed.",
+                    field="filter",
+                ) from None
+        action = "filter set" if source is not None else "filter cleared"
+        return await self._save(_with(hook, {"filter": source}), actor, action)
+
+    async def send_sample(self, hook: Hook) -> NewDelivery:
+        """Send a sample event of the hook's sender through it (``/hook test``)."""
+        sample = presets.sample_event(_sample_sender(hook.preset))
+        delivery = NewDelivery.sample(
+            hook, sample.sender, sample.event, sample.payload, self.clock.now()
+        )
+        await self.writer.record(delivery)
+        return delivery
+
+    async def replay(self, actor: Actor, hook: Hook, delivery_id: str) -> NewDelivery:
+        """Send a stored delivery through the hook again."""
+        await self._require_owner(actor, hook)
+        original = await store.get_delivery(self.db, _id(hook), delivery_id)
+        if original is None:
+            raise UsageError(
+                f"*{hook.name}* has no delivery `{delivery_id}`. See `/hook log {hook.name}` for ids."
+            )
+        delivery = NewDelivery.replay(original, self.clock.now())
+        await self.writer.record(delivery)
+        return delivery
+
+    # Inside
+
+    async def _require_owner(self, actor: Actor, hook: Hook) -> None:
+        await self.permissions.require(actor.user_id, hook.created_by, f"hook *{hook.name}*")
+
+    async def _save(self, hook: Hook, actor: Actor, action: str) -> Hook:
+        saved = await store.save_hook(
+            self.db, hook, actor=actor, action=action, now=self.clock.now()
+        )
+        self.cache.forget(saved.token)
+        return saved
+
+
+def _check_secret(secret: str) -> None:
+    if len(secret) < MIN_SECRET_CHARS:
+        raise SpecError(
+            f"A secret must be at least {MIN_SECRET_CHARS} characters. Example: `secret=whsec_…`",
+            field="secret",
+        )
+
+
+def _with(hook: Hook, changes: dict[str, Any]) -> Hook:
+    copy = hook.model_copy()
+    for key, value in changes.items():
+        setattr(copy, key, value)
+    return copy
+
+
+def _sample_sender(preset: str) -> Sender:
+    return next((sender for sender in SENDERS if sender == preset), "generic")
+
+
+def _id(hook: Hook) -> int:
+    assert hook.id is not None
+    return hook.id

@@ -1,0 +1,326 @@
+"""``/hook``: create and manage webhook endpoints from Slack.
+
+Each subcommand parses its words into typed values once (`parse_create`,
+`parse_settings`), hands them to `HookService`, and answers privately. Bad input never
+raises out of here: it becomes a reply naming the part that is wrong, with an example that
+works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import SpecError, UsageError
+from bot.models import Delivery, Hook
+from bot.names import NAME_RULE, valid_name
+from bot.outbox import THREAD_MODES
+from bot.slack.blocks import channel_mention, plural
+from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
+from bot.slack.text import parse_channel, parse_key_values, unescape
+from bot.webhooks.processor import default_thread_mode
+from bot.webhooks.service import CreatedHook, HookService
+from bot.webhooks.setup import setup_instructions
+from bot.webhooks.spec import PRESETS, HookSettings, HookSpec
+
+SETTABLE = ("threads", "rate", "channel", "preset", "secret", "run")
+
+HELP = """*Webhooks* — give any system a URL that posts into a channel.
+• `/hook create NAME [#channel] [preset=auto|github|gitlab|alertmanager|grafana|sentry|stripe|generic] [secret=VALUE]`
+• `/hook list` · `/hook show NAME` · `/hook log NAME` · `/hook test NAME`
+• `/hook set NAME threads=update+thread|update|thread|off rate=600 channel=#ops preset=github secret=VALUE run=TRIGGER`
+• `/hook template NAME {{ payload.action }} on {{ payload.repository.full_name }}` · `/hook template NAME clear`
+• `/hook filter NAME event == "pull_request" and payload.action in ["opened", "closed"]` · `/hook filter NAME clear`
+• `/hook pause NAME` · `/hook resume NAME` · `/hook rotate NAME` · `/hook delete NAME` · `/hook replay NAME DELIVERY_ID`
+`run=TRIGGER` runs a trigger (say a health check) each time a delivery passes the filter.
+Example: `/hook create deploys #ops preset=github`"""
+
+
+@dataclass
+class HookSlash:
+    """The ``/hook`` slash command."""
+
+    service: HookService
+    default_rate_limit: int
+
+    async def __call__(self, command: Command) -> Reply:
+        subcommands: dict[str, Subcommand] = {
+            "create": self.create,
+            "new": self.create,
+            "list": self.list_all,
+            "show": self.show,
+            "set": self.set,
+            "delete": self.delete,
+            "pause": self.pause,
+            "resume": self.resume,
+            "rotate": self.rotate,
+            "template": self.template,
+            "filter": self.filter,
+            "test": self.test,
+            "log": self.log,
+            "replay": self.replay,
+        }
+        return await run_subcommand(command, "/hook", subcommands, HELP)
+
+    async def create(self, command: Command, words: list[str], _rest: str) -> Reply:
+        created = await self.service.create(command.actor, parse_create(words))
+        return Reply(created_text(created))
+
+    async def list_all(self, command: Command, _words: list[str], _rest: str) -> Reply:
+        hooks = await self.service.all_of(command.team_id)
+        if not hooks:
+            return Reply("No hooks yet. Create one: `/hook create deploys #ops preset=github`")
+        return Reply("*Hooks*\n" + "\n".join(f"• {hook_line(h)}" for h in hooks))
+
+    async def show(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self._named(command, words, "show")
+        threads = hook.threads or f"{default_thread_mode(hook.preset)} (the {hook.preset} default)"
+        deliveries = await self.service.deliveries(hook, limit=5)
+        # Only who may change the hook sees its URL: without a secret the URL is its only
+        # credential, and with one it is still where forged requests would be sent.
+        url = (
+            f"`{self.service.url_of(hook)}`"
+            if await self.service.may_change(command.actor, hook)
+            else f"shown to <@{hook.created_by}> and admins"
+        )
+        lines = [
+            f"*{hook.name}* → {channel_mention(hook.channel_id)}{'  *(paused)*' if hook.paused else ''}",
+            f"*URL:* {url}",
+            f"*Preset:* {hook.preset} · *Signed:* {'yes' if hook.secret else 'no (the URL is the secret)'}",
+            f"*Threads:* {threads} · *Rate limit:* {hook.rate_limit or self.default_rate_limit}/min",
+            f"*Template:* {'`' + hook.template[:200] + '`' if hook.template else 'the preset default'}",
+            f"*Filter:* {'`' + hook.filter + '`' if hook.filter else 'none'}",
+            f"*Runs trigger:* {hook.run_trigger or 'none'}",
+            f"*Rejected requests:* {hook.rejected}",
+            f"*Last change:* {hook.last_change or '—'}",
+            "*Last deliveries:*",
+            *(delivery_line(d, m) for d, m in deliveries),
+        ]
+        if not deliveries:
+            lines.append("  none yet")
+        return Reply("\n".join(lines))
+
+    async def set(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self._named(command, words, "set")
+        options, extra = parse_key_values(words[1:])
+        if extra or not options:
+            raise UsageError(
+                f"`/hook set` takes settings as key=value ({', '.join(SETTABLE)}). "
+                f"Example: `/hook set {hook.name} threads=thread rate=120`"
+            )
+        settings = parse_settings(options, hook.name)
+        hook = await self.service.change(command.actor, hook, settings)
+        return Reply(f"Updated *{hook.name}*: {settings.describe()}")
+
+    async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self._named(command, words, "delete")
+        await self.service.delete(command.actor, hook)
+        return Reply(f"Deleted hook *{hook.name}*; its URL now answers 404.")
+
+    async def pause(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self.service.pause(command.actor, await self._named(command, words, "pause"))
+        return Reply(paused_text(hook))
+
+    async def resume(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self.service.resume(command.actor, await self._named(command, words, "resume"))
+        return Reply(f"Resumed *{hook.name}*.")
+
+    async def rotate(self, command: Command, words: list[str], _rest: str) -> Reply:
+        rotated = await self.service.rotate(
+            command.actor, await self._named(command, words, "rotate")
+        )
+        hook = rotated.hook
+        return Reply(
+            f"Rotated *{hook.name}*. The old URL now answers 404.\n*New URL:* `{rotated.url}`\n"
+            + (f"*New secret* (shown once): `{rotated.secret}`\n" if rotated.secret else "")
+            + setup_instructions(hook.preset, rotated.url, hook.secret)
+        )
+
+    async def template(self, command: Command, words: list[str], rest: str) -> Reply:
+        hook = await self._named(command, words, "template")
+        source = _after_name(rest)
+        if not source:
+            raise UsageError(
+                f"Give the template after the name. Example: `/hook template {hook.name} *{{{{ payload.action }}}}* by {{{{ payload.sender.login }}}}`"
+            )
+        if source == "clear":
+            await self.service.set_template(command.actor, hook, None)
+            return Reply(f"*{hook.name}* uses its preset's message again.")
+        await self.service.set_template(command.actor, hook, source)
+        return Reply(f"*{hook.name}* now uses your template. Try it: `/hook test {hook.name}`")
+
+    async def filter(self, command: Command, words: list[str], rest: str) -> Reply:
+        hook = await self._named(command, words, "filter")
+        source = _after_name(rest)
+        if not source:
+            raise UsageError(
+                f'Give the filter after the name. Example: `/hook filter {hook.name} event == "pull_request" and payload.action in ["opened", "closed"]`'
+            )
+        if source == "clear":
+            await self.service.set_filter(command.actor, hook, None)
+            return Reply(f"*{hook.name}* posts every delivery again.")
+        await self.service.set_filter(command.actor, hook, source)
+        return Reply(
+            f"*{hook.name}* now posts only deliveries where `{source}`; others show as filtered in `/hook log {hook.name}`."
+        )
+
+    async def test(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self._named(command, words, "test")
+        sample = await self.service.send_sample(hook)
+        return Reply(
+            f"Sent a sample *{sample.sender} {sample.event}* event through *{hook.name}*; it will appear in {channel_mention(hook.channel_id)}."
+        )
+
+    async def log(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self._named(command, words, "log")
+        deliveries = await self.service.deliveries(hook, limit=20)
+        if not deliveries:
+            return Reply(f"*{hook.name}* has received nothing yet. Try `/hook test {hook.name}`.")
+        return Reply(
+            f"*Last {plural(len(deliveries), 'delivery', 'deliveries')} of {hook.name}*\n"
+            + "\n".join(delivery_line(d, m) for d, m in deliveries)
+        )
+
+    async def replay(self, command: Command, words: list[str], _rest: str) -> Reply:
+        hook = await self._named(command, words, "replay")
+        if len(words) < 2:
+            raise UsageError(
+                f"Which delivery? Example: `/hook replay {hook.name} DELIVERY_ID` (ids are in `/hook log {hook.name}`)"
+            )
+        replayed = await self.service.replay(command.actor, hook, words[1])
+        return Reply(f"Replaying `{words[1]}` as `{replayed.id}`.")
+
+    async def _named(self, command: Command, words: list[str], verb: str) -> Hook:
+        return await self.service.named(command.team_id, words[0] if words else "", verb=verb)
+
+
+# Reading what was typed
+
+
+def parse_create(words: list[str]) -> HookSpec:
+    """``NAME [#channel] [preset=…] [secret=…]`` → a `HookSpec`; `SpecError` naming the part."""
+    options, positional = parse_key_values(words)
+    name = _name(positional[0] if positional else "")
+    channel = _channel(positional[1:]) if positional[1:] else None
+    _only_options(options, ("preset", "secret"), "/hook create deploys #ops preset=github")
+    preset = _preset(options.get("preset", "auto"))
+    return HookSpec(name=name, channel=channel, preset=preset, secret=options.get("secret"))
+
+
+def parse_settings(options: Mapping[str, str], hook_name: str) -> HookSettings:
+    """``/hook set`` options → `HookSettings`; `SpecError` naming the setting at fault."""
+    _only_options(options, SETTABLE, f"/hook set {hook_name} threads=off")
+    run = options.get("run")
+    return HookSettings(
+        threads=_threads(options["threads"]) if "threads" in options else None,
+        rate_limit=_rate(options["rate"]) if "rate" in options else None,
+        channel=_channel([options["channel"]]) if "channel" in options else None,
+        preset=_preset(options["preset"]) if "preset" in options else None,
+        secret=options.get("secret"),
+        run_trigger=None if run is None else (_name(run) if run else ""),
+    )
+
+
+def _name(text: str) -> str:
+    if not text:
+        raise SpecError("Which hook? Example: `/hook create deploys`", field="name")
+    name = valid_name(text)
+    if name is None:
+        raise SpecError(
+            f"`{text}` can't be a name: use {NAME_RULE}. Example: `/hook create deploys`",
+            field="name",
+            part=text,
+        )
+    return name
+
+
+def _channel(words: list[str]) -> str:
+    ref = parse_channel(words[0])
+    if ref is None or len(words) > 1:
+        raise SpecError(
+            f"I couldn't understand `{' '.join(words)}` as a channel. Example: `/hook create deploys #ops`",
+            field="channel",
+            part=" ".join(words),
+        )
+    return ref.target
+
+
+def _preset(value: str) -> str:
+    if value.lower() not in PRESETS:
+        raise SpecError(
+            f"`preset={value}` isn't one I know: use one of {', '.join(PRESETS)}. Example: `preset=github`",
+            field="preset",
+            part=value,
+        )
+    return value.lower()
+
+
+def _threads(value: str) -> Any:
+    if value not in THREAD_MODES:
+        raise SpecError(
+            f"`threads={value}`: use one of {', '.join(THREAD_MODES)}. Example: `threads=thread`",
+            field="threads",
+            part=value,
+        )
+    return value
+
+
+def _rate(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+        raise SpecError(
+            f"`rate={value}`: give deliveries per minute, 1–100000. Example: `rate=120`",
+            field="rate",
+            part=value,
+        )
+    return int(value)
+
+
+def _only_options(options: Mapping[str, str], allowed: tuple[str, ...], example: str) -> None:
+    unknown = [key for key in options if key not in allowed]
+    if unknown:
+        raise SpecError(
+            f"`{unknown[0]}=` isn't a setting here; use {', '.join(allowed)}. Example: `{example}`",
+            field="options",
+            part=unknown[0],
+        )
+
+
+def _after_name(rest: str) -> str:
+    """What follows the hook's name in the command text, Slack's escaping undone."""
+    parts = unescape(rest).split(None, 1)
+    return parts[1].strip() if len(parts) == 2 else ""
+
+
+# What is said about hooks, wherever it is said from.
+
+
+def created_text(created: CreatedHook) -> str:
+    """The answer to creating a hook: where it posts, its URL, its secret once, set-up steps."""
+    hook = created.hook
+    return (
+        f"Created hook *{hook.name}* → {channel_mention(hook.channel_id)}.\n*URL:* `{created.url}`\n"
+        + (f"*Secret* (shown once — keep it): `{created.secret}`\n" if created.secret else "")
+        + setup_instructions(hook.preset, created.url, created.secret)
+    )
+
+
+def paused_text(hook: Hook) -> str:
+    return f"Paused *{hook.name}*: deliveries are accepted (202) but dropped, and shown in `/hook log {hook.name}`."
+
+
+def hook_line(hook: Hook) -> str:
+    return f"*{hook.name}* → {channel_mention(hook.channel_id)} · {hook.preset}{' · paused' if hook.paused else ''}"
+
+
+def delivery_line(delivery: Delivery, message: Any) -> str:
+    when = f"{delivery.received_at:%m-%d %H:%M:%S} UTC"
+    link = ""
+    if message is not None and message.status == "sent" and message.channel.startswith("#"):
+        link = " · sent"  # posted by channel name: no id to link to
+    elif message is not None and message.ts and message.status == "sent":
+        link = f" · <https://slack.com/archives/{message.channel}/p{message.ts.replace('.', '')}|message>"
+    elif message is not None:
+        link = f" · {message.status}" + (f" ({message.last_error})" if message.last_error else "")
+    detail = f" ({delivery.detail})" if delivery.detail else ""
+    return f"• `{delivery.id}` {when} {delivery.sender}/{delivery.event} → *{delivery.status}*{detail}{link}"
