@@ -142,6 +142,10 @@ MATCHES = [
     ("example.com", "https", "exаmple.com", None, False),  # Cyrillic а
     ("example.com", "https", "ＥＸＡＭＰＬＥ.com", None, True),  # same host, full width
     ("example.com", "https", "", None, False),
+    ("bücher.de", "https", "BÜCHER.de", None, True),
+    ("bücher.de", "https", "xn--bcher-kva.de", None, True),
+    ("xn--bcher-kva.de", "https", "bücher.de", None, True),
+    ("bücher.de", "https", "bucher.de", None, False),
     # Wildcards: exactly one more label.
     ("*.example.com", "https", "api.example.com", None, True),
     ("*.example.com", "https", "API.EXAMPLE.COM.", None, True),
