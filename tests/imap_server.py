@@ -48,8 +48,8 @@ from pymap.concurrent import Subsystem
 from pymap.imap import IMAPServer
 from pymap.parsing.message import AppendMessage
 from pymap.parsing.specials.flag import Flag
-from pymap.user import UserMetadata
-from pysasl.hashing import Cleartext
+from pymap.user import Passwords, UserMetadata
+from pysasl.hashing import BuiltinHash
 
 LOCALHOST = "127.0.0.1"
 _APPEND_TIMEOUT = 30.0
@@ -164,7 +164,8 @@ def _config(tls: TestTLS | None, starttls: bool) -> _QuietConfig:
         demo_password="demopass",
         ssl_context=tls.server_context() if tls else None,
         tls_enabled=starttls,
-        hash_context=Cleartext(),
+        # One PBKDF2 round: fast, and (unlike pysasl's Cleartext) fine with non-ASCII.
+        hash_context=BuiltinHash(rounds=1),
         # CPU work and password checks on the loop: no thread pool to leak.
         cpu_subsystem=Subsystem.for_asyncio(),
         invalid_user_sleep=0.0,
@@ -215,6 +216,7 @@ class ImapServer:
         self._previous_level = self._pymap_logger.level
         self.host = LOCALHOST
         self.port = 0
+        self.accepted = 0  # connections accepted, to prove that none was made
 
     async def __aenter__(self) -> Self:
         for user, password in self._users.items():
@@ -242,7 +244,8 @@ class ImapServer:
         self._pymap_logger.setLevel(self._previous_level)
 
     async def _add_user(self, user: str, password: str) -> None:
-        metadata = UserMetadata(self._config, user, password=password)
+        hashed = await Passwords(self._config).hash_password(password)
+        metadata = UserMetadata(self._config, user, password=hashed)
         self._login.users_dict[user] = metadata
         mailbox_set = MailboxSet()
         for name in self._mailboxes:
@@ -254,6 +257,7 @@ class ImapServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self.accepted += 1
         try:
             info = SocketInfo.get(writer, ProxyResultLocal(), unique_id=uuid.uuid4().bytes)
             with contextlib.suppress(ConnectionError):
@@ -301,9 +305,12 @@ class ImapServer:
             flag_list = f"({' '.join(flags)})" if flags else None
             typ, data = client.append(_quoted(mailbox), flag_list, None, raw)
             assert typ == "OK", data
-            # UIDPLUS: "[APPENDUID <uidvalidity> <uid>] ..."
-            code = client.untagged_responses.get("APPENDUID") or data
-            return int(str(code[-1], "ascii").split()[-1].rstrip("]").split()[-1])
+            # UIDPLUS: the tagged OK carries "[APPENDUID <uidvalidity> <uid>]", which
+            # imaplib files under the code's name.
+            _, codes = client.response("APPENDUID")
+            last = codes[-1] if codes else None
+            assert isinstance(last, bytes), codes
+            return int(last.split()[-1])
         finally:
             with contextlib.suppress(Exception):
                 client.logout()

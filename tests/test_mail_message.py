@@ -342,7 +342,8 @@ def test_inline_images_of_related_html_are_not_attachments() -> None:
     message = build()
     message.set_content("Plain.\n")
     message.add_alternative('<p>Logo: <img src="cid:logo@x"></p>', subtype="html")
-    html_part = message.get_payload()[1]
+    html_part = message.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
     html_part.add_related(b"\x89PNG....", maintype="image", subtype="png", cid="<logo@x>")
     message.add_attachment(b"real file", maintype="application", subtype="zip", filename="a.zip")
     read = parse_message(message.as_bytes())
