@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 import logging
 import socket
@@ -404,6 +405,33 @@ async def test_a_server_that_says_nothing_times_out() -> None:
         await listener.wait_closed()
     assert isinstance(error, MailTimeout)
     assert error.reason == "the mail server 127.0.0.1 did not answer within 0.5 s (logging in)"
+
+
+async def test_a_server_that_trickles_is_cut_off_by_the_deadline() -> None:
+    """One byte at a time never trips the socket timeout; the step's deadline still holds."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            while not writer.is_closing() and not reader.at_eof():
+                writer.write(b"*")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+
+    listener = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        error = await connect_error(f"imap://u@127.0.0.1:{port}/", timeout=1.0)
+    finally:
+        for writer in writers:
+            writer.close()
+        listener.close()
+        await listener.wait_closed()
+    assert isinstance(error, MailTimeout)
+    assert error.reason == (
+        "the mail server 127.0.0.1 did not answer within 1 s (starting TLS and logging in)"
+    )
 
 
 async def test_a_closed_port_is_refused() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import encodings.aliases
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -436,7 +437,7 @@ def test_damaged_parts_keep_what_was_readable() -> None:
     assert bad64.text.startswith("Hello wor")
     assert bad64.problems == ("a base64-encoded part is damaged",)
     deep = parse_message(MALFORMED["nested too deep"])
-    assert "the message nests too many parts; only the first were read" in deep.problems
+    assert "the message nests parts too deeply; the deepest were not read" in deep.problems
 
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -540,6 +541,17 @@ def test_unflow_and_shorten() -> None:
     assert unflow("a \nb", delsp=True) == "ab"
     assert shorten("abcdef", 4) == "abc…"
     assert shorten("abc", 4) == "abc"
+
+
+@FUZZ
+@given(
+    st.sampled_from(sorted({*encodings.aliases.aliases, *encodings.aliases.aliases.values()}))
+    | st.text(max_size=20),
+    st.binary(max_size=64),
+)
+def test_fuzz_any_declared_charset_decodes_without_raising(label: str, data: bytes) -> None:
+    assert isinstance(decode_bytes(data, label).text, str)
+    assert isinstance(decode_header(f"=?{label}?q?{data.hex()}?="), str)
 
 
 def test_decode_bytes_refuses_codecs_that_are_not_charsets() -> None:

@@ -59,7 +59,7 @@ def _codec(label: str) -> str | None:
     name = _CHARSET_ALIASES.get(label, label)
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
     # "base64", "zlib", "rot13" and friends are codecs too, but not charsets.
     return info.name if getattr(info, "_is_text_encoding", True) else None
@@ -73,9 +73,9 @@ def decode_bytes(data: bytes, charset: str | None) -> Decoded:
     if codec is not None:
         try:
             return Decoded(data.decode(codec))
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, and the plain kind idna/punycode raise
             problem = f"text declared as {label} is not valid {label}"
-        except LookupError:  # a codec that refuses bytes -> str, after all
+        except (LookupError, ValueError, TypeError):  # a codec that is not for text after all
             problem = f"unknown charset {label!r}"
     elif label:
         problem = f"unknown charset {label!r}"

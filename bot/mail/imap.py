@@ -564,6 +564,9 @@ async def _in_thread(
     try:
         async with asyncio.timeout(seconds):
             return await loop.run_in_executor(executor, lambda: work(*args))
+    except asyncio.CancelledError:
+        kill()  # the caller gave up: the thread must not keep the connection busy
+        raise
     except TimeoutError:
         kill()
         error: MailError = MailTimeout(

@@ -40,6 +40,9 @@ MAX_PARTS = 1_000
 MAX_DEPTH = 30
 MAX_HEADERS = 1_000
 MAX_HEADER_CHARS = 10_000
+# Raw header text read per header: enough for any real one (a To: with hundreds of
+# recipients), and a bound on the work a hostile 10 MB header can cause.
+MAX_RAW_HEADER_CHARS = 100_000
 
 _SIGNATURE_TYPES = frozenset(
     {"application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature"}
@@ -127,13 +130,15 @@ def _read_headers(message: Message, notes: _Notes) -> dict[str, str]:
             notes.add(f"only the first {MAX_HEADERS} headers were read")
             break
         key = name.strip().lower()
-        text = decode_header(value)[:MAX_HEADER_CHARS]
+        text = decode_header(value[:MAX_RAW_HEADER_CHARS])[:MAX_HEADER_CHARS]
         headers[key] = f"{headers[key]}\n{text}" if key in headers else text
     return headers
 
 
 def _raw_values(message: Message, name: str) -> list[str]:
-    return [value for key, value in message.raw_items() if key.lower() == name]
+    return [
+        value[:MAX_RAW_HEADER_CHARS] for key, value in message.raw_items() if key.lower() == name
+    ]
 
 
 def _read_date(value: str | None, notes: _Notes) -> datetime | None:
@@ -316,8 +321,11 @@ def _children(part: Message) -> list[Message]:
 
 
 def _collect(part: Message, body: _Body, notes: _Notes, depth: int = 0) -> None:
-    if depth > MAX_DEPTH or body.parts >= MAX_PARTS:
-        notes.add("the message nests too many parts; only the first were read")
+    if depth > MAX_DEPTH:
+        notes.add("the message nests parts too deeply; the deepest were not read")
+        return
+    if body.parts >= MAX_PARTS:
+        notes.add(f"the message has too many parts; only the first {MAX_PARTS} were read")
         return
     body.parts += 1
     content_type = _safely(
