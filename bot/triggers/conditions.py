@@ -4,11 +4,14 @@
 are shorthands; everything else (``status != 200``, ``json.status.indicator != "none"``,
 ``data.queue.depth > 100``) is already an expression over what the check saw (see
 `bot.triggers.checks.condition_context`). The shorthands are rewritten into that
-language once, when the trigger is saved, so there is one evaluator.
+language, so there is one evaluator. The trigger keeps the condition as the user wrote it
+(that is what ``show`` and the edit form display); the rewrite and the compiled code are
+made once per distinct text and cached, not on every run.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +29,7 @@ class ConditionError(ValueError):
     """A condition that cannot be understood; the message names the part and an example."""
 
 
+@functools.lru_cache(maxsize=4096)
 def to_expression(text: str) -> str:
     """Rewrite the shorthands into the expression language."""
     expression = _LATENCY.sub(_latency, text)
@@ -33,8 +37,9 @@ def to_expression(text: str) -> str:
     return _CERT.sub(_cert, expression)
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_condition(text: str) -> Condition:
-    """Compile a user's condition, or raise `ConditionError` saying what is wrong."""
+    """Compile a user's condition (cached by its text), or raise `ConditionError`."""
     try:
         expression = compile_expression(to_expression(text))
     except ExpressionError as error:
