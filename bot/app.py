@@ -120,6 +120,7 @@ def build(
         outbox=outbox,
         fetcher=fetcher,
         check_timeout=settings.check_timeout,
+        check_max_bytes=settings.check_max_bytes,
         concurrency=settings.check_concurrency,
         on_run=metrics.trigger_run,
         background=background,
