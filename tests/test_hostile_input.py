@@ -60,3 +60,57 @@ async def test_people_creating_the_same_trigger_at_once_get_one_trigger(start_bo
     async with running.bot.db.sessions() as session:
         found = (await session.execute(select(Trigger).where(col(Trigger.name) == "racey"))).all()
     assert len(found) == 1
+
+
+# A sender (or anyone who knows an unsigned hook's URL) controls every string in a payload.
+HOSTILE = "<!here> <https://evil.example/login|Re-authenticate> <@U0ADMIN> <#C0SECRET>"
+SLACK_MARKUP = ("<!here", "<https://evil", "<@U0ADMIN", "<#C0SECRET")
+
+
+def poisoned(value: Any) -> Any:
+    """Every string in a payload replaced by hostile Slack markup, the shape kept."""
+    if isinstance(value, str):
+        return HOSTILE
+    if isinstance(value, list):
+        return [poisoned(item) for item in value]
+    if isinstance(value, dict):
+        return {key: poisoned(item) for key, item in value.items()}
+    return value
+
+
+def readable_texts(rendered: Any) -> list[str]:
+    """The fallback text and every text Slack would render as mrkdwn."""
+    texts = [rendered.text]
+    stack: list[Any] = list(rendered.blocks)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                texts.append(node["text"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return texts
+
+
+@pytest.mark.parametrize(
+    "sender", ["github", "gitlab", "alertmanager", "grafana", "sentry", "stripe", "generic"]
+)
+def test_no_preset_lets_a_payload_ping_people_or_disguise_a_link(sender: str) -> None:
+    from bot.webhooks import presets
+    from bot.webhooks.event import InboundEvent
+
+    sample = presets.sample_event(sender)  # type: ignore[arg-type]
+    for event_name in (sample.event, HOSTILE):
+        event = InboundEvent(sample.sender, event_name, poisoned(sample.payload), sample.headers)
+        for text in readable_texts(presets.render(event)):
+            assert not any(markup in text for markup in SLACK_MARKUP), (sender, text)
+
+
+def test_the_generic_fallback_escapes_the_event_name() -> None:
+    from bot.webhooks import presets
+    from bot.webhooks.event import InboundEvent
+
+    event = InboundEvent("generic", HOSTILE, {"action": HOSTILE}, {"x-event-type": HOSTILE})
+    rendered = presets.render(event)
+    assert rendered.text.startswith("Webhook &lt;!here&gt;")
