@@ -30,6 +30,7 @@ from bot.net import AddressPolicy, SafeFetcher
 from bot.notices import FailureNotices
 from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
+from bot.retention import Retention
 from bot.slack import listeners
 from bot.slack.http import bolt_route
 from bot.slack.users import UserDirectory
@@ -81,6 +82,7 @@ class Bot:
     scheduling: TriggerScheduling
     background: BackgroundTasks
     users: UserDirectory
+    retention: Retention
     metrics: Metrics
     leadership: Leadership
     signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
@@ -146,6 +148,7 @@ def build(
         limiter=RateLimiter(clock),
         max_body=settings.webhook_max_body,
         default_rate_limit=settings.webhook_rate_limit,
+        max_bytes_per_day=settings.webhook_max_bytes_per_day,
         on_outcome=metrics.webhook,
     )
     slack_secret = Secret(signing_secret or settings.slack_signing_secret or "")
@@ -175,6 +178,12 @@ def build(
         scheduling=scheduling,
         background=background,
         users=UserDirectory(slack, clock),
+        retention=Retention(
+            db,
+            clock,
+            days=settings.retention_days,
+            may_run=lambda: db.is_sqlite or leadership.is_leader,
+        ),
         metrics=metrics,
         leadership=leadership,
         signing_secret=slack_secret,
@@ -376,6 +385,7 @@ async def start(bot: Bot) -> None:
     bot.outbox.start()
     bot.deliveries.start()
     await bot.leadership.start()
+    bot.loops.append(asyncio.create_task(bot.retention.run_forever(), name="retention"))
     if bot.settings.heartbeat_url:
         bot.loops.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()
@@ -386,6 +396,7 @@ async def stop(bot: Bot) -> None:
     """Stop the workers (finishing what is in flight), then close the database."""
     for task in bot.loops:
         task.cancel()
+    await asyncio.gather(*bot.loops, return_exceptions=True)
     await bot.receiver.writer.flush()
     await bot.leadership.stop()
     await bot.scheduling.stop()

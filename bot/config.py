@@ -42,6 +42,8 @@ class Settings:
     public_url: str = "http://localhost:3000"
     webhook_max_body: int = 1 << 20
     webhook_rate_limit: int = 600
+    webhook_max_bytes_per_day: int = 200 << 20
+    retention_days: int = 30
     trigger_min_interval: int = 60
     check_timeout: float = 10.0
     check_max_bytes: int = 1 << 20
@@ -100,6 +102,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         public_url=reader.url("PUBLIC_URL", f"http://localhost:{port}"),
         webhook_max_body=reader.integer("WEBHOOK_MAX_BODY", 1 << 20, low=1024, high=64 << 20),
         webhook_rate_limit=reader.integer("WEBHOOK_RATE_LIMIT", 600, low=1, high=1_000_000),
+        webhook_max_bytes_per_day=reader.integer(
+            "WEBHOOK_MAX_BYTES_PER_DAY", 200 << 20, low=1 << 20, high=1 << 40
+        ),
+        retention_days=reader.integer("RETENTION_DAYS", 30, low=1, high=3650),
         trigger_min_interval=reader.integer("TRIGGER_MIN_INTERVAL", 60, low=1, high=86_400),
         check_timeout=reader.number("CHECK_TIMEOUT", 10.0, low=0.1, high=120),
         check_max_bytes=reader.integer("CHECK_MAX_BYTES", 1 << 20, low=1024, high=64 << 20),

@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import (
 from bot.config import sqlite_path, to_async_driver
 from bot.errors import AlreadyRunning
 
+INCREMENTAL_VACUUM = 2  # SQLite's PRAGMA auto_vacuum value for INCREMENTAL
+
 
 class Database:
     """The engine, a session factory, and the things done to the database as a whole."""
@@ -88,9 +90,27 @@ class Database:
         self._lock_file = lock
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic), creating it if needed."""
+        """Bring the schema to the newest migration (Alembic), creating it if needed.
+
+        A SQLite file is also switched to incremental auto-vacuum once, so that space freed
+        by retention (`bot.retention`) can be given back to the file system.
+        """
+        if self.is_sqlite:
+            await self._use_incremental_vacuum()
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade_to_head)
+
+    async def _use_incremental_vacuum(self) -> None:
+        async with self.engine.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA auto_vacuum")).scalar()
+            if mode == INCREMENTAL_VACUUM:
+                return
+            # The mode of an existing file changes only with a VACUUM, outside a transaction.
+            await conn.exec_driver_sql(f"PRAGMA auto_vacuum={INCREMENTAL_VACUUM}")
+            await conn.commit()
+            raw = await conn.get_raw_connection()
+            cursor = await raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+            await cursor.close()
 
     async def is_reachable(self) -> bool:
         """True when a trivial query answers."""

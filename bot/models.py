@@ -114,7 +114,7 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     progress: str = ""  # steps already done, so a retry never repeats one
     last_error: str | None = None
-    created_at: datetime = _utc_datetime()
+    created_at: datetime = _utc_datetime(index=True)  # retention deletes by age
     next_attempt_at: datetime = _utc_datetime()
     sent_at: datetime | None = _utc_datetime(default=None)
 
@@ -139,7 +139,7 @@ class ThreadRoot(SQLModel, table=True):
     channel: str = Field(primary_key=True)
     thread_key: str = Field(primary_key=True)
     ts: str
-    created_at: datetime = _utc_datetime()
+    created_at: datetime = _utc_datetime(index=True)
 
 
 class Trigger(SQLModel, table=True):
@@ -189,7 +189,7 @@ class SlackEvent(SQLModel, table=True):
     __tablename__ = "slack_event"
 
     event_id: str = Field(primary_key=True)
-    received_at: datetime = _utc_datetime()
+    received_at: datetime = _utc_datetime(index=True)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -202,7 +202,7 @@ class AuditEntry(SQLModel, table=True):
     user_id: str
     subject: str  # "hook:<name>" / "trigger:<name>"
     action: str
-    at: datetime = _utc_datetime()
+    at: datetime = _utc_datetime(index=True)
 
 
 class Draft(SQLModel, table=True):

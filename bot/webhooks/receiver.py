@@ -36,10 +36,12 @@ VERDICT_MESSAGES = {
 
 @dataclass
 class RateLimiter:
-    """A fixed one-minute window per hook. Per process: good enough to protect a channel."""
+    """Per hook: a fixed one-minute window of requests, and a daily budget of bytes (UTC
+    days). Per process: good enough to protect a channel and the disk."""
 
     clock: Clock
     _windows: dict[int, tuple[int, int]] = field(default_factory=dict)
+    _bytes: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def retry_after(self, hook_id: int, limit: int) -> int | None:
         """None if this request may pass, else the seconds until the window reopens."""
@@ -51,6 +53,19 @@ class RateLimiter:
         if count >= limit:
             return max(1, int(60 - now % 60))
         self._windows[hook_id] = (window, count + 1)
+        return None
+
+    def bytes_retry_after(self, hook_id: int, size: int, budget: int) -> int | None:
+        """None if ``size`` more bytes fit in today's budget (and counts them), else the
+        seconds until the next UTC day."""
+        now = self.clock.now().timestamp()
+        day = int(now // 86400)
+        window, used = self._bytes.get(hook_id, (day, 0))
+        if window != day:
+            window, used = day, 0
+        if used + size > budget:
+            return max(1, int(86400 - now % 86400))
+        self._bytes[hook_id] = (window, used + size)
         return None
 
 
@@ -65,6 +80,7 @@ class Receiver:
     limiter: RateLimiter
     max_body: int
     default_rate_limit: int
+    max_bytes_per_day: int = 200 << 20
     on_outcome: Callable[[str, str], None] = lambda hook, outcome: None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -101,6 +117,14 @@ class Receiver:
         if wait is not None:
             self.on_outcome(hook.name, "rate_limited")
             return _error(429, "rate limit for this hook exceeded", {"Retry-After": str(wait)})
+        wait = self.limiter.bytes_retry_after(hook.id, len(body), self.max_bytes_per_day)
+        if wait is not None:
+            self.on_outcome(hook.name, "rate_limited")
+            return _error(
+                429,
+                f"this hook has received more than {self.max_bytes_per_day} bytes today",
+                {"Retry-After": str(wait)},
+            )
         delivery = NewDelivery.received(hook, sender, headers, payload, body, self.clock.now())
         recorded = await self.writer.record(delivery, hook, payload)
         self.on_outcome(hook.name, "duplicate" if recorded.duplicate else "accepted")
