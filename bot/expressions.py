@@ -70,7 +70,7 @@ from types import CodeType
 from typing import Any, AnyStr, NoReturn, cast
 
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.compiler import CodeGenerator, Frame, operators, optimizeconst
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.filters import sync_do_join
@@ -156,8 +156,21 @@ class RenderError(ExpressionError):
     """Rendering or evaluating failed: a runtime error, a sandbox refusal or a limit."""
 
 
+class TimeLimitError(RenderError):
+    """Rendering or evaluating went past its deadline."""
+
+
+def time_limit_reason(time_limit: float) -> str:
+    """What a `TimeLimitError` says."""
+    return f"took longer than the limit of {time_limit:g} s"
+
+
 class _LimitExceeded(SecurityError):
     """A template went over one of the time or size limits."""
+
+
+class _DeadlinePassed(_LimitExceeded):
+    """A template went over its time limit."""
 
 
 @dataclass(frozen=True)
@@ -661,9 +674,10 @@ def _finalize(value: Any) -> Any:
 class _GuardedCodeGenerator(CodeGenerator):
     """Jinja's code generator with deadline and size checks where the sandbox has no hook.
 
-    A for-loop over a value the template already holds, or a ``~`` concatenation, calls
-    none of the sandbox's hooks, so the generated code is changed to call the
-    environment's ``guarded_iter`` and ``guarded_concat`` there.
+    A for-loop over a value the template already holds, a ``~`` concatenation, a
+    comparison or a dict literal calls none of the sandbox's hooks, so the generated code
+    is changed to call the environment's ``guarded_iter``, ``guarded_concat`` and
+    ``comparable`` there.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -703,6 +717,29 @@ class _GuardedCodeGenerator(CodeGenerator):
             self.visit(part, frame)
             self.write(", ")
         self.write("))")
+
+    def _comparable(self, node: nodes.Expr, frame: Frame) -> None:
+        self.write("environment.comparable(")
+        self.visit(node, frame)
+        self.write(")")
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        self.write("(")
+        self._comparable(node.expr, frame)
+        for operand in node.ops:
+            self.write(f" {operators[operand.op]} ")
+            self._comparable(operand.expr, frame)
+        self.write(")")
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self.write("{")
+        for item in node.items:
+            self._comparable(item.key, frame)  # keys are hashed
+            self.write(": ")
+            self.visit(item.value, frame)
+            self.write(", ")
+        self.write("}")
 
 
 class _OutputBuffer(list[Any]):
@@ -764,10 +801,10 @@ class _GuardedFilter:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._environment.tick()
         own = args[self._skip :]
+        _check_arguments(own, kwargs)
         if own and (self._sorting or self._looping):
             own = (self._prepared_input(own[0]), *own[1:])
             args = (*args[: self._skip], *own)
-        _check_arguments(own, kwargs)
         if self._check is not None:
             self._check(*own, **kwargs)
         result = _check_result(self._function(*args, **kwargs))
@@ -777,9 +814,30 @@ class _GuardedFilter:
 
     def _prepared_input(self, value: Any) -> Any:
         if self._sorting:
-            return _bounded_items(self._name, value)
+            items = _bounded_items(self._name, value)
+            if items is not value:  # the items of a generator, which the check could not see
+                _text_size(items)
+            return items
         # unique over a million equal items yields once: check the deadline as it reads.
         return self._environment.guarded_iter(value) if value else value
+
+
+# Tests that compare or hash their arguments (``x is eq y``, ``x is in y``).
+_COMPARING_TESTS = frozenset(
+    {"eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt",
+     "greaterthan", ">", "ge", ">=", "in"}
+)  # fmt: skip
+
+
+class _ComparingTest:
+    """A test whose arguments go through `GuardedEnvironment.comparable` first."""
+
+    def __init__(self, environment: GuardedEnvironment, function: Callable[..., bool]) -> None:
+        self._environment = environment
+        self._function = function
+
+    def __call__(self, *args: Any) -> bool:
+        return self._function(*map(self._environment.comparable, args))
 
 
 class GuardedEnvironment(ImmutableSandboxedEnvironment):
@@ -821,11 +879,16 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             for name, function in merged.items()
             if name not in _REMOVED_FILTERS
         }
+        # Jinja's own annotation of ``tests`` is narrower than what it accepts.
+        tests = cast("dict[str, Callable[..., bool]]", dict(self.tests))
+        for name in _COMPARING_TESTS:
+            tests[name] = _ComparingTest(self, tests[name])
+        self.tests = cast("dict[str, Any]", tests)
 
     def tick(self) -> None:
         """Raise once the deadline has passed."""
         if self._clock() > self._deadline:
-            raise _LimitExceeded(f"took longer than the limit of {self._time_limit:g} s")
+            raise _DeadlinePassed(time_limit_reason(self._time_limit))
 
     def _guarded_filter(self, name: str, function: Callable[..., Any]) -> _GuardedFilter:
         return _GuardedFilter(self, name, function)
@@ -874,7 +937,17 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.tick()
-        return super().getitem(obj, argument)
+        return super().getitem(obj, self.comparable(argument))
+
+    def comparable(self, value: Any) -> Any:
+        """``value``, about to be compared or hashed: ``==``, ``in`` and ``hash`` walk nested
+        lists and tuples with no memory of the parts they saw, so two values built as
+        ``[a, a]`` forty levels deep take 2**40 steps to compare (depth 28 took 6 s).
+        Such a value would print huge, so the size walk refuses it; plain scalars pass."""
+        self.tick()
+        if type(value) not in _SCALARS:
+            _text_size(value)
+        return value
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         self.tick()
@@ -983,6 +1056,8 @@ def _render_error(error: Exception, line: int | None) -> RenderError:
     reason = str(error) or type(error).__name__
     if isinstance(error, TypeError | ValueError | ArithmeticError | LookupError):
         reason = f"{type(error).__name__}: {reason}"
+    if isinstance(error, _DeadlinePassed):
+        return TimeLimitError(reason, line)
     return RenderError(reason, line)
 
 

@@ -676,3 +676,56 @@ def test_lazy_filters_check_the_deadline_as_they_go(source: str) -> None:
     environment = make_environment(time_limit=100, clock=lambda: float(next(ticks)))
     with pytest.raises(SecurityError, match="took longer than the limit of 100 s"):
         environment.compile_expression(source)()
+
+
+# Two values built as [a, a] forty levels deep print as 2**40 items; comparing or hashing
+# them took as many steps in one C call (depth 28: 6 s), with no hook where it happens.
+_SHARED = (
+    "{% set ns = namespace(x=0, y=0, t=0) %}{% for i in range(40) %}"
+    "{% set ns.x = [ns.x, ns.x] %}{% set ns.y = [ns.y, ns.y] %}{% set ns.t = (ns.t, ns.t) %}"
+    "{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "{{ ns.x == ns.y }}",
+        "{{ ns.x != ns.y }}",
+        "{{ ns.x < ns.y }}",
+        "{{ ns.x in [ns.y] }}",
+        "{{ ns.x is eq ns.y }}",
+        "{{ ns.x is in [ns.y] }}",
+        "{{ {ns.t: 1} }}",
+        "{{ {}.get(ns.t) }}",
+        "{{ {}[ns.t] }}",
+        "{{ [ns.t, ns.t]|unique|list }}",
+        "{{ [ns.x, ns.y]|sort }}",
+        "{{ [[ns.x], [ns.y]]|map('first')|sort }}",
+    ],
+)
+def test_comparing_or_hashing_values_that_share_their_parts_is_refused(use: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(RenderError, match="longer than 2000000 characters"):
+        render(_SHARED + use)
+    assert time.monotonic() - started < 1.0
+
+
+def test_shared_values_built_without_a_loop_are_refused_too() -> None:
+    sets = "".join(f"{{% set {p}{i + 1} = [{p}{i}, {p}{i}] %}}" for p in "ab" for i in range(40))
+    with pytest.raises(RenderError, match="longer than 2000000 characters"):
+        render("{% set a0 = 0 %}{% set b0 = 0 %}" + sets + "{{ a40 == b40 }}")
+
+
+def test_ordinary_comparisons_and_keys_still_work() -> None:
+    assert value("[1, [2]] == [1, [2]] and (1, 2) in [(1, 2)] and {(1, 2): 'k'}[(1, 2)] == 'k'")
+    assert value("payload.a is eq 1 and 2 is in [1, 2] and 'b' < 'c' < 'd'", {"payload": {"a": 1}})
+
+
+def test_running_out_of_time_is_a_time_limit_error() -> None:
+    source = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    with pytest.raises(expressions.TimeLimitError, match=r"took longer than the limit of 0\.05 s"):
+        render(source, time_limit=0.05)
+    with pytest.raises(RenderError) as caught:
+        render("{{ 1 / 0 }}")
+    assert not isinstance(caught.value, expressions.TimeLimitError)
