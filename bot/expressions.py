@@ -31,7 +31,7 @@ padding, replacing, joining, formatting, encoding), so a template cannot make th
 allocate much more than a few times `MAX_VALUE_CHARS`. Every builtin filter and every
 str, bytes, list and dict method reachable here was timed on its worst input up to
 `MAX_VALUE_CHARS` (``bench/builtins.py``); the longest remaining single steps are
-linear C over a whole 2 MB value (``|tojson``, ``|string``: about 50 ms of CPU).
+linear C over a whole 2 MB value (``|tojson``, ``|string``: 50 to 60 ms of CPU).
 
 The deadline is cooperative and this process is the caller's: code that must not hold
 the caller (the bot's event loop) runs through `bot.usercode`, whose worker processes
@@ -90,6 +90,7 @@ DEFAULT_TIME_LIMIT = 0.5
 # Above the largest body a hook or check accepts by default (1 MiB), so whole payloads fit.
 MAX_VALUE_CHARS = 2_000_000
 MAX_ITEMS = 200_000
+MAX_REASON_CHARS = 500
 MAX_WIDTH = 1_000
 MAX_INT_BITS = 10_000
 # Builtins whose one call does Python work per item or per character without a deadline
@@ -1056,6 +1057,8 @@ def _render_error(error: Exception, line: int | None) -> RenderError:
     reason = str(error) or type(error).__name__
     if isinstance(error, TypeError | ValueError | ArithmeticError | LookupError):
         reason = f"{type(error).__name__}: {reason}"
+    if len(reason) > MAX_REASON_CHARS:  # Python quotes the value: float() of 2 MB of text
+        reason = reason[: MAX_REASON_CHARS - 1] + "…"
     if isinstance(error, _DeadlinePassed):
         return TimeLimitError(reason, line)
     return RenderError(reason, line)

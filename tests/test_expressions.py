@@ -729,3 +729,11 @@ def test_running_out_of_time_is_a_time_limit_error() -> None:
     with pytest.raises(RenderError) as caught:
         render("{{ 1 / 0 }}")
     assert not isinstance(caught.value, expressions.TimeLimitError)
+
+
+def test_a_failure_quoting_a_huge_value_is_cut() -> None:
+    with pytest.raises(RenderError) as caught:
+        render("{{ ('a' * 1000000)|filesizeformat }}")
+    assert caught.value.reason.startswith("ValueError: could not convert string to float: 'aaa")
+    assert len(caught.value.reason) == expressions.MAX_REASON_CHARS
+    assert caught.value.reason.endswith("…")
