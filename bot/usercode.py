@@ -35,6 +35,14 @@ Guarantees:
 * The event loop never runs user code; it encodes each context as JSON (one job per
   turn of the loop: a 1 MB payload takes about 5 ms) and waits on pipes.
 
+Wiring: one runner per app, built in the composition root (``on_event`` can feed a
+Prometheus counter) and closed after the callers stop. The webhook processor runs a
+`ConditionJob` per delivery whose hook has a filter, then a `TemplateJob` per delivery
+that passed, outside its database transaction; a trigger runs
+``ConditionJob(to_expression(text), condition_context(...))``. `Failed` takes the place
+of the `ExpressionError` they catch today (``as_error()`` gives one). Checking a source
+when it is saved stays in-process: `bot.expressions` compiles 10 kB in under 100 ms.
+
 Contexts are sent as JSON. JSON values (what webhook payloads, headers and check results
 are) arrive unchanged; tuples, sets and other sequences become lists, mappings objects
 with their keys as text (as ``json`` does for numbers), datetimes, dates and times their
