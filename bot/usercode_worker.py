@@ -102,7 +102,7 @@ def _as_json(value: Any) -> str:
     anything else its text."""
     try:
         return json.dumps(value, default=_plain, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError) as error:
+    except Exception as error:  # listing a lazy value (map, select) runs user code
         raise RenderError(f"the value cannot be returned as JSON ({error})") from None
 
 
@@ -155,6 +155,8 @@ def run_job(payload: bytes, timed_out: TimedOut) -> Reply:
         job = json.loads(payload)
     except (ValueError, RecursionError, MemoryError) as error:
         return _failure(f"the job could not be read ({type(error).__name__})", None, "context")
+    if not isinstance(job, dict):
+        return _failure("the job is not an object", None, "context")
     batch = job.get("batch")
     if batch is not None and (batch, job["source"]) in timed_out:
         return _failure(skipped_reason(job["time_limit"]), None, "time_limit")

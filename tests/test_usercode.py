@@ -33,6 +33,7 @@ from bot.usercode import (
     UserCodeRunner,
     WorkerStartError,
 )
+from bot.usercode_worker import TimedOut, run_job
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Runs for an hour unless something stops it; it checks the cooperative deadline often.
@@ -418,3 +419,32 @@ async def test_a_worker_that_cannot_start_is_an_error_for_every_waiting_caller()
             await runner.run([TemplateJob(str(n), {}) for n in range(10)])
         with pytest.raises(WorkerStartError):  # the next caller hears it too
             await runner.run([TemplateJob("again", {})])
+
+
+# -- the worker's own loop, in this process ----------------------------------------------------
+
+
+def test_the_worker_answers_a_broken_job_instead_of_dying() -> None:
+    timed_out = TimedOut()
+    assert run_job(b"{not json", timed_out) == {
+        "error": "the job could not be read (JSONDecodeError)",
+        "line": None,
+        "kind": "context",
+    }
+    assert run_job(b"[1, 2]", timed_out)["kind"] == "context"
+    assert run_job(b'{"kind": "nonsense", "source": "x"}', timed_out)["kind"] == "render"
+
+
+def test_the_worker_remembers_the_latest_sources_that_ran_out_of_time() -> None:
+    timed_out = TimedOut(keep=2)
+    for batch in (1, 2, 3):
+        timed_out.add(batch, "{{ slow }}")
+    assert (1, "{{ slow }}") not in timed_out
+    assert (2, "{{ slow }}") in timed_out and (3, "{{ slow }}") in timed_out
+    job = {"kind": "template", "source": "{{ slow }}", "context": {}, "batch": 3}
+    reply = run_job(json.dumps({**job, "time_limit": 0.5, "max_chars": 10}).encode(), timed_out)
+    assert reply == {
+        "error": "took longer than the limit of 0.5 s (on an earlier job of this batch, so not run)",
+        "line": None,
+        "kind": "time_limit",
+    }
