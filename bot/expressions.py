@@ -9,19 +9,33 @@ Anyone who can configure a hook or a trigger writes this code, so besides the sa
 attribute rules every render runs under limits:
 
 * time: a deadline (monotonic clock) checked on every call, attribute or item lookup,
-  filter, intercepted operator, string concatenation and every 64 loop iterations;
-* size: values that templates build (``*``, ``+``, ``%``, ``~``, ``**``, str methods and
-  filters) may not exceed `MAX_VALUE_CHARS` characters, `MAX_ITEMS` items or
+  filter, test called by a filter, intercepted operator and string concatenation, every
+  64 loop iterations and every 64 items that a lazy filter (``map``, ``select``,
+  ``unique``, ...) reads or yields;
+* size: values that templates build (``*``, ``+``, ``%``, ``~``, ``**``, str and bytes
+  methods and filters) may not exceed `MAX_VALUE_CHARS` characters, `MAX_ITEMS` items or
   `MAX_INT_BITS` bits, padding widths and counts may not exceed `MAX_WIDTH`, and the
   output is cut off while it streams, at ``max_chars``;
+* single steps: a builtin that does Python work per item or per character in one call,
+  where no deadline check can run, takes a bounded input: `MAX_SORTED_ITEMS` for
+  ``sort``, ``dictsort``, ``groupby``, ``min`` and ``max``, `MAX_TEXT_CHARS` for
+  ``wordwrap``, ``title``, ``urlize``, ``striptags`` and the like, `MAX_STRIP_CHARS`
+  characters to ``strip``; ``encode``/``decode`` accept only the linear C codecs in
+  `TEXT_CODECS` (``punycode`` is quadratic, ``idna`` ran for minutes);
 * scope: no loader, so no ``include``/``import``/``extends``; no ``self``; the globals
   ``lipsum``, ``cycler`` and ``joiner`` are removed (``range``, ``dict`` and ``namespace``
   stay; ``range`` is the sandbox's capped one).
 
 Sizes are checked *before* the work where a single step could blow up (repetition,
-padding, replacing, joining, formatting), so a template cannot make the process allocate
-much more than a few times `MAX_VALUE_CHARS`. A single builtin step on a value that is
-already large (sorting a long list) can run past the deadline by its own duration.
+padding, replacing, joining, formatting, encoding), so a template cannot make the process
+allocate much more than a few times `MAX_VALUE_CHARS`. Every builtin filter and every
+str, bytes, list and dict method reachable here was timed on its worst input up to
+`MAX_VALUE_CHARS` (``bench/builtins.py``); the longest remaining single steps are
+linear C over a whole 2 MB value (``|tojson``, ``|string``: 50 to 60 ms of CPU).
+
+The deadline is cooperative and this process is the caller's: code that must not hold
+the caller (the bot's event loop) runs through `bot.usercode`, whose worker processes
+are killed at a hard deadline.
 
 Missing fields are jinja2's default `Undefined`: printed as "" and falsy, but looking an
 attribute up on them (``payload.missing.deeper``) is a `RenderError`.
@@ -29,6 +43,7 @@ attribute up on them (``payload.missing.deeper``) is a `RenderError`.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import json
@@ -36,15 +51,26 @@ import math
 import re
 import string
 import time
-import types
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set, ValuesView
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Set,
+    Sized,
+    ValuesView,
+)
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from types import CodeType
-from typing import Any, NoReturn, cast
+from typing import Any, AnyStr, NoReturn, cast
 
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.compiler import CodeGenerator, Frame, operators, optimizeconst
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.filters import sync_do_join
@@ -63,10 +89,42 @@ DEFAULT_MAX_CHARS = 20_000
 DEFAULT_TIME_LIMIT = 0.5
 # Above the largest body a hook or check accepts by default (1 MiB), so whole payloads fit.
 MAX_VALUE_CHARS = 2_000_000
-MAX_URLIZE_CHARS = 50_000
 MAX_ITEMS = 200_000
+MAX_REASON_CHARS = 500
 MAX_WIDTH = 1_000
 MAX_INT_BITS = 10_000
+# Builtins whose one call does Python work per item or per character without a deadline
+# check take at most this much input; each bound keeps the worst input near 30 ms (and
+# under 100 ms on a busy machine). Measured per filter: see tests/test_expressions.py.
+MAX_SORTED_ITEMS = 10_000  # sort, dictsort, groupby, min, max: ~3 µs a key per item
+MAX_STRIP_CHARS = 100  # str.strip(chars) looks each character up in ``chars``
+MAX_TEXT_CHARS: Mapping[str, int] = {
+    "wordwrap": 10_000,  # textwrap: ~3 µs a character at width 1
+    "urlize": 50_000,  # several regular expressions per word
+    "urlencode": 50_000,  # a Python call per item of a dict
+    "xmlattr": 50_000,
+    "title": 50_000,  # a Python step per word
+    "striptags": 100_000,  # a Python step per tag and per entity
+    "unescape": 100_000,
+    "wordcount": 500_000,
+}
+# Codecs implemented in C, linear in their input. Others are refused: ``punycode`` is
+# quadratic (150 kB took 44 s) and ``idna`` ran for minutes on one string of short labels.
+TEXT_CODECS = frozenset(
+    {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+     "utf-32-be", "ascii", "iso8859-1", "iso8859-15", "cp1252"}
+)  # fmt: skip
+# How many characters one character can become with an error handler of str.encode.
+_ERROR_HANDLER_GROWTH: Mapping[str, int] = {
+    "strict": 1,
+    "ignore": 1,
+    "replace": 1,
+    "surrogateescape": 1,
+    "surrogatepass": 1,
+    "backslashreplace": 10,  # \U0010ffff
+    "xmlcharrefreplace": 10,  # &#1114111;
+    "namereplace": 100,  # \N{...} with the longest Unicode name
+}
 
 _TEMPLATE_FILE = "<template>"
 _EXPRESSION_FILE = "<expression>"
@@ -99,8 +157,21 @@ class RenderError(ExpressionError):
     """Rendering or evaluating failed: a runtime error, a sandbox refusal or a limit."""
 
 
+class TimeLimitError(RenderError):
+    """Rendering or evaluating went past its deadline."""
+
+
+def time_limit_reason(time_limit: float) -> str:
+    """What a `TimeLimitError` says."""
+    return f"took longer than the limit of {time_limit:g} s"
+
+
 class _LimitExceeded(SecurityError):
     """A template went over one of the time or size limits."""
+
+
+class _DeadlinePassed(_LimitExceeded):
+    """A template went over its time limit."""
 
 
 @dataclass(frozen=True)
@@ -122,24 +193,48 @@ class Expression:
 # -- size accounting ----------------------------------------------------------------------
 
 
+def _refuse(why: str) -> NoReturn:
+    raise _LimitExceeded(why)
+
+
 def _too_big(what: str) -> NoReturn:
-    raise _LimitExceeded(what)
+    _refuse(what)
 
 
-def _own_size(item: Any, pending: list[Any]) -> int:
-    """Characters ``item`` adds by itself (at least 4), queueing what it contains."""
+def _own_size(item: Any, pending: list[Any], limit: int) -> int:
+    """Characters ``item`` adds by itself (at least 4), queueing the containers it holds."""
     kind = type(item)
     # Exact types first: this runs for every argument of every filter call.
     if kind is str or kind is bytes:
         return len(item) + 4
     if kind is list or kind is tuple:
-        pending.extend(item)
-        return 4
+        return 4 + _elements_size(item, pending, limit)
     if kind is dict:
-        pending.extend(item.keys())
-        pending.extend(item.values())
-        return 4
+        return (
+            4
+            + _elements_size(item.keys(), pending, limit)
+            + _elements_size(item.values(), pending, limit)
+        )
     return _other_size(item, pending)
+
+
+def _elements_size(items: Collection[Any], pending: list[Any], limit: int) -> int:
+    """What the elements of a list or dict add, at least 4 each: strings and numbers are
+    counted here in one tight loop (a 1 MB payload holds half a million of them), other
+    elements are queued for the walk."""
+    total = 4 * len(items)
+    if total > limit:
+        return total
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            total += len(item)
+        elif kind is int:
+            total += item.bit_length() // 3
+        elif kind is not float and kind is not bool and item is not None:
+            total -= 4  # counted when the walk gets to it
+            pending.append(item)
+    return total
 
 
 def _other_size(item: Any, pending: list[Any]) -> int:
@@ -160,24 +255,30 @@ def _other_size(item: Any, pending: list[Any]) -> int:
     return 4
 
 
-def _text_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
-    """About how many characters ``str(value)`` takes; raises once past ``limit``.
+def _measure(value: Any, limit: int) -> int | None:
+    """About how many characters ``str(value)`` takes, or None once that is over ``limit``.
 
     Containers are walked, so a list holding the same long string a thousand times
     counts it a thousand times: that is exactly the blow-up to refuse. Every element
     counts at least 4, so the walk itself stops after ``limit / 4`` steps.
     """
     if isinstance(value, str | bytes):
-        total = len(value)
-        pending = []
-    else:
-        total = 0
-        pending = [value]
+        return len(value) if len(value) <= limit else None
+    total = 0
+    pending = [value]
     while pending:
-        total += _own_size(pending.pop(), pending)
+        total += _own_size(pending.pop(), pending, limit - total)
         if total > limit:
-            _too_big(f"a value would be longer than {MAX_VALUE_CHARS} characters")
+            return None
     return total
+
+
+def _text_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
+    """About how many characters ``str(value)`` takes; raises once past ``limit``."""
+    size = _measure(value, limit)
+    if size is None:
+        _too_big(f"a value would be longer than {MAX_VALUE_CHARS} characters")
+    return size
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -207,7 +308,35 @@ def _check_result(value: Any) -> Any:
         _check_chars(len(value))
     elif isinstance(value, list | tuple | dict | set | frozenset) and len(value) > MAX_ITEMS:
         _too_big(f"a collection would have more than {MAX_ITEMS} items")
+    elif isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        # |int(base=2) makes one from 2 MB of digits; dividing two of those is quadratic.
+        _too_big(f"a number would have more than {MAX_INT_BITS} bits")
     return value
+
+
+def _check_text_input(name: str, value: Any) -> None:
+    """Builtins that take Python steps per character take at most `MAX_TEXT_CHARS`."""
+    limit = MAX_TEXT_CHARS[name]
+    if _measure(value, limit) is None:
+        _too_big(f"{name} takes at most {limit} characters")
+
+
+def _bounded_items(name: str, value: Any) -> Any:
+    """The items to sort: a generator is listed (under the deadline, see `guarded_iter`),
+    and more than `MAX_SORTED_ITEMS` are refused before any key is computed."""
+    items = value if isinstance(value, Sized) else list(islice(value, MAX_SORTED_ITEMS + 1))
+    if len(items) > MAX_SORTED_ITEMS:
+        _too_big(f"{name} takes at most {MAX_SORTED_ITEMS} items")
+    return items
+
+
+def _check_codec(encoding: Any, errors: Any) -> None:
+    """Only C codecs that are linear in their input, and error handlers that cannot make
+    the output more than `_ERROR_HANDLER_GROWTH` times longer."""
+    if isinstance(encoding, str) and codecs.lookup(encoding).name not in TEXT_CODECS:
+        _refuse(f"the {encoding!r} encoding is not available (use utf-8, latin-1 or ascii)")
+    if isinstance(errors, str) and errors not in _ERROR_HANDLER_GROWTH:
+        _refuse(f"the {errors!r} error handler is not available")
 
 
 def _check_number(number: str | None) -> None:
@@ -242,14 +371,14 @@ def _check_format(template: str, arguments: Any) -> None:
     _check_chars(len(template) + fields * (_text_size(arguments) + MAX_WIDTH))
 
 
-def _check_replace(text: str, old: str, new: str, count: int | None) -> None:
+def _check_replace(text: AnyStr, old: AnyStr, new: AnyStr, count: int | None) -> None:
     hits = len(text) + 1 if not old else text.count(old)
     if count is not None and count >= 0:
         hits = min(hits, count)
     _check_chars(len(text) + hits * max(0, len(new) - len(old)))
 
 
-def _check_join(separator: str, items: list[Any]) -> None:
+def _check_join(separator: Sized, items: list[Any]) -> None:
     _check_chars(_text_size(items) + len(separator) * len(items))
 
 
@@ -287,6 +416,8 @@ def _check_power(base: Any, exponent: Any) -> None:
 def _check_modulo(left: Any, right: Any) -> None:
     if isinstance(left, str):
         _check_printf(left, right)
+    elif isinstance(left, bytes):
+        _check_printf(left.decode("latin-1"), right)
 
 
 _BINOP_CHECKS: Mapping[str, Callable[[Any, Any], None]] = {
@@ -297,30 +428,57 @@ _BINOP_CHECKS: Mapping[str, Callable[[Any, Any], None]] = {
 }
 
 
-# -- str methods called from templates ---------------------------------------------------
+# -- str and bytes methods called from templates -------------------------------------------
+
+_Text = str | bytes  # bytes come from str.encode
 
 
-def _padding_args(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+def _padding_args(text: _Text, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     _check_width(args[0] if args else 0)
     return args
 
 
-def _expandtabs_args(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+def _expandtabs_args(text: _Text, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     size = args[0] if args else kwargs.get("tabsize", 8)
     _check_width(size)
     if _is_int(size):
-        _check_chars(len(text) + text.count("\t") * size)
+        tabs = text.count("\t") if isinstance(text, str) else text.count(b"\t")
+        _check_chars(len(text) + tabs * size)
     return args
 
 
-def _replace_args(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    if len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+def _replace_args(text: AnyStr, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    if len(args) >= 2 and isinstance(args[0], type(text)) and isinstance(args[1], type(text)):
         count = args[2] if len(args) > 2 and _is_int(args[2]) else kwargs.get("count")
         _check_replace(text, args[0], args[1], count)
     return args
 
 
-def _join_args(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+def _strip_args(text: _Text, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    # CPython searches ``chars`` once per stripped character: with a million characters
+    # to strip and a million in ``chars``, one call ran for minutes.
+    if args and isinstance(args[0], str | bytes) and len(args[0]) > MAX_STRIP_CHARS:
+        _too_big(f"strip takes at most {MAX_STRIP_CHARS} characters to strip")
+    return args
+
+
+def _codec_args(text: _Text, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """str.encode and bytes.decode: ``(encoding, errors)``, positional or by name."""
+    encoding = args[0] if args else kwargs.get("encoding", "utf-8")
+    errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
+    _check_codec(encoding, errors)
+    _check_chars(len(text) * _ERROR_HANDLER_GROWTH.get(errors, 1))
+    return args
+
+
+def _text_input_args(
+    text: _Text, args: tuple[Any, ...], kwargs: dict[str, Any], *, name: str
+) -> tuple[Any, ...]:
+    _check_text_input(name, text)
+    return args
+
+
+def _join_args(text: _Text, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     if not args:
         return args
     items = list(args[0])  # a generator must be counted before the join, so keep it
@@ -338,8 +496,8 @@ def _translate_args(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     return args
 
 
-_StrCheck = Callable[[str, tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]
-_STR_METHOD_CHECKS: Mapping[str, _StrCheck] = {
+_TextCheck = Callable[[Any, tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]
+_BYTES_METHOD_CHECKS: Mapping[str, _TextCheck] = {
     "center": _padding_args,
     "ljust": _padding_args,
     "rjust": _padding_args,
@@ -347,20 +505,36 @@ _STR_METHOD_CHECKS: Mapping[str, _StrCheck] = {
     "expandtabs": _expandtabs_args,
     "replace": _replace_args,
     "join": _join_args,
+    "strip": _strip_args,
+    "lstrip": _strip_args,
+    "rstrip": _strip_args,
+    "decode": _codec_args,
+}
+# Markup (from |e and |safe) is a str whose methods are Python wrappers: the same names.
+_STR_METHOD_CHECKS: Mapping[str, _TextCheck] = {
+    **_BYTES_METHOD_CHECKS,
     "format": _format_args,
     "format_map": _format_args,
     "translate": _translate_args,
+    "encode": _codec_args,
+    "striptags": functools.partial(_text_input_args, name="striptags"),
+    "unescape": functools.partial(_text_input_args, name="unescape"),
 }
 
 
-def _checked_str_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """Check a call of a str method that could build a huge string; may rebuild ``args``."""
+def _checked_text_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Check a call of a str or bytes method that could build a huge value or take long;
+    may rebuild ``args``."""
     # The sandbox hands out str.format wrapped; the wrapper keeps the bound method.
     method = getattr(obj, "__wrapped__", obj)
-    if not isinstance(method, types.BuiltinMethodType) or not isinstance(method.__self__, str):
+    owner = getattr(method, "__self__", None)
+    if isinstance(owner, str):
+        check = _STR_METHOD_CHECKS.get(method.__name__)
+    elif isinstance(owner, bytes):
+        check = _BYTES_METHOD_CHECKS.get(method.__name__)
+    else:
         return args
-    check = _STR_METHOD_CHECKS.get(method.__name__)
-    return args if check is None else check(method.__self__, args, kwargs)
+    return args if check is None else check(owner, args, kwargs)
 
 
 # -- filters -------------------------------------------------------------------------------
@@ -375,9 +549,13 @@ def _json_filter(value: Any) -> str:
 def _join_filter(
     eval_ctx: EvalContext, value: Iterable[Any], d: str = "", attribute: str | int | None = None
 ) -> str:
-    """Jinja's ``join``, counting the items (a generator included) before joining them."""
+    """Jinja's ``join``, counting the items (a generator included) before joining them,
+    and checking the deadline while it converts them (half a million numbers: 90 ms)."""
     items = list(value)
     _check_join(str(d), items)
+    environment = eval_ctx.environment
+    if isinstance(environment, GuardedEnvironment):
+        return sync_do_join(eval_ctx, environment.guarded_iter(items), d, attribute)
     return sync_do_join(eval_ctx, items, d, attribute)
 
 
@@ -414,17 +592,24 @@ def _check_replace_filter(
 def _check_wordwrap(
     text: Any, width: Any = 79, _long: Any = True, wrapstring: Any = None, *_a: Any, **_k: Any
 ) -> None:
+    _check_text_input("wordwrap", text)
     wrap = wrapstring or "\n"
     if _is_int(width) and width > 0:
         length = len(str(text))
         _check_chars(length + (length // width + 1) * len(str(wrap)))
 
 
-def _check_urlize(text: Any, *_a: Any, **_k: Any) -> None:
-    # urlize runs several regular expressions per word: one call on a 2 MB string took
-    # over a second, far past the deadline, which is only checked between steps.
-    if len(str(text)) > MAX_URLIZE_CHARS:
-        _too_big(f"urlize takes at most {MAX_URLIZE_CHARS} characters")
+def _check_trim(value: Any, chars: Any = None, *_a: Any, **_k: Any) -> None:
+    _strip_args(str(value), (chars,) if chars is not None else (), {})
+
+
+def _text_input_check(name: str) -> Callable[..., None]:
+    """The check of a filter whose first argument takes at most `MAX_TEXT_CHARS[name]`."""
+
+    def check(value: Any, *_args: Any, **_kwargs: Any) -> None:
+        _check_text_input(name, value)
+
+    return check
 
 
 class _Raw(str):
@@ -444,7 +629,11 @@ def _link_filter(url: Any, label: Any = "") -> _Raw:
 
 
 _FILTER_CHECKS: Mapping[str, Callable[..., None]] = {
-    "urlize": _check_urlize,
+    **{
+        name: _text_input_check(name)
+        for name in ("urlize", "urlencode", "xmlattr", "title", "striptags", "wordcount")
+    },
+    "trim": _check_trim,
     "center": _check_center,
     "indent": _check_indent,
     "batch": _check_batch,
@@ -486,9 +675,10 @@ def _finalize(value: Any) -> Any:
 class _GuardedCodeGenerator(CodeGenerator):
     """Jinja's code generator with deadline and size checks where the sandbox has no hook.
 
-    A for-loop over a value the template already holds, or a ``~`` concatenation, calls
-    none of the sandbox's hooks, so the generated code is changed to call the
-    environment's ``guarded_iter`` and ``guarded_concat`` there.
+    A for-loop over a value the template already holds, a ``~`` concatenation, a
+    comparison or a dict literal calls none of the sandbox's hooks, so the generated code
+    is changed to call the environment's ``guarded_iter``, ``guarded_concat`` and
+    ``comparable`` there.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -529,6 +719,29 @@ class _GuardedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def _comparable(self, node: nodes.Expr, frame: Frame) -> None:
+        self.write("environment.comparable(")
+        self.visit(node, frame)
+        self.write(")")
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        self.write("(")
+        self._comparable(node.expr, frame)
+        for operand in node.ops:
+            self.write(f" {operators[operand.op]} ")
+            self._comparable(operand.expr, frame)
+        self.write(")")
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self.write("{")
+        for item in node.items:
+            self._comparable(item.key, frame)  # keys are hashed
+            self.write(": ")
+            self.visit(item.value, frame)
+            self.write(", ")
+        self.write("}")
+
 
 class _OutputBuffer(list[Any]):
     """A list that generated code appends output to, refusing more than the size limit."""
@@ -555,22 +768,31 @@ class _OutputBuffer(list[Any]):
         super().extend(items)
 
 
+# Filters that sort: a key call per item and an n·log n sort, in one step.
+_SORTING_FILTERS = frozenset({"sort", "dictsort", "groupby", "min", "max"})
+# Filters that loop over their input inside one call: the loop goes through guarded_iter.
+_LOOPING_FILTERS = frozenset({"map", "select", "reject", "selectattr", "rejectattr", "unique"})
+
+
 class _GuardedFilter:
     """A filter run under the deadline, with its arguments and result size-checked.
+
+    Lazy results (map, select, batch, ...) are iterated through `guarded_iter`, so the
+    filter that consumes them (``|list``, ``|join``) checks the deadline as it goes.
 
     A small class rather than a closure with functools.wraps: every render builds a
     fresh environment, so wrapping some fifty filters has to be cheap.
     """
 
     def __init__(
-        self,
-        environment: GuardedEnvironment,
-        function: Callable[..., Any],
-        check: Callable[..., None] | None,
+        self, environment: GuardedEnvironment, name: str, function: Callable[..., Any]
     ) -> None:
         self._environment = environment
+        self._name = name
         self._function = function
-        self._check = check
+        self._check = _FILTER_CHECKS.get(name)
+        self._sorting = name in _SORTING_FILTERS
+        self._looping = name in _LOOPING_FILTERS
         pass_arg = getattr(function, "jinja_pass_arg", None)
         if pass_arg is not None:
             # Jinja reads this to pass the context, eval context or environment first.
@@ -581,9 +803,42 @@ class _GuardedFilter:
         self._environment.tick()
         own = args[self._skip :]
         _check_arguments(own, kwargs)
+        if own and (self._sorting or self._looping):
+            own = (self._prepared_input(own[0]), *own[1:])
+            args = (*args[: self._skip], *own)
         if self._check is not None:
             self._check(*own, **kwargs)
-        return _check_result(self._function(*args, **kwargs))
+        result = _check_result(self._function(*args, **kwargs))
+        if isinstance(result, Iterator):
+            return self._environment.guarded_iter(result)
+        return result
+
+    def _prepared_input(self, value: Any) -> Any:
+        if self._sorting:
+            items = _bounded_items(self._name, value)
+            if items is not value:  # the items of a generator, which the check could not see
+                _text_size(items)
+            return items
+        # unique over a million equal items yields once: check the deadline as it reads.
+        return self._environment.guarded_iter(value) if value else value
+
+
+# Tests that compare or hash their arguments (``x is eq y``, ``x is in y``).
+_COMPARING_TESTS = frozenset(
+    {"eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt",
+     "greaterthan", ">", "ge", ">=", "in"}
+)  # fmt: skip
+
+
+class _ComparingTest:
+    """A test whose arguments go through `GuardedEnvironment.comparable` first."""
+
+    def __init__(self, environment: GuardedEnvironment, function: Callable[..., bool]) -> None:
+        self._environment = environment
+        self._function = function
+
+    def __call__(self, *args: Any) -> bool:
+        return self._function(*map(self._environment.comparable, args))
 
 
 class GuardedEnvironment(ImmutableSandboxedEnvironment):
@@ -625,14 +880,32 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             for name, function in merged.items()
             if name not in _REMOVED_FILTERS
         }
+        # Jinja's own annotation of ``tests`` is narrower than what it accepts.
+        tests = cast("dict[str, Callable[..., bool]]", dict(self.tests))
+        for name in _COMPARING_TESTS:
+            tests[name] = _ComparingTest(self, tests[name])
+        self.tests = cast("dict[str, Any]", tests)
 
     def tick(self) -> None:
         """Raise once the deadline has passed."""
         if self._clock() > self._deadline:
-            raise _LimitExceeded(f"took longer than the limit of {self._time_limit:g} s")
+            raise _DeadlinePassed(time_limit_reason(self._time_limit))
 
     def _guarded_filter(self, name: str, function: Callable[..., Any]) -> _GuardedFilter:
-        return _GuardedFilter(self, function, _FILTER_CHECKS.get(name))
+        return _GuardedFilter(self, name, function)
+
+    def call_test(
+        self,
+        name: str,
+        value: Any,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        context: Context | None = None,
+        eval_ctx: EvalContext | None = None,
+    ) -> Any:
+        """A test called by a filter (``select("odd")``): once per item, so check the time."""
+        self.tick()
+        return super().call_test(name, value, args, kwargs, context, eval_ctx)
 
     def guarded_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
         """What a for-loop iterates over: the same items, with the deadline checked."""
@@ -656,7 +929,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         # Jinja passes loop and block variables along; they are not arguments.
         own = {k: v for k, v in kwargs.items() if k not in ("_loop_vars", "_block_vars")}
         _check_arguments(args, own)
-        args = _checked_str_call(obj, args, own)
+        args = _checked_text_call(obj, args, own)
         return _check_result(super().call(context, obj, *args, **kwargs))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -665,7 +938,17 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.tick()
-        return super().getitem(obj, argument)
+        return super().getitem(obj, self.comparable(argument))
+
+    def comparable(self, value: Any) -> Any:
+        """``value``, about to be compared or hashed: ``==``, ``in`` and ``hash`` walk nested
+        lists and tuples with no memory of the parts they saw, so two values built as
+        ``[a, a]`` forty levels deep take 2**40 steps to compare (depth 28 took 6 s).
+        Such a value would print huge, so the size walk refuses it; plain scalars pass."""
+        self.tick()
+        if type(value) not in _SCALARS:
+            _text_size(value)
+        return value
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         self.tick()
@@ -774,6 +1057,10 @@ def _render_error(error: Exception, line: int | None) -> RenderError:
     reason = str(error) or type(error).__name__
     if isinstance(error, TypeError | ValueError | ArithmeticError | LookupError):
         reason = f"{type(error).__name__}: {reason}"
+    if len(reason) > MAX_REASON_CHARS:  # Python quotes the value: float() of 2 MB of text
+        reason = reason[: MAX_REASON_CHARS - 1] + "…"
+    if isinstance(error, _DeadlinePassed):
+        return TimeLimitError(reason, line)
     return RenderError(reason, line)
 
 

@@ -423,7 +423,7 @@ def test_the_deadline_is_checked_on_attribute_lookups() -> None:
         ('{% set a = "x" * 1000000 %}{{ ("%(a)s" * 3) % {"a": a} }}', "longer than 2000000"),
         ('{{ ("x\n" * 900000)|indent(100) }}', "longer than 2000000"),
         ('{{ "x"|indent(999999999) }}', "width or count of 999999999"),
-        ('{{ ("ab" * 500000)|wordwrap(1, wrapstring="----") }}', "longer than 2000000"),
+        ('{{ ("ab" * 5000)|wordwrap(1, wrapstring="-" * 400) }}', "longer than 2000000"),
         ("{{ range(10)|batch(999999999, 'x')|list }}", "width or count of 999999999"),
         ("{{ range(10)|list|slice(999999999)|list }}", "width or count of 999999999"),
         ("{{ ('x' * 1000000)|list }}", "more than 200000 items"),
@@ -576,3 +576,164 @@ def test_link_builds_slack_links_from_payload_values_safely(
 def test_jinjas_own_escaping_filters_are_not_escaped_again() -> None:
     assert render("{{ v|e }}", {"v": "a&<b>"}) == "a&amp;&lt;b&gt;"
     assert render("{{ v|safe }}", {"v": "<#C123>"}) == "<#C123>"  # the author's choice, as |raw
+
+
+# -- builtins that take long in one step -------------------------------------------------------
+# Each row is the worst input found for a builtin (bench/builtins.py times them all): the
+# call is refused before it runs, so the refusal is immediate however busy the machine.
+
+HOSTILE_BUILTINS = [
+    # The reported freeze: textwrap takes ~2 s on 1.3 MB at width 2.
+    ("('a' * 1300000)|wordwrap(2)|length > 0", "wordwrap takes at most 10000 characters"),
+    # punycode is quadratic (150 kB: 44 s); idna ran for minutes on many short labels.
+    ("('ü' * 120000).encode('punycode')", "the 'punycode' encoding is not available"),
+    ("('ü.' * 100000).encode('idna')", "the 'idna' encoding is not available"),
+    ("('ü' * 10).encode('utf-8').decode('punycode')", "the 'punycode' encoding is not available"),
+    ("'x'.encode(encoding='utf_7')", "the 'utf_7' encoding is not available"),
+    ("('ü' * 300000).encode('ascii', 'namereplace')", "longer than 2000000 characters"),
+    ("'x'.encode('ascii', errors='custom')", "the 'custom' error handler is not available"),
+    # strip(chars) searches chars once per stripped character: minutes for 1 MB each.
+    ("('a' * 1000000).strip('b' * 999999 + 'a')", "strip takes at most 100 characters"),
+    ("('a' * 1000000).lstrip('b' * 101)", "strip takes at most 100 characters"),
+    ("('a' * 1000000)|trim('b' * 999999 + 'a')", "strip takes at most 100 characters"),
+    ("('a' * 1000000).encode().rstrip(('b' * 101).encode())", "strip takes at most 100 characters"),
+    # A key call per item, then an n·log n sort, in one call: 2 s for 2 MB of characters.
+    ("('ab' * 1000000)|sort|length", "sort takes at most 10000 items"),
+    ("range(10001)|map('string')|sort|length", "sort takes at most 10000 items"),
+    ("range(10001)|list|max", "max takes at most 10000 items"),
+    ("('ab' * 5001)|min", "min takes at most 10000 items"),
+    ("dict.fromkeys(range(10001)|map('string'))|dictsort|length", "dictsort takes at most"),
+    ("range(10001)|map('string')|groupby('0')|length", "groupby takes at most 10000 items"),
+    # A Python step per word, tag, entity or item inside one call.
+    ("('a ' * 100000)|title", "title takes at most 50000 characters"),
+    ("('<>' * 50001)|striptags", "striptags takes at most 100000 characters"),
+    ("(('&#1;' * 25001)|safe).unescape()", "unescape takes at most 100000 characters"),
+    ("(('<>' * 50001)|e).striptags()", "striptags takes at most 100000 characters"),
+    ("('ü' * 50001)|urlencode", "urlencode takes at most 50000 characters"),
+    ("dict.fromkeys(range(20000)|map('string'), 'ü')|urlencode", "urlencode takes at most"),
+    ("('a.b ' * 12501)|urlize", "urlize takes at most 50000 characters"),
+    ("dict.fromkeys(range(20000)|map('string'), 'v')|xmlattr", "xmlattr takes at most"),
+    ("('a ' * 250001)|wordcount", "wordcount takes at most 500000 characters"),
+    # Numbers from 2 MB of binary digits make division quadratic (2 s for one //).
+    ("('1' * 2000000)|int(base=2) // 3", "more than 10000 bits"),
+    # Markup's and bytes' own methods get the checks that str's have.
+    ("('x'|e).center(999999999)", "width or count of 999999999"),
+    ("'x'.encode().ljust(999999999)", "width or count of 999999999"),
+    ("'%0999999999d'.encode() % 1", "width or precision of 999999999"),
+    ("'a\tb'.encode().expandtabs(100000)", "width or count of 100000"),
+    ("('x' * 1000000).encode().replace('x'.encode(), 'yyy'.encode())", "longer than 2000000"),
+    ("('-' * 1000).encode().join(('x' * 3000).encode())", "longer than 2000000"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("source", "reason"), HOSTILE_BUILTINS)
+def test_builtins_that_take_long_in_one_step_are_refused(source: str, reason: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(RenderError) as caught:
+        evaluate(compile_expression(source), {})
+    assert reason in caught.value.reason
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("('a' * 10000)|wordwrap(1)|length", 19999),
+        ("('ab' * 5000)|sort|first", "a"),
+        ("range(10000)|map('string')|sort|last", "9999"),
+        ("('a' * 1000000).strip('b' * 99 + 'a')", ""),
+        ("('ab' * 1000)|trim('ba')", ""),
+        ("'é'.encode('utf-8')|length", 2),
+        ("'é'.encode('UTF8').decode('latin_1')", "Ã©"),
+        ("'é'.encode(encoding='latin-1', errors='strict')|length", 1),
+        ("'é'.encode('ascii', 'xmlcharrefreplace').decode()", "&#233;"),
+        ("'é'.encode('ascii', 'ignore')|length", 0),
+        ("('a ' * 25000)|title|length", 50000),
+        ("('<b>x</b>' * 100)|striptags|length", 100),
+        ("('1' * 10000)|int(base=2) > 0", True),
+        ("[1, 2, 3]|max", 3),
+        ("{'b': 1, 'a': 2}|dictsort|first", ("a", 2)),
+    ],
+)
+def test_builtins_at_their_bounds_still_work(source: str, expected: Any) -> None:
+    assert value(source) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # unique reads a million equal items and yields once: the reading is checked.
+        "('a' * 2000000)|unique|list|length",
+        "('a' * 2000000)|select|list|length",
+        "('a' * 2000000)|reject('none')|list|length",
+        "range(100000)|list|join|length",
+        "range(100000)|batch(3)|list|length",
+        "dict.fromkeys(range(100000))|items|list|length",
+    ],
+)
+def test_lazy_filters_check_the_deadline_as_they_go(source: str) -> None:
+    ticks = iter(range(10**9))  # a clock that advances one second per reading
+    environment = make_environment(time_limit=100, clock=lambda: float(next(ticks)))
+    with pytest.raises(SecurityError, match="took longer than the limit of 100 s"):
+        environment.compile_expression(source)()
+
+
+# Two values built as [a, a] forty levels deep print as 2**40 items; comparing or hashing
+# them took as many steps in one C call (depth 28: 6 s), with no hook where it happens.
+_SHARED = (
+    "{% set ns = namespace(x=0, y=0, t=0) %}{% for i in range(40) %}"
+    "{% set ns.x = [ns.x, ns.x] %}{% set ns.y = [ns.y, ns.y] %}{% set ns.t = (ns.t, ns.t) %}"
+    "{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "{{ ns.x == ns.y }}",
+        "{{ ns.x != ns.y }}",
+        "{{ ns.x < ns.y }}",
+        "{{ ns.x in [ns.y] }}",
+        "{{ ns.x is eq ns.y }}",
+        "{{ ns.x is in [ns.y] }}",
+        "{{ {ns.t: 1} }}",
+        "{{ {}.get(ns.t) }}",
+        "{{ {}[ns.t] }}",
+        "{{ [ns.t, ns.t]|unique|list }}",
+        "{{ [ns.x, ns.y]|sort }}",
+        "{{ [[ns.x], [ns.y]]|map('first')|sort }}",
+    ],
+)
+def test_comparing_or_hashing_values_that_share_their_parts_is_refused(use: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(RenderError, match="longer than 2000000 characters"):
+        render(_SHARED + use)
+    assert time.monotonic() - started < 1.0
+
+
+def test_shared_values_built_without_a_loop_are_refused_too() -> None:
+    sets = "".join(f"{{% set {p}{i + 1} = [{p}{i}, {p}{i}] %}}" for p in "ab" for i in range(40))
+    with pytest.raises(RenderError, match="longer than 2000000 characters"):
+        render("{% set a0 = 0 %}{% set b0 = 0 %}" + sets + "{{ a40 == b40 }}")
+
+
+def test_ordinary_comparisons_and_keys_still_work() -> None:
+    assert value("[1, [2]] == [1, [2]] and (1, 2) in [(1, 2)] and {(1, 2): 'k'}[(1, 2)] == 'k'")
+    assert value("payload.a is eq 1 and 2 is in [1, 2] and 'b' < 'c' < 'd'", {"payload": {"a": 1}})
+
+
+def test_running_out_of_time_is_a_time_limit_error() -> None:
+    source = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    with pytest.raises(expressions.TimeLimitError, match=r"took longer than the limit of 0\.05 s"):
+        render(source, time_limit=0.05)
+    with pytest.raises(RenderError) as caught:
+        render("{{ 1 / 0 }}")
+    assert not isinstance(caught.value, expressions.TimeLimitError)
+
+
+def test_a_failure_quoting_a_huge_value_is_cut() -> None:
+    with pytest.raises(RenderError) as caught:
+        render("{{ ('a' * 1000000)|filesizeformat }}")
+    assert caught.value.reason.startswith("ValueError: could not convert string to float: 'aaa")
+    assert len(caught.value.reason) == expressions.MAX_REASON_CHARS
+    assert caught.value.reason.endswith("…")
