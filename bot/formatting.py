@@ -171,7 +171,7 @@ def change(current: object, previous: object, decimals: int = 0) -> str:
 def _grouped(value: Decimal, decimals: int) -> str:
     """``value`` rounded half up, with thousands separators and the real minus sign."""
     if abs(value) >= _HUGE:
-        return f"{MINUS if value < 0 else ''}{abs(value):.3g}"
+        return f"{MINUS if value < 0 else ''}{_DECIMAL.normalize(abs(value)):.3g}"
     rounded = value.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP, _DECIMAL)
     text = f"{abs(rounded):,f}"
     return MINUS + text if rounded < 0 else text  # -0.00 compares equal to 0: no sign
