@@ -321,6 +321,10 @@ def table(
         return _within("(no rows)", max_chars, measure)
     shown = min(max(_checked_int(max_rows, "max_rows"), 0), len(items), max(max_chars, 0))
     names = _column_names(columns)
+    if names is None and _has_dicts(items[: max(shown, 1)]):
+        names = _keys_in_order(items[: max(shown, 1)])  # so that no rows shown still name them
+    if shown == 0 and names is None:  # lists, no header: nothing to show at all
+        return _within(f"({_plural(len(items), 'row')} not shown)", max_chars, measure)
     cell = max(_checked_int(max_cell, "max_cell"), 1)
     while True:
         grid = _grid(items[:shown], names, cell)
@@ -453,7 +457,7 @@ def _render(grid: _Grid, count: int, total: int) -> str:
         body.insert(1, _COLUMN_GAP.join("-" * width for width in widths))
     block = "```\n" + "\n".join(body) + "\n```"
     hidden = total - count
-    return f"{block}\nand {hidden} more {'row' if hidden == 1 else 'rows'}" if hidden else block
+    return f"{block}\nand {_plural(hidden, 'more row')}" if hidden else block
 
 
 def _line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
@@ -472,6 +476,8 @@ def _pad(text: str, width: int, right: bool) -> str:
 def _display_width(text: str) -> int:
     """Columns ``text`` takes in a monospace font: wide (CJK, emoji) characters take two,
     combining marks none."""
+    if text.isascii():  # the common case, and control characters are replaced already
+        return len(text)
     return sum(_char_width(char) for char in text)
 
 

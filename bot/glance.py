@@ -2,7 +2,10 @@
 
 Raw runs are kept only for the last 200 per trigger, so each hour of a trigger's history
 is also kept as an `HourlyRollup` (runs, problems, a latency histogram) for at least
-`ROLLUP_RETENTION`; the 24 h / 7 d / 30 d views are drawn from roll-ups alone.
+`ROLLUP_RETENTION`; the 24 h / 7 d / 30 d views are drawn from roll-ups alone. A run is
+added to its hour's stored roll-up once, when it is saved (``stored.merge(r)`` for each
+``r`` in ``roll_up([run], now)``), so pruning raw runs later loses nothing and no run is
+counted twice.
 
 Everything here is pure and takes ``now`` as an argument. Hours are UTC hours (an hour
 in a zone with a half-hour offset is still a UTC hour); `hour_labels` names them in the
@@ -55,7 +58,7 @@ def sparkline(
     """``[1, 5, 3, None, 8]`` → ``▁▅▃ █``: one bar per value, scaled from the lowest to
     the highest (or from ``low``/``high`` when given; ``low=0`` for counts and latencies,
     so that 80 → 82 ms does not look like a cliff). Missing values are gaps. A constant
-    series sits in the middle (``▄``). More values than ``width`` are averaged into
+    series sits in the middle (``▄``), or at the bottom when it equals ``low``. More values than ``width`` are averaged into
     ``width`` bars (a group without values stays a gap). Values are numbers or text that
     reads as a number (`bot.formatting.parse_number`); anything else is a gap.
     """
@@ -69,6 +72,15 @@ def sparkline(
         return GAP * len(points)
     bottom = min(present) if low is None else low
     top = max(present) if high is None else high
+    scale = max(abs(bottom), abs(top))
+    if scale > 1e300:  # top − bottom would overflow to infinity
+        points = [None if point is None else point / scale for point in points]
+        bottom, top = bottom / scale, top / scale
+    if top <= bottom:
+        # A flat line: at the bottom when it sits on the given floor (no deliveries at
+        # all), otherwise in the middle, since there is nothing to compare it with.
+        flat = BARS[0] if low is not None and top <= low else BARS[len(BARS) // 2 - 1]
+        return "".join(GAP if point is None else flat for point in points)
     return "".join(_bar(point, bottom, top) for point in points)
 
 
@@ -103,8 +115,6 @@ def _mean(points: Sequence[float | None]) -> float | None:
 def _bar(point: float | None, bottom: float, top: float) -> str:
     if point is None:
         return GAP
-    if top <= bottom:
-        return BARS[len(BARS) // 2 - 1]  # a flat line, drawn in the middle
     share = (min(max(point, bottom), top) - bottom) / (top - bottom)
     return BARS[round(share * (len(BARS) - 1))]
 
@@ -242,9 +252,10 @@ def _check_percent(p: float) -> None:
         raise ValueError(f"a percentile is above 0 and at most 100, not {p!r}")
 
 
-# Histogram buckets: 0 holds latencies under 1 ms; bucket i ≥ 1 holds [2^((i-1)/8),
-# 2^(i/8)) ms, eight per doubling (each 9% wide); the last holds 2^17 ms (131 s) and up.
-_STEPS_PER_DOUBLING = 8
+# Histogram buckets: 0 holds latencies under 1 ms; bucket i ≥ 1 holds [2^((i-1)/16),
+# 2^(i/16)) ms, sixteen per doubling (each 4.4% wide); the last holds 2^17 ms (131 s)
+# and up. An hour uses a few of the 274 buckets, and only those are stored.
+_STEPS_PER_DOUBLING = 16
 _TOP_EXPONENT = 17
 _LAST_BUCKET = _STEPS_PER_DOUBLING * _TOP_EXPONENT + 1
 
@@ -270,9 +281,10 @@ class LatencyHistogram:
     ``counts`` holds (bucket, count) pairs for the buckets in use, in bucket order.
     `percentile` finds the bucket holding the exact nearest-rank percentile and returns
     its geometric middle, clamped to the smallest and largest latency seen: between
-    1 ms and 131 s it is within 4.5% of the exact figure (half a bucket: 2^(1/16) − 1);
-    under 1 ms within 0.5 ms; from 131 s on it is the largest latency seen. A histogram
-    of one latency, or of equal ones, gives them exactly.
+    1 ms and 131 s it is within 2.2% of the exact figure (half a bucket: 2^(1/32) − 1);
+    under 1 ms within 0.5 ms; from 131 s on it is the largest latency seen. The lowest
+    and highest ranks are exact (they are the smallest and largest latency seen), so
+    the p95 of up to 20 latencies is their maximum, as it should be.
     """
 
     counts: tuple[tuple[int, int], ...] = ()
@@ -308,6 +320,8 @@ class LatencyHistogram:
         """The ``p``-th percentile, approximately (see the class doc); None when empty."""
         _check_percent(p)
         rank = max(math.ceil(p / 100 * self.count), 1)
+        if self.count and rank in (1, self.count):
+            return self.min_ms if rank == 1 else self.max_ms
         seen = 0
         for bucket, count in self.counts:
             seen += count

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -331,6 +331,9 @@ def test_table_of_dicts_aligns_text_left_and_numbers_right() -> None:
         ),
         # one dict is one row
         ({"a": 1}, None, 20, "```\na\n-\n1\n```"),
+        # no rows shown still shows the columns
+        ([{"a": 1}, {"a": 2}], None, 0, "```\na\n-\n```\nand 2 more rows"),
+        ([[1], [2]], None, 0, "(2 rows not shown)"),
         ([], None, 20, "(no rows)"),
         (None, None, 20, "(no rows)"),
         (Undefined(), None, 20, "(no rows)"),
@@ -518,7 +521,7 @@ def test_split_report_stays_within_every_limit(
 # -- the example templates, in the real sandbox --------------------------------
 
 
-def _report_environment(tz: ZoneInfo) -> GuardedEnvironment:
+def _report_environment(tz: tzinfo) -> GuardedEnvironment:
     environment = GuardedEnvironment()
     environment.filters.update(
         number=number,
