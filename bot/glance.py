@@ -215,7 +215,9 @@ def uptime_words(
     if empty and parts:
         text += f", no runs in {empty}"
     elif empty:
-        text = f"up in all {len(states) - empty} {unit}s with runs of {span}"
+        ran = len(states) - empty
+        hours = f"all {ran} {unit}s" if ran > 1 else f"the one {unit}"
+        text = f"up in {hours} with runs of {span}"
     return text
 
 

@@ -185,7 +185,12 @@ def test_uptime_bar_and_its_text_twin() -> None:
         (
             [Tally(1, 0), Tally(0, 0), Tally(0, 0)],
             None,
-            "up in all 1 hours with runs of the last 3 hours",
+            "up in the one hour with runs of the last 3 hours",
+        ),
+        (
+            [Tally(1, 0), Tally(2, 0), Tally(0, 0)],
+            None,
+            "up in all 2 hours with runs of the last 3 hours",
         ),
         ([Tally(0, 0)] * 24, None, "no runs in the last 24 hours"),
         ([], None, "no runs in the last 0 hours"),
