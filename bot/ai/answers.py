@@ -29,6 +29,7 @@ from bot.ai.results import (
 MAX_COMMAND_CHARS: Final = 1_000
 MAX_QUESTION_CHARS: Final = 300
 MAX_SUMMARY_LINES: Final = 12
+_CHARS_PER_WORD: Final = 12
 _COMMAND: Final = re.compile(r"/(?:trigger|hook)\s+\S.*")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -71,9 +72,12 @@ def read_category(answer: Answer, labels: Sequence[Label]) -> Category | AIUnava
     return Category(label, answer.tokens)
 
 
-def read_summary(
-    answer: Answer, words: int, max_chars: int, *, keep_lines: bool
-) -> Summary | AIUnavailable:
+def summary_char_limit(words: int) -> int:
+    """How many characters a summary of ``words`` words may have (long words included)."""
+    return words * _CHARS_PER_WORD + 100
+
+
+def read_summary(answer: Answer, words: int, *, keep_lines: bool) -> Summary | AIUnavailable:
     """The summary text, tidied; too many words, lines or characters is a failure.
 
     ``keep_lines`` keeps line breaks (an instruction may ask for lines); otherwise the
@@ -92,7 +96,7 @@ def read_summary(
     count = len(text.split())
     if count > word_allowance(words):
         return AIUnavailable(FailureKind.TOO_LONG, f"{count} words; asked for at most {words}")
-    if len(text) > max_chars or text.count("\n") >= MAX_SUMMARY_LINES:
+    if len(text) > summary_char_limit(words) or text.count("\n") >= MAX_SUMMARY_LINES:
         return AIUnavailable(FailureKind.TOO_LONG, f"{len(text)} characters")
     return Summary(text, answer.tokens)
 

@@ -177,18 +177,12 @@ class AIClient:
         """
         if not 1 <= words <= MAX_SUMMARY_WORDS:
             raise ValueError(f"words must be between 1 and {MAX_SUMMARY_WORDS}, got {words}")
-        asked = (
-            None
-            if instruction is None
-            else prepare(instruction, self._redact, MAX_INSTRUCTION_CHARS)
-        )
+        asked = None if instruction is None else self._prepare_instruction(instruction)
         prompt = summarise_prompt(self._prepare(text), words, self._fence(), asked)
-        max_chars = words * 12 + 100
-
-        def read(answer: Answer) -> Summary | AIUnavailable:
-            return read_summary(answer, words, max_chars, keep_lines=asked is not None)
-
-        return await self._ask("summarise", team, prompt, read)
+        keep_lines = asked is not None
+        return await self._ask(
+            "summarise", team, prompt, lambda a: read_summary(a, words, keep_lines=keep_lines)
+        )
 
     async def read_request(
         self, text: str, grammar: str, *, team: str
@@ -211,6 +205,9 @@ class AIClient:
 
     def _prepare(self, text: str) -> str:
         return prepare(text, self._redact, self._settings.max_input_chars)
+
+    def _prepare_instruction(self, instruction: str) -> str:
+        return prepare(instruction, self._redact, MAX_INSTRUCTION_CHARS)
 
     async def _ask(
         self, use: AIUse, team: str, prompt: Prompt, read: Callable[[Answer], T | AIUnavailable]
