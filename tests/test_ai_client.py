@@ -130,6 +130,20 @@ async def test_categorise_sends_a_strict_json_schema_with_the_label_names(
     assert "How much is the pro plan?" not in system["content"]
 
 
+async def test_the_answer_cap_can_be_sent_as_max_completion_tokens(
+    fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    settings = settings_for(
+        fake, token_limit_field="max_completion_tokens", max_answer_tokens=300, temperature=0.0
+    )
+    async with AIClient(settings, redact=str, clock=clock.now) as ai:
+        await ai.categorise("x", LABELS, team=TEAM)
+    body = sent(fake).body
+    assert body["max_completion_tokens"] == 300
+    assert "max_tokens" not in body
+    assert body["temperature"] == 0.0
+
+
 async def test_a_label_in_another_case_is_the_listed_label(fake: FakeOpenAI, ai: AIClient) -> None:
     fake.script(Reply.json({"label": "BILLING"}))
     result = await ai.categorise("Invoice 42 is wrong", LABELS, team=TEAM)
@@ -559,6 +573,12 @@ async def test_rule_of_thumb_default_answers_end_to_end(fake: FakeOpenAI, ai: AI
     result = await ai.categorise("My invoice is wrong, billing please", LABELS, team=TEAM)
     assert isinstance(result, Category)
     assert result.label.name == "billing"
+
+
+async def test_rule_of_thumb_summary_is_the_first_words_of_the_data(ai: AIClient) -> None:
+    result = await ai.summarise("The deploy of version 2.3 failed on two hosts.", team=TEAM)
+    assert isinstance(result, Summary)
+    assert result.text == "The deploy of version 2.3 failed on two hosts."
 
 
 async def test_status_day_follows_the_clock(

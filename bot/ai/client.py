@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Literal, Self, TypeVar
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
@@ -56,6 +56,7 @@ _CHARS_PER_TOKEN: Final = 4
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+TokenLimitField = Literal["max_tokens", "max_completion_tokens"]
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,11 @@ class AISettings:
     """How to reach the model. AI is on only when ``base_url`` and ``model`` are both set.
 
     ``api_key`` is kept out of ``repr``. ``timeout`` bounds each request end to end, in
-    seconds; ``max_input_chars`` cuts the item; ``max_answer_tokens`` caps what a model
-    may write (sent as ``max_tokens``, which OpenAI, Azure, Ollama and vLLM all read);
-    ``temperature`` is sent only when set (some reasoning models refuse any value).
+    seconds, retries included; ``max_input_chars`` cuts the item; ``max_answer_tokens``
+    caps what a model may write, sent as ``token_limit_field``: ``max_tokens`` is what
+    Ollama, vLLM and most models read, while OpenAI's reasoning models (o-series, GPT-5)
+    accept only ``max_completion_tokens``. ``temperature`` is sent only when set (those
+    models refuse any value but the default).
     """
 
     base_url: str | None = None
@@ -77,6 +80,7 @@ class AISettings:
     max_answer_tokens: int = 600
     max_retries: int = 0
     temperature: float | None = None
+    token_limit_field: TokenLimitField = "max_tokens"
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:
@@ -249,7 +253,7 @@ class AIClient:
         arguments: dict[str, Any] = {
             "model": self._settings.model,
             "messages": list(prompt.messages),
-            "max_tokens": self._settings.max_answer_tokens,
+            self._settings.token_limit_field: self._settings.max_answer_tokens,
         }
         if prompt.response_format is not None:
             arguments["response_format"] = prompt.response_format

@@ -350,7 +350,8 @@ def rule_of_thumb(request: ChatRequest) -> Reply:
 
     JSON schema: a value built from the schema, where a string enum takes the first value
     named in the data (else the first value). Tools: a call of the first tool with
-    arguments built from its schema. Otherwise: the first words of the data.
+    arguments built from its schema. Otherwise: the first words of the data (marker lines
+    such as ``<<<DATA ...>>>`` left out).
     """
     data = _message_text(request.messages[-1]) if request.messages else ""
     schema = _json_schema(request.response_format)
@@ -360,7 +361,14 @@ def rule_of_thumb(request: ChatRequest) -> Reply:
         function = request.tools[0].get("function", {})
         arguments = _value_for(function.get("parameters", {}), data)
         return Reply.tool_call(str(function.get("name", "")), **arguments)
-    return Reply.text(" ".join(data.split()[:_TEXT_ANSWER_WORDS]) or _PLACEHOLDER)
+    return Reply.text(" ".join(_data_words(data)[:_TEXT_ANSWER_WORDS]) or _PLACEHOLDER)
+
+
+def _data_words(text: str) -> list[str]:
+    """The words of ``text`` without marker lines such as the bot's ``<<<DATA ...>>>``."""
+    lines = text.splitlines()
+    kept = [line for line in lines if not (line.startswith("<<<") and line.endswith(">>>"))]
+    return " ".join(kept).split()
 
 
 def _json_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
