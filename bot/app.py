@@ -40,6 +40,7 @@ from bot.triggers.runner import TriggerRunner
 from bot.triggers.scheduling import TriggerScheduling
 from bot.triggers.service import TriggerService
 from bot.triggers.slash import TriggerSlash
+from bot.usercode import UserCodeRunner
 from bot.webhooks.hooks import HookCache
 from bot.webhooks.ingest import DeliveryWriter
 from bot.webhooks.processor import DeliveryProcessor, fast_message
@@ -116,6 +117,7 @@ def build(
     policy = AddressPolicy.from_allowlist(settings.check_allowlist)
     fetcher = SafeFetcher(policy)
     background = BackgroundTasks()
+    usercode = UserCodeRunner(on_event=metrics.usercode_event)
     triggers = TriggerRunner(
         db=db,
         clock=clock,
@@ -126,6 +128,7 @@ def build(
         concurrency=settings.check_concurrency,
         on_run=metrics.trigger_run,
         background=background,
+        usercode=usercode,
     )
     scheduling = TriggerScheduling(db=db, clock=clock, outbox=outbox, runner=triggers)
     leadership = Leadership(
@@ -136,7 +139,7 @@ def build(
     )
     metrics.leader = lambda: leadership.is_leader
     deliveries = DeliveryProcessor(
-        db=db, clock=clock, outbox=outbox, run_trigger=triggers.run_named
+        db=db, clock=clock, outbox=outbox, usercode=usercode, run_trigger=triggers.run_named
     )
     receiver = Receiver(
         db=db,
@@ -402,6 +405,7 @@ async def stop(bot: Bot) -> None:
     await bot.scheduling.stop()
     await bot.background.stop()
     await bot.deliveries.stop()
+    await bot.triggers.usercode.close()
     await bot.outbox.stop()
     await bot.fetcher.close()
     await bot.db.close()

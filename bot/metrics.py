@@ -66,6 +66,14 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
+        self.usercode = Counter(
+            "chatops_usercode_events_total",
+            "User templates, filters and conditions run in workers, by event "
+            "(job_ok, job_failed, job_timed_out, job_crashed, worker_started, worker_killed, "
+            "worker_died)",
+            ["event"],
+            registry=r,
+        )
         self.last_webhook = Gauge(
             "chatops_last_webhook_timestamp_seconds",
             "When the last webhook was accepted",
@@ -85,6 +93,9 @@ class Metrics:
         self.trigger_runs.labels(kind, outcome).inc()
         self.trigger_lateness.observe(max(0.0, lateness))
         self.trigger_duration.observe(max(0.0, duration))
+
+    def usercode_event(self, event: str) -> None:
+        self.usercode.labels(event).inc()
 
     async def render(self, refresh: Callable[[], Awaitable[Snapshot]]) -> bytes:
         """The exposition text, after reading the database-backed values."""

@@ -363,9 +363,9 @@ async def test_json_body_that_is_not_json(server: TestServer, fetcher: SafeFetch
     )
 
 
-def test_json_cut_body_says_it_was_cut() -> None:
+async def test_json_cut_body_says_it_was_cut() -> None:
     cut = STATUS_JSON.read_bytes()[:50]
-    seen = json_observation(
+    seen = await json_observation(
         _result(cut, "application/json", truncated=True), _indicator_is_not_none, None, NOW
     )
     assert seen.ok is False

@@ -361,7 +361,7 @@ def test_nested_ranges_are_stopped_by_the_time_limit() -> None:
     started = time.monotonic()
     with pytest.raises(RenderError, match=r"took longer than the limit of 0\.5 s"):
         render_template(template, {})
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # stopped at the limit, not run to the end
 
 
 def test_loops_over_a_held_value_are_stopped_too() -> None:
@@ -370,7 +370,7 @@ def test_loops_over_a_held_value_are_stopped_too() -> None:
     started = time.monotonic()
     with pytest.raises(RenderError, match="took longer"):
         render(source, time_limit=0.1)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.5  # refused, not run: unrefused takes 5 s or more
 
 
 def test_time_limit_is_a_parameter() -> None:
@@ -378,7 +378,7 @@ def test_time_limit_is_a_parameter() -> None:
     started = time.monotonic()
     with pytest.raises(RenderError, match=r"limit of 0\.05 s"):
         render(source, time_limit=0.05)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.5  # refused, not run: unrefused takes 5 s or more
     with pytest.raises(RenderError, match=r"limit of 0\.05 s"):
         evaluate(compile_expression("range(100000)|map('string')|join|length"), {}, time_limit=0.05)
 
@@ -454,7 +454,7 @@ def test_blow_ups_are_refused(source: str, reason: str) -> None:
     with pytest.raises(RenderError) as caught:
         render(source, {"payload": {"a": 1}})
     assert reason in caught.value.reason
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.5  # refused, not run: unrefused takes 5 s or more
 
 
 def test_left_associative_power_is_small() -> None:
@@ -632,7 +632,7 @@ def test_builtins_that_take_long_in_one_step_are_refused(source: str, reason: st
     with pytest.raises(RenderError) as caught:
         evaluate(compile_expression(source), {})
     assert reason in caught.value.reason
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.5  # refused, not run: unrefused takes 5 s or more
 
 
 @pytest.mark.parametrize(
@@ -656,7 +656,8 @@ def test_builtins_that_take_long_in_one_step_are_refused(source: str, reason: st
     ],
 )
 def test_builtins_at_their_bounds_still_work(source: str, expected: Any) -> None:
-    assert value(source) == expected
+    # What is tested is the caps, not speed: a generous limit keeps a busy machine out of it.
+    assert evaluate(compile_expression(source), {}, time_limit=30) == expected
 
 
 @pytest.mark.parametrize(
@@ -708,7 +709,7 @@ def test_comparing_or_hashing_values_that_share_their_parts_is_refused(use: str)
     started = time.monotonic()
     with pytest.raises(RenderError, match="longer than 2000000 characters"):
         render(_SHARED + use)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # stopped at the limit, not run to the end
 
 
 def test_shared_values_built_without_a_loop_are_refused_too() -> None:

@@ -810,7 +810,7 @@ async def delivery_verdict(running: RunningBot, delivery_id: str) -> tuple[str, 
         while True:
             log = await running.command("/hook log fzt")
             for line in DELIVERY_LINE.finditer(log):
-                if line["id"] != delivery_id or line["status"] == "received":
+                if line["id"] != delivery_id or line["status"] in ("received", "processing"):
                     continue
                 if line["status"] != "posted" or _message_settled(line["rest"]):
                     return line["status"], line["rest"]

@@ -114,3 +114,51 @@ def test_the_generic_fallback_escapes_the_event_name() -> None:
     event = InboundEvent("generic", HOSTILE, {"action": HOSTILE}, {"x-event-type": HOSTILE})
     rendered = presets.render(event)
     assert rendered.text.startswith("Webhook &lt;!here&gt;")
+
+
+# A template and a filter that each run until their time limit, on every delivery.
+SLOW_TEMPLATE = "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}x"
+SLOW_FILTER = " + ".join(["(range(100000)|map('string')|join|length)"] * 20) + " > 0"
+
+
+async def test_hostile_user_code_cannot_stall_the_bot(start_bot) -> None:
+    import json
+    import time
+
+    from bot.webhooks.verify import sign_generic
+
+    running: RunningBot = await start_bot()
+    hooks = []
+    for name, setting in (
+        ("slowtpl", f"template slowtpl {SLOW_TEMPLATE}"),
+        ("slowflt", f"filter slowflt {SLOW_FILTER}"),
+    ):
+        reply = await running.command(f"/hook create {name} preset=generic")
+        path = "/hooks/" + reply.split("/hooks/")[1].split("`")[0]
+        secret = reply.split("*Secret* (shown once — keep it): `")[1].split("`")[0]
+        assert "now" in await running.command(f"/hook {setting}")
+        hooks.append((path, secret))
+
+    async def flood() -> None:
+        for n in range(15):
+            for path, secret in hooks:
+                body = json.dumps({"n": n}).encode()
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Signature-256": sign_generic(secret, body),
+                }
+                assert (await running.post(path, body, headers))[0] == 202
+
+    async def timed(call: Any) -> float:
+        started = time.perf_counter()
+        await call
+        return time.perf_counter() - started
+
+    flooding = asyncio.create_task(flood())
+    waits: list[float] = []
+    while not flooding.done() or len(waits) < 20:
+        waits.append(await timed(running.http.get(f"{running.base_url}/healthz")))
+        waits.append(await timed(running.command("/hook list")))
+        await asyncio.sleep(0.05)
+    await flooding
+    assert max(waits) < 1.5, sorted(waits)[-5:]  # Slack gives a command 3 s

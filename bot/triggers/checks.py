@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import calendar
 import codecs
+import inspect
 import io
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -27,7 +28,9 @@ import feedparser
 from bot.net import DEFAULT_MAX_BYTES, FetchBlocked, FetchError, FetchResult
 from bot.triggers.observation import FeedItem, Observation
 
-Condition = Callable[[Mapping[str, Any]], bool]
+# A user condition: called with what the check saw; it may answer later (it runs in a
+# user-code worker, see `bot.usercode`), and raises for a condition that fails.
+Condition = Callable[[Mapping[str, Any]], bool | Awaitable[bool]]
 
 SUMMARY_LIMIT = 300
 _BLOCK_TAGS = frozenset({"p", "br", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
@@ -126,10 +129,11 @@ def condition_context(result: FetchResult, now: datetime) -> dict[str, Any]:
     }
 
 
-def _evaluate(condition: Condition, context: Mapping[str, Any]) -> bool | str:
+async def _evaluate(condition: Condition, context: Mapping[str, Any]) -> bool | str:
     """The condition's truth, or the error text if it raised."""
     try:
-        return bool(condition(context))
+        held = condition(context)
+        return bool(await held if inspect.isawaitable(held) else held)
     except Exception as exc:  # a user expression may fail in any way; report it
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -154,7 +158,7 @@ def _now(now: datetime | None) -> datetime:
     return now if now is not None else datetime.now(UTC)
 
 
-def http_observation(
+async def http_observation(
     result: FetchResult,
     condition: Condition | None,
     condition_text: str | None,
@@ -166,7 +170,7 @@ def http_observation(
         return _observe(result, False, line)
     if condition is None:
         return _observe(result, True, f"OK: {line}")
-    held = _evaluate(condition, condition_context(result, now))
+    held = await _evaluate(condition, condition_context(result, now))
     if isinstance(held, str):
         return _observe(result, False, f"condition error: {held}")
     if held:
@@ -192,10 +196,10 @@ async def check_http(
     fetched = await _fetch(fetcher, url, timeout, max_bytes)
     if isinstance(fetched, Observation):
         return fetched
-    return http_observation(fetched, condition, condition_text, _now(now))
+    return await http_observation(fetched, condition, condition_text, _now(now))
 
 
-def json_observation(
+async def json_observation(
     result: FetchResult, condition: Condition, condition_text: str | None, now: datetime
 ) -> Observation:
     """Judge a fetched JSON document: ok means the condition is false."""
@@ -206,7 +210,7 @@ def json_observation(
     if isinstance(data, _NotJSON):
         return _observe(result, False, f"fetch failed: response is not JSON ({data.reason})")
     context = {**condition_context(result, now), "json": data, "data": data}
-    held = _evaluate(condition, context)
+    held = await _evaluate(condition, context)
     text = condition_text or "condition"
     if isinstance(held, str):
         return _observe(result, False, f"condition error: {held}")
@@ -234,7 +238,7 @@ async def check_json(
     fetched = await _fetch(fetcher, url, timeout, max_bytes, prefix="fetch failed: ")
     if isinstance(fetched, Observation):
         return fetched
-    return json_observation(fetched, condition, condition_text, _now(now))
+    return await json_observation(fetched, condition, condition_text, _now(now))
 
 
 class _TextExtractor(HTMLParser):

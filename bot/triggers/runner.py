@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -30,7 +30,7 @@ from bot.net import DEFAULT_MAX_BYTES
 from bot.outbox import Outbox, enqueue
 from bot.tasks import BackgroundTasks
 from bot.triggers import checks
-from bot.triggers.conditions import compile_condition
+from bot.triggers.conditions import to_expression
 from bot.triggers.digest import digest
 from bot.triggers.evaluate import (
     Announcement,
@@ -44,6 +44,7 @@ from bot.triggers.grammar import parse_duration
 from bot.triggers.messages import announcement_message, opens_incident, post_message
 from bot.triggers.observation import Observation
 from bot.triggers.schedule import Schedule, schedule_from_dict
+from bot.usercode import ConditionJob, Failed, UserCodeRunner
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ class TriggerRunner:
     check_timeout: float
     concurrency: int
     check_max_bytes: int = DEFAULT_MAX_BYTES
+    usercode: UserCodeRunner = field(default_factory=UserCodeRunner)
     on_run: Callable[[str, str, float, float], None] = lambda kind, outcome, late, took: None
     last_lateness: float = 0.0  # seconds, of the latest scheduled run (for /trigger status)
     _limit: asyncio.Semaphore = field(init=False)
@@ -315,7 +317,7 @@ class TriggerRunner:
     async def _check(self, trigger: Trigger, now: datetime) -> Observation:
         url = trigger.target or ""
         timeout = self.timeout_of(trigger)
-        condition = compile_condition(trigger.condition) if trigger.condition else None
+        condition = self._condition(trigger.condition) if trigger.condition else None
         if trigger.kind == "http":
             return await checks.check_http(
                 self.fetcher,
@@ -342,6 +344,18 @@ class TriggerRunner:
                 self.fetcher, url, timeout=timeout, max_bytes=self.check_max_bytes
             )
         return Observation(True, "scheduled post")
+
+    def _condition(self, text: str) -> checks.Condition:
+        """The trigger's condition, evaluated in a user-code worker (never on the loop)."""
+        source = to_expression(text)
+
+        async def holds(context: Mapping[str, Any]) -> bool:
+            (outcome,) = await self.usercode.run([ConditionJob(source, dict(context))])
+            if isinstance(outcome, Failed):
+                raise outcome.as_error()
+            return outcome
+
+        return holds
 
     def _decide(
         self, trigger: Trigger, observation: Observation, now: datetime

@@ -5,8 +5,9 @@ and at start-up it picks up whatever a crash left behind. A batch goes in three 
 
 1. **claim** up to `BATCH` received deliveries (they become ``processing`` until
    ``claimed_until``) and commit;
-2. **decide** each one's message outside any transaction, yielding the event loop between
-   deliveries: user templates and filters never hold a transaction or the database;
+2. **decide** each one's message outside any transaction: filters, then templates, run in
+   user-code worker processes (`bot.usercode`) under a hard deadline, so user code never
+   holds a transaction, the database or the event loop;
 3. **record** the outcomes and queue the messages in a second short transaction, but only
    for deliveries still claimed by this batch (a claim that expired meanwhile may have
    been taken over by another replica, which then records them instead).
@@ -39,6 +40,7 @@ from bot.expressions import (
 from bot.models import Delivery, Hook
 from bot.outbox import Message, Outbox, ThreadMode, enqueue
 from bot.slack import blocks as kit
+from bot.usercode import ConditionJob, Failed, TemplateJob, UserCodeRunner
 from bot.webhooks import presets
 from bot.webhooks.delivery import BadRequest, parse_body
 from bot.webhooks.event import InboundEvent, Rendered, Sender
@@ -48,9 +50,9 @@ log = logging.getLogger(__name__)
 BATCH = 200
 POLL_SECONDS = 1.0
 PASS_QUANTUM_SECONDS = 0.005
+# Longer than a batch of user code can take (each job is killed at its deadline, and a
+# source that runs out of time fails its other jobs of the batch at once).
 CLAIM_SECONDS = 180.0
-# A batch stops deciding after this long and gives the rest back, well within its claim.
-DECIDE_BUDGET_SECONDS = CLAIM_SECONDS / 3
 
 # Threads by default for senders whose events form stories (a PR, an alert group);
 # a generic sender's events are unrelated unless the user says otherwise.
@@ -94,7 +96,8 @@ def hook_log_context(hook_name: str) -> kit.Block:
 
 
 def to_message(delivery: StoredDelivery, hook: Hook) -> Message | Skip:
-    """Decide what one delivery becomes in Slack. Pure: no I/O, no clock."""
+    """Decide what one delivery becomes in Slack, running its hook's filter and template
+    in this process (tests and tools; the processor runs them in `bot.usercode` workers)."""
     try:
         payload = parse_body(delivery.content_type, delivery.body)
     except BadRequest as error:
@@ -104,12 +107,25 @@ def to_message(delivery: StoredDelivery, hook: Hook) -> Message | Skip:
 
 def message_for(delivery: StoredDelivery, payload: Any, hook: Hook) -> Message | Skip:
     """`to_message` for a delivery whose body is already parsed into ``payload``."""
-    event = InboundEvent(_as_sender(delivery.sender), delivery.event, payload, delivery.headers)
+    event = inbound_event(delivery, payload)
     context = template_context(event, hook)
     if hook.filter and not _passes(hook.filter, context):
         return Skip("filtered", f"filter is false: {hook.filter}")
+    return assemble(delivery, hook, event, _render_in_process(hook, context))
+
+
+def inbound_event(delivery: StoredDelivery, payload: Any) -> InboundEvent:
+    """The verified, parsed event a stored delivery carries."""
+    return InboundEvent(_as_sender(delivery.sender), delivery.event, payload, delivery.headers)
+
+
+def assemble(
+    delivery: StoredDelivery, hook: Hook, event: InboundEvent, template: str | Failed | None
+) -> Message:
+    """The message: the preset's rendering, or the hook's ``template`` output (None: the hook
+    has no template; `Failed`: it failed, and the preset's message says so)."""
     rendered = presets.render(event)
-    text, blocks = _apply_template(hook, rendered, context)
+    text, blocks = _with_template(hook, rendered, template)
     blocks = [*blocks[: kit.MAX_BLOCKS - 1], hook_log_context(hook.name)]
     return Message(
         channel=hook.channel_id,
@@ -159,18 +175,25 @@ def _passes(source: str, context: dict[str, Any]) -> bool:
         return True
 
 
-def _apply_template(
-    hook: Hook, rendered: Rendered, context: dict[str, Any]
-) -> tuple[str, list[dict[str, Any]]]:
+def _render_in_process(hook: Hook, context: dict[str, Any]) -> str | Failed | None:
     if not hook.template:
-        return kit.fit_message(rendered.text, rendered.blocks)
+        return None
     try:
-        text = render_template(compile_template(hook.template), context)
+        return render_template(compile_template(hook.template), context)
     except ExpressionError as error:
-        return _with_warning(rendered, f"The template of hook *{hook.name}* failed ({error})")
-    if not text.strip():
+        return Failed(error.reason, error.line)
+
+
+def _with_template(
+    hook: Hook, rendered: Rendered, template: str | Failed | None
+) -> tuple[str, list[dict[str, Any]]]:
+    if template is None:
+        return kit.fit_message(rendered.text, rendered.blocks)
+    if isinstance(template, Failed):
+        return _with_warning(rendered, f"The template of hook *{hook.name}* failed ({template})")
+    if not template.strip():
         return _with_warning(rendered, f"The template of hook *{hook.name}* rendered nothing")
-    return kit.fit_message(text, [kit.section(text)])
+    return kit.fit_message(template, [kit.section(template)])
 
 
 def _with_warning(rendered: Rendered, problem: str) -> tuple[str, list[dict[str, Any]]]:
@@ -201,9 +224,7 @@ RECORD_OUTCOME = (
 )
 
 
-def _delivery_update(delivery_id: str, outcome: Message | Skip | None) -> dict[str, Any]:
-    if outcome is None:  # not decided in time: back to the queue
-        return {"delivery_id": delivery_id, "new_status": "received", "new_detail": None}
+def _delivery_update(delivery_id: str, outcome: Message | Skip) -> dict[str, Any]:
     if isinstance(outcome, Skip):
         return {
             "delivery_id": delivery_id,
@@ -213,13 +234,34 @@ def _delivery_update(delivery_id: str, outcome: Message | Skip | None) -> dict[s
     return {"delivery_id": delivery_id, "new_status": "posted", "new_detail": None}
 
 
-def _decide(delivery: Delivery, hook: Hook) -> Message | Skip:
-    """`to_message`, except that no delivery can ever stall the ones behind it."""
+@dataclass(frozen=True)
+class _Parsed:
+    """A claimed delivery whose body could be read, with what its user code sees."""
+
+    delivery: Delivery
+    hook: Hook
+    event: InboundEvent
+    context: dict[str, Any]
+
+
+def _parse(delivery: Delivery, hook: Hook) -> _Parsed | Skip:
     try:
-        return to_message(delivery, hook)
+        payload = parse_body(delivery.content_type, delivery.body)
+    except BadRequest as error:
+        return Skip("failed", str(error))
+    event = inbound_event(delivery, payload)
+    return _Parsed(delivery, hook, event, template_context(event, hook))
+
+
+def _assemble_safely(parsed: _Parsed, template: str | Failed | None) -> Message | Skip:
+    """`assemble`, except that no delivery can ever stall the ones behind it."""
+    try:
+        return assemble(parsed.delivery, parsed.hook, parsed.event, template)
     except Exception as error:
         log.exception(
-            "delivery %s could not be processed", delivery.id, extra={"delivery_id": delivery.id}
+            "delivery %s could not be processed",
+            parsed.delivery.id,
+            extra={"delivery_id": parsed.delivery.id},
         )
         return Skip("failed", f"internal error: {type(error).__name__}")
 
@@ -237,6 +279,7 @@ class DeliveryProcessor:
     db: Database
     clock: Clock
     outbox: Outbox
+    usercode: UserCodeRunner
     run_trigger: Callable[[str, str], Awaitable[None]] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
@@ -319,22 +362,53 @@ class DeliveryProcessor:
                 )
         return _Claimed(rows, until)
 
-    async def _decide_all(
-        self, deliveries: list[tuple[Delivery, Hook]]
-    ) -> list[Message | Skip | None]:
-        """Each delivery's outcome; None for those left undecided when the budget ran out."""
-        started = self.clock.now()
-        budget = timedelta(seconds=DECIDE_BUDGET_SECONDS)
-        outcomes: list[Message | Skip | None] = []
-        for delivery, hook in deliveries:
-            if self.clock.now() - started > budget:
-                outcomes.append(None)
-                continue
-            outcomes.append(_decide(delivery, hook))
-            await asyncio.sleep(0)  # one delivery's user code at a time holds the loop
+    async def _decide_all(self, deliveries: list[tuple[Delivery, Hook]]) -> list[Message | Skip]:
+        """Each delivery's outcome, its filter and template run in user-code workers (one
+        batch of filters, then one batch of templates); the event loop only waits."""
+        parsed = [_parse(delivery, hook) for delivery, hook in deliveries]
+        readable = [item for item in parsed if isinstance(item, _Parsed)]
+        filtered = await self._run_filters(readable)
+        passing = [item for item in readable if id(item) not in filtered]
+        templates = await self._run_templates(passing)
+        outcomes: list[Message | Skip] = []
+        for item in parsed:
+            if isinstance(item, Skip):
+                outcomes.append(item)
+            elif id(item) in filtered:
+                outcomes.append(filtered[id(item)])
+            else:
+                outcomes.append(_assemble_safely(item, templates.get(id(item))))
         return outcomes
 
-    async def _record(self, claimed: _Claimed, outcomes: list[Message | Skip | None]) -> set[str]:
+    async def _run_filters(self, items: list[_Parsed]) -> dict[int, Skip]:
+        """The deliveries (by ``id()``) whose hook's filter is false."""
+        with_filter = [item for item in items if item.hook.filter]
+        jobs = [ConditionJob(item.hook.filter or "", item.context) for item in with_filter]
+        outcomes = await self.usercode.run(jobs) if jobs else []
+        skipped: dict[int, Skip] = {}
+        failures: dict[str, list[Failed]] = {}
+        for item, outcome in zip(with_filter, outcomes, strict=True):
+            if isinstance(outcome, Failed):
+                failures.setdefault(item.hook.name, []).append(outcome)
+            elif not outcome:
+                skipped[id(item)] = Skip("filtered", f"filter is false: {item.hook.filter}")
+        for name, failed in failures.items():  # one line per hook, not one per delivery
+            log.warning(
+                "hook %s: filter failed on %d deliveries (%s); delivered them anyway",
+                name,
+                len(failed),
+                failed[0],
+            )
+        return skipped
+
+    async def _run_templates(self, items: list[_Parsed]) -> dict[int, str | Failed]:
+        """Each delivery's template output (by ``id()``), for hooks that have a template."""
+        with_template = [item for item in items if item.hook.template]
+        jobs = [TemplateJob(item.hook.template or "", item.context) for item in with_template]
+        outcomes = await self.usercode.run(jobs) if jobs else []
+        return {id(item): outcome for item, outcome in zip(with_template, outcomes, strict=True)}
+
+    async def _record(self, claimed: _Claimed, outcomes: list[Message | Skip]) -> set[str]:
         """Record the outcomes of deliveries this batch still holds; returns their ids."""
         ids = [delivery.id for delivery, _ in claimed.deliveries]
         async with self.db.transaction() as session:
