@@ -104,6 +104,17 @@ def test_downtime_counts_from_the_first_failure_not_the_confirmation() -> None:
     assert "recovered after 3 min" in seen[1][1].text
 
 
+def test_downtime_is_rounded_to_the_nearest_minute_not_down() -> None:
+    # Issue 12, defect 7: failed at 18:45:17, recovered at 18:47:17 said "1 min", because
+    # the failing run's clock read after its (slower) check and the recovery's did not.
+    failed = datetime(2031, 1, 6, 18, 45, 17, 800_000, tzinfo=UTC)
+    recovered = datetime(2031, 1, 6, 18, 47, 17, 200_000, tzinfo=UTC)
+    state, _ = decide("site", TriggerState.initial(), UP, failed - timedelta(minutes=1), Policy())
+    state, _ = decide("site", state, DOWN, failed, Policy())
+    _, (announcement,) = decide("site", state, UP, recovered, Policy())
+    assert "recovered after 2 min" in announcement.text
+
+
 def test_a_blip_before_an_incident_does_not_move_its_start() -> None:
     state, _ = run(".x.xxx", Policy(retries=3))
     assert state.incident_started == at(3)
@@ -487,14 +498,23 @@ def test_invalid_policy_raises(kwargs: dict[str, Any]) -> None:
     [
         (timedelta(0), "0 s"),
         (timedelta(seconds=45), "45 s"),
-        (timedelta(seconds=59.9), "59 s"),
+        (timedelta(seconds=59.4), "59 s"),
+        (timedelta(seconds=59.6), "1 min"),
         (timedelta(minutes=1), "1 min"),
-        (timedelta(minutes=12, seconds=30), "12 min"),
-        (timedelta(minutes=59, seconds=59), "59 min"),
+        # Rounded to the nearest unit, not cut: the issue's 18:45:17 → 18:47:17 outage
+        # measured 1 min 59.4 s between the two runs' clocks.
+        (timedelta(minutes=1, seconds=59.4), "2 min"),
+        (timedelta(minutes=1, seconds=29), "1 min"),
+        (timedelta(minutes=12, seconds=30), "13 min"),
+        (timedelta(minutes=59, seconds=29), "59 min"),
+        (timedelta(minutes=59, seconds=31), "1 h"),
         (timedelta(hours=2), "2 h"),
         (timedelta(hours=2, minutes=5), "2 h 5 min"),
+        (timedelta(hours=2, minutes=5, seconds=40), "2 h 6 min"),
         (timedelta(days=1), "1 d"),
-        (timedelta(days=1, hours=3, minutes=59), "1 d 3 h"),
+        (timedelta(days=1, hours=3, minutes=29), "1 d 3 h"),
+        (timedelta(days=1, hours=3, minutes=59), "1 d 4 h"),
+        (timedelta(hours=23, minutes=59, seconds=50), "1 d"),
         (timedelta(seconds=-5), "0 s"),
     ],
 )
