@@ -116,17 +116,16 @@ class TriggerSlash:
     async def show(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "show")
         schedule = schedule_from_dict(trigger.schedule)
-        upcoming = (
-            schedule.next_runs(trigger.next_run_at - timedelta(microseconds=1), 3)
-            if trigger.next_run_at
-            else []
-        )
+        upcoming = upcoming_runs(trigger, 3)
         runs = await self.service.runs(trigger, 5)
         lines = [
             f"*{trigger.name}* — {describe_target(trigger)} → {channel_mention(trigger.channel_id)}",
             f"*Schedule:* {schedule.describe()}",
             "*Next runs:* "
-            + (", ".join(local_time(when, schedule.tz) for when in upcoming) or "none"),
+            + (
+                ", ".join(local_time(when, schedule.tz) for when in upcoming)
+                or ("none (paused)" if trigger.paused else "none")
+            ),
             f"*State:* {describe_state(trigger, self.clock.now())}",
             "*Options:* "
             + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
@@ -314,6 +313,16 @@ def describe_target(trigger: Trigger) -> str:
 def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
     nxt = local_time(next_run, schedule.tz) if next_run else "never (it is in the past)"
     return f"{schedule.describe()} — next: {nxt}"
+
+
+def upcoming_runs(trigger: Trigger, count: int) -> list[datetime]:
+    """The trigger's next ``count`` runs: the stored next run first (the one the scheduler
+    will start, and that ``list``, replies and the App Home show), then the schedule's
+    runs after it. None while paused."""
+    if trigger.next_run_at is None or trigger.paused or count < 1:
+        return []
+    schedule = schedule_from_dict(trigger.schedule)
+    return [trigger.next_run_at, *schedule.next_runs(trigger.next_run_at, count - 1)]
 
 
 def next_run_text(trigger: Trigger) -> str:
