@@ -31,6 +31,7 @@ from bot.notices import FailureNotices
 from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
 from bot.slack import listeners
+from bot.slack.channels import ChannelDirectory
 from bot.slack.http import bolt_route
 from bot.slack.users import UserDirectory
 from bot.status import read_health
@@ -186,12 +187,14 @@ def build(
 
 def _listeners(bot: Bot) -> listeners.Listeners:
     permissions = Permissions(bot.users, bot.settings.bot_admins)
+    channels = ChannelDirectory(bot.slack, bot.clock)
     triggers = TriggerService(
         db=bot.db,
         clock=bot.clock,
         scheduling=bot.scheduling,
         policy=bot.policy,
         permissions=permissions,
+        channels=channels,
     )
     hooks = HookService(
         settings=bot.settings,
@@ -201,6 +204,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         writer=bot.receiver.writer,
         permissions=permissions,
         find_trigger=triggers.find,
+        channels=channels,
     )
     trigger_slash = TriggerSlash(
         settings=bot.settings,

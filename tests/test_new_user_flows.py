@@ -8,9 +8,15 @@ from __future__ import annotations
 import copy
 import json
 import re
+from typing import Any
+
+from sqlmodel import col, select
 
 from bot.devtools.fake_slack import FakeSlack
-from tests.conftest import RunningBot, fake_clock, fixture_json, slack_headers
+from bot.models import Hook
+from tests.conftest import RunningBot, fake_clock, fixture_bytes, fixture_json, slack_headers
+from tests.test_conversation import click, dm
+from tests.test_webhooks_flow import create_hook, github_headers
 
 HOME_OPENED = fixture_json("slack/app_home_opened.json")
 CLOCK_TIME = re.compile(r"\w{3} \d{2} \w{3} \d{2}:\d{2} \w+")
@@ -64,3 +70,59 @@ async def test_a_check_that_runs_at_once_shows_that_run_first(start_bot) -> None
     runs = shown.split("*Next runs:* ", 1)[1].splitlines()[0]
     # An http check runs once when added; then every day at 9.
     assert runs == "Mon 06 Jan 19:46 CET, Tue 07 Jan 09:00 CET, Wed 08 Jan 09:00 CET"
+
+
+# Defect 1: a duplicate's reply named a delivery that does not exist.
+
+
+async def test_a_duplicate_names_the_original_delivery_which_replay_finds(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    running: RunningBot = await start_bot()
+    path, secret = await create_hook(running, "deploys <#C0002|ops> preset=github")
+    body = fixture_bytes("github/push.json")
+    headers = github_headers("push", body, secret, delivery="72d3162e-cc78-11e3")
+    status, first = await running.post(path, body, headers)
+    again, second = await running.post(path, body, headers)
+    assert (status, again) == (202, 202)
+    assert second == {"ok": True, "delivery": first["delivery"], "duplicate": True}
+    replayed = await running.command(f"/hook replay deploys {second['delivery']}")
+    assert replayed.startswith(f"Replaying `{first['delivery']}` as `"), replayed
+    await fake_slack.wait_for("chat.postMessage", 2)  # the original and its replay
+
+
+# Defect 2: creating a webhook by DM failed ("create create …", "#ops" not a channel).
+
+
+async def test_a_webhook_asked_for_by_dm_is_created_as_the_summary_showed(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_channel("D0001", "dm")
+    running: RunningBot = await start_bot()
+    await running.event(dm("give me a webhook for github pushes in #ops"))
+    (proposal,) = await fake_slack.wait_for("chat.postMessage")
+    summary = proposal.args["text"]
+    assert "create create" not in json.dumps(proposal.args)
+    name = re.search(r"webhook \*([\w-]+)\* for (\w+), posting in (\S+?)\.", summary)
+    assert name, summary
+    create = button(proposal.args, "draft_create")
+    await running.interact(click("draft_create", create["value"], channel="D0001"))
+    (told,) = await fake_slack.wait_for("chat.postEphemeral")
+    assert told.args["text"].startswith(f"Created hook *{name.group(1)}* → "), told.args["text"]
+    hook = await stored_hook(running, name.group(1))
+    assert hook is not None and hook.preset == name.group(2) == "github"
+    # "#ops" as typed is the fake workspace's #ops: the hook posts there, by its id.
+    assert name.group(3) in ("#ops", "<#C0002>")
+    assert hook.channel_id == "C0002"
+
+
+def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """The button ``action_id`` in a posted message's blocks."""
+    elements = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return next(e for e in elements if e["action_id"] == action_id)
+
+
+async def stored_hook(running: RunningBot, name: str) -> Hook | None:
+    async with running.bot.db.sessions() as session:
+        result = await session.execute(select(Hook).where(col(Hook.name) == name))
+        return result.scalars().first()

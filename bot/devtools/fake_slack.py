@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import copy
 import hmac
@@ -185,6 +186,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
+            "conversations.list": self._conversations_list,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
@@ -605,6 +607,24 @@ class FakeSlack:
         self._visible_channel(channel_id)
         return {"channel": self._channel_object(channel_id)}
 
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One page of the channels the bot can see, as Slack pages them (opaque cursor)."""
+        types = set((_text(args, "types") or "public_channel").split(","))
+        if not types <= _CONVERSATION_TYPES:
+            raise FakeSlackError("invalid_types")
+        limit = min(max(_int_arg(args, "limit", 100), 1), 1000)
+        start = _cursor_offset(_text(args, "cursor"))
+        listed = [
+            self._channel_object(channel_id)
+            for channel_id, info in self.channels.items()
+            if _conversation_type(channel_id, info) in types
+            and (not info["is_private"] or info["is_member"])
+        ]
+        page = listed[start : start + limit]
+        more = start + limit < len(listed)
+        next_cursor = _cursor_of(start + limit) if more else ""
+        return {"channels": page, "response_metadata": {"next_cursor": next_cursor}}
+
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = _required(args, "channel", "channel_not_found")
         info = self.channels.get(channel_id)
@@ -752,6 +772,42 @@ def _view_arg(args: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(view, dict) or not view.get("type"):
         raise FakeSlackError("invalid_arguments")
     return copy.deepcopy(view)
+
+
+_CONVERSATION_TYPES: Final = frozenset({"public_channel", "private_channel", "mpim", "im"})
+
+
+def _conversation_type(channel_id: str, info: ChannelInfo) -> str:
+    if channel_id.startswith("D"):
+        return "im"
+    return "private_channel" if info["is_private"] else "public_channel"
+
+
+def _int_arg(args: dict[str, Any], key: str, default: int) -> int:
+    value = _text(args, key)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise FakeSlackError("invalid_arguments") from None
+
+
+def _cursor_of(offset: int) -> str:
+    """An opaque-looking cursor, like Slack's base64 ones."""
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _cursor_offset(cursor: str) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, number = base64.b64decode(cursor, validate=True).decode().partition(":")
+        if kind == "offset" and number.isdigit():
+            return int(number)
+    except ValueError:
+        pass
+    raise FakeSlackError("invalid_cursor")
 
 
 def _warning(code: str) -> dict[str, Any]:

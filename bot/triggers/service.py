@@ -8,7 +8,7 @@ writes the row and its audit entry in one transaction, and tells the scheduler.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from bot.models import Trigger, TriggerRun
 from bot.names import valid_name
 from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
 from bot.permissions import Permissions
+from bot.slack.channels import ChannelDirectory
 from bot.triggers.conditions import ConditionError, compile_condition
 from bot.triggers.evaluate import TriggerState, mute, state_from_dict
 from bot.triggers.schedule import schedule_from_dict
@@ -41,6 +42,7 @@ class TriggerService:
     scheduling: TriggerScheduling
     policy: AddressPolicy
     permissions: Permissions
+    channels: ChannelDirectory
 
     # Reading
 
@@ -117,8 +119,11 @@ class TriggerService:
     # Changing
 
     async def create(self, actor: Actor, spec: TriggerSpec) -> Trigger:
-        """Save a new trigger; `SpecError` for a bad definition or a name in use."""
+        """Save a new trigger; `SpecError` for a bad definition or a name in use.
+
+        A channel typed as ``#name`` is stored as its id when Slack knows it."""
         self.validate(spec)
+        spec = await self._resolve_channel(spec)
         if await self.find(actor.team_id, spec.name):
             raise SpecError(
                 f"A trigger named `{spec.name}` exists already. Pick another name, or "
@@ -138,6 +143,7 @@ class TriggerService:
         """Replace ``trigger``'s definition with ``spec``, keeping its history."""
         await self._require_owner(actor, trigger)
         self.validate(spec)
+        spec = await self._resolve_channel(spec)
         if spec.name != trigger.name and await self.find(actor.team_id, spec.name):
             raise SpecError(
                 f"A trigger named `{spec.name}` exists already.", field="name", part=spec.name
@@ -196,6 +202,11 @@ class TriggerService:
         return await self.permissions.may_change(actor.user_id, trigger.created_by)
 
     # Inside
+
+    async def _resolve_channel(self, spec: TriggerSpec) -> TriggerSpec:
+        if spec.channel is None:
+            return spec
+        return replace(spec, channel=await self.channels.resolve(spec.channel))
 
     async def _require_owner(self, actor: Actor, trigger: Trigger) -> None:
         await self.permissions.require(

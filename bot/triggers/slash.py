@@ -22,6 +22,7 @@ from bot.errors import SpecError, UsageError
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox
 from bot.slack.blocks import channel_mention, plural
+from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.users import UserDirectory
 from bot.status import describe_health, read_health
@@ -244,12 +245,13 @@ def _next_clock_time(match: re.Match[str], now: datetime, tz: ZoneInfo) -> datet
 
 def added_text(trigger: Trigger, schedule: Schedule) -> str:
     """The answer to creating ``trigger``."""
-    return f"Added {summary_text(trigger, schedule)}"
+    return f"Added {summary_text(trigger, schedule)}{unknown_channel_note(trigger.channel_id)}"
 
 
 def updated_text(trigger: Trigger) -> str:
     """The answer to redefining ``trigger``."""
-    return f"Updated {summary_text(trigger, schedule_from_dict(trigger.schedule))}"
+    summary = summary_text(trigger, schedule_from_dict(trigger.schedule))
+    return f"Updated {summary}{unknown_channel_note(trigger.channel_id)}"
 
 
 def summary_text(trigger: Trigger, schedule: Schedule) -> str:

@@ -17,6 +17,7 @@ from bot.models import Delivery, Hook
 from bot.names import NAME_RULE, valid_name
 from bot.outbox import THREAD_MODES
 from bot.slack.blocks import channel_mention, plural
+from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.text import parse_channel, parse_key_values, unescape
 from bot.webhooks.processor import default_thread_mode
@@ -111,7 +112,8 @@ class HookSlash:
             )
         settings = parse_settings(options, hook.name)
         hook = await self.service.change(command.actor, hook, settings)
-        return Reply(f"Updated *{hook.name}*: {settings.describe()}")
+        moved = unknown_channel_note(hook.channel_id) if settings.channel else ""
+        return Reply(f"Updated *{hook.name}*: {settings.describe()}{moved}")
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
         hook = await self._named(command, words, "delete")
@@ -299,7 +301,8 @@ def created_text(created: CreatedHook) -> str:
     """The answer to creating a hook: where it posts, its URL, its secret once, set-up steps."""
     hook = created.hook
     return (
-        f"Created hook *{hook.name}* → {channel_mention(hook.channel_id)}.\n*URL:* `{created.url}`\n"
+        f"Created hook *{hook.name}* → {channel_mention(hook.channel_id)}."
+        f"{unknown_channel_note(hook.channel_id)}\n*URL:* `{created.url}`\n"
         + (f"*Secret* (shown once — keep it): `{created.secret}`\n" if created.secret else "")
         + setup_instructions(hook.preset, created.url, created.secret)
     )
