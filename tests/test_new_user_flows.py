@@ -8,12 +8,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.models import Hook
+from bot.webhooks.slash import SETTABLE
 from tests.conftest import RunningBot, fake_clock, fixture_bytes, fixture_json, slack_headers
 from tests.test_conversation import click, dm
 from tests.test_webhooks_flow import create_hook, github_headers
@@ -126,3 +128,20 @@ async def stored_hook(running: RunningBot, name: str) -> Hook | None:
     async with running.bot.db.sessions() as session:
         result = await session.execute(select(Hook).where(col(Hook.name) == name))
         return result.scalars().first()
+
+
+# Defect 9: `run=` was hidden; every option is in the help, the README and `show`.
+
+
+async def test_every_hook_setting_is_in_the_help_the_readme_and_show(start_bot) -> None:
+    running: RunningBot = await start_bot()
+    await running.command("/hook create deploys preset=github")
+    help_text = await running.command("/hook help")
+    shown = await running.command("/hook show deploys")
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    set_in_readme = readme.split("`set NAME", 1)[1].split("`", 1)[0]
+    for key in SETTABLE:
+        assert f"{key}=" in help_text, key
+        assert f"{key}=" in set_in_readme, key
+        assert f"{key}=" in shown, key
+    assert "run=TRIGGER" in readme and "*Runs trigger:* none" in shown

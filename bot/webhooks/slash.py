@@ -95,6 +95,8 @@ class HookSlash:
             f"*Runs trigger:* {hook.run_trigger or 'none'}",
             f"*Rejected requests:* {hook.rejected}",
             f"*Last change:* {hook.last_change or '—'}",
+            f"Change these with `/hook set {hook.name} {' '.join(f'{key}=…' for key in SETTABLE)}`,"
+            f" `/hook template {hook.name} …` and `/hook filter {hook.name} …`.",
             "*Last deliveries:*",
             *(delivery_line(d, m) for d, m in deliveries),
         ]
