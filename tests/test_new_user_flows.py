@@ -18,6 +18,7 @@ from bot.models import Hook
 from bot.webhooks.slash import SETTABLE
 from tests.conftest import RunningBot, fake_clock, fixture_bytes, fixture_json, slack_headers
 from tests.test_conversation import click, dm
+from tests.test_triggers_flow import trigger_named
 from tests.test_webhooks_flow import create_hook, github_headers
 
 HOME_OPENED = fixture_json("slack/app_home_opened.json")
@@ -145,3 +146,23 @@ async def test_every_hook_setting_is_in_the_help_the_readme_and_show(start_bot) 
         assert f"{key}=" in set_in_readme, key
         assert f"{key}=" in shown, key
     assert "run=TRIGGER" in readme and "*Runs trigger:* none" in shown
+
+
+# Defect 4: plain-language conditions were dropped silently.
+
+
+async def test_a_condition_said_about_the_address_is_kept_through_create(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_channel("D0001", "dm")
+    running: RunningBot = await start_bot(clock=fake_clock())
+    await running.event(
+        dm("tell #ops if <https://example.com> is slower than 500ms, check every 2 minutes")
+    )
+    (proposal,) = await fake_slack.wait_for("chat.postMessage")
+    assert "when latency &gt; 500ms" in proposal.args["text"], proposal.args["text"]
+    create = button(proposal.args, "draft_create")
+    await running.interact(click("draft_create", create["value"], channel="D0001"))
+    await fake_slack.wait_for("chat.postEphemeral")
+    trigger = await trigger_named(running, "example-com")
+    assert (trigger.condition, trigger.channel_id) == ("latency > 500ms", "C0002")

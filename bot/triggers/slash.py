@@ -21,7 +21,7 @@ from bot.db import Database
 from bot.errors import SpecError, UsageError
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox
-from bot.slack.blocks import channel_mention, plural
+from bot.slack.blocks import channel_mention, escape_mrkdwn, plural
 from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.users import UserDirectory
@@ -307,9 +307,10 @@ def describe_target(trigger: Trigger) -> str:
         return f'posts "{trigger.target}"'
     if trigger.kind == "report":
         return "posts a report of webhooks and triggers"
-    condition = f" when {trigger.condition}" if trigger.condition else ""
+    # Slack reads replies as mrkdwn: a condition's "<" or ">" must not open or close a link.
+    condition = f" when {escape_mrkdwn(trigger.condition)}" if trigger.condition else ""
     verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]
-    return f"{verb} {trigger.target}{condition}"
+    return f"{verb} {escape_mrkdwn(trigger.target or '')}{condition}"
 
 
 def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
