@@ -195,6 +195,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         policy=bot.policy,
         permissions=permissions,
         channels=channels,
+        fetcher=bot.fetcher,
     )
     hooks = HookService(
         settings=bot.settings,
