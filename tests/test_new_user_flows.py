@@ -166,3 +166,30 @@ async def test_a_condition_said_about_the_address_is_kept_through_create(
     await fake_slack.wait_for("chat.postEphemeral")
     trigger = await trigger_named(running, "example-com")
     assert (trigger.condition, trigger.channel_id) == ("latency > 500ms", "C0002")
+
+
+# Defect 8: a re-fired alert hid in an old, resolved thread.
+
+
+async def test_an_alert_that_fires_again_after_resolving_gets_a_new_message(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    running: RunningBot = await start_bot()
+    path, _ = await create_hook(running, "alerts <#C0002|ops> preset=alertmanager")
+    await running.command("/hook set alerts secret=bearer-token-123")
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer bearer-token-123"}
+    firing = fixture_json("alertmanager/firing.json")
+    again = copy.deepcopy(firing)
+    again["alerts"][0]["startsAt"] = "2018-11-05T09:00:00.000000000+01:00"
+    for payload in (firing, fixture_json("alertmanager/resolved.json"), again):
+        before = len(fake_slack.calls_to("chat.postMessage"))
+        status, _ = await running.post(path, json.dumps(payload).encode(), headers)
+        assert status == 202
+        await fake_slack.wait_for("chat.postMessage", before + 1)
+    first, reply, second = (call.args for call in fake_slack.calls_to("chat.postMessage"))
+    assert "thread_ts" not in first and "thread_ts" in reply
+    assert "thread_ts" not in second, "the new incident must start its own message"
+    old_root = fake_slack.message_by_ts("C0002", reply["thread_ts"])
+    assert old_root is not None and "RESOLVED" in old_root["text"]
+    assert [r["name"] for r in old_root.get("reactions", [])] == ["white_check_mark"]
+    assert "FIRING" in second["text"]
