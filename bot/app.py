@@ -226,7 +226,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         triggers=triggers,
         trigger_slash=trigger_slash,
         hooks=hooks,
-        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit),
+        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users),
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
     )

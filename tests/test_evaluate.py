@@ -238,9 +238,13 @@ def test_mute_through_an_outage_posts_nothing_then_one_summary() -> None:
             120,
             Announcement(
                 "mute_summary",
-                ":mute: *site* while muted (until 16:00):\n"
-                "• 14:10 :red_circle: *site* is down: HTTP 503 in 120 ms\n"
-                "• 14:28 :large_green_circle: *site* recovered after 18 min"
+                # Times in channel messages are Slack date tokens: each reader sees their
+                # own zone; the fallback says UTC.
+                ":mute: *site* while muted (until <!date^1715011200^{time}|16:00 UTC>):\n"
+                "• <!date^1715004600^{time}|14:10 UTC> :red_circle: *site* is down: "
+                "HTTP 503 in 120 ms\n"
+                "• <!date^1715005680^{time}|14:28 UTC> :large_green_circle: *site* "
+                "recovered after 18 min"
                 " (was: HTTP 503 in 120 ms)",
             ),
         )
@@ -254,7 +258,9 @@ def test_mute_ending_while_still_down_reports_the_current_status() -> None:
     assert during == []
     state, after = run("x" * 5 + ".", state=state, first=120)
     assert kinds(after) == [(120, "mute_summary"), (120, "down"), (125, "recovered")]
-    assert after[1][1].text == ":red_circle: *site* is down since 14:01: HTTP 503 in 120 ms"
+    assert after[1][1].text == (
+        ":red_circle: *site* is down since <!date^1715004060^{time}|14:01 UTC>: HTTP 503 in 120 ms"
+    )
     assert "recovered after 2 h 4 min" in after[2][1].text
 
 
@@ -622,6 +628,7 @@ def test_a_long_mute_keeps_only_the_latest_changes(monkeypatch: pytest.MonkeyPat
     state, runs = feed_runs(growing, state=mute(state, at(11)), first=1)
     assert [[r.kind for r in announcements] for announcements in runs] == [[]] * 10
     assert state.muted_changes == tuple(
-        f"14:{minute:02} :newspaper: *hn*: <{items[n].link}|{items[n].title}>"
+        f"<!date^{int(at(minute).timestamp())}^{{time}}|14:{minute:02} UTC> "
+        f":newspaper: *hn*: <{items[n].link}|{items[n].title}>"
         for minute, n in [(8, 2), (9, 1), (10, 0)]
     )

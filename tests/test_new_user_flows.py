@@ -18,7 +18,7 @@ from bot.models import Hook
 from bot.webhooks.slash import SETTABLE
 from tests.conftest import RunningBot, fake_clock, fixture_bytes, fixture_json, slack_headers
 from tests.test_conversation import click, dm
-from tests.test_triggers_flow import trigger_named
+from tests.test_triggers_flow import run_due, trigger_named
 from tests.test_webhooks_flow import create_hook, github_headers
 
 HOME_OPENED = fixture_json("slack/app_home_opened.json")
@@ -193,3 +193,43 @@ async def test_an_alert_that_fires_again_after_resolving_gets_a_new_message(
     assert old_root is not None and "RESOLVED" in old_root["text"]
     assert [r["name"] for r in old_root.get("reactions", [])] == ["white_check_mark"]
     assert "FIRING" in second["text"]
+
+
+# Defect 10: times were shown in mixed zones; each is now in the reader's zone, named.
+
+
+async def test_every_time_shown_to_a_person_is_in_their_zone_and_says_which(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_user("U0002", tz="America/New_York")
+    clock = fake_clock("2031-01-06T17:46:30")  # 18:46 in Berlin (U0001), 12:46 in New York
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command("/trigger add site every 1m http http://127.0.0.1:1/")
+    await run_due(running, clock, "site")  # nothing listens there: failing since 18:46 CET
+
+    listed = await running.command("/trigger list")
+    assert "next: Mon 06 Jan 18:47 CET" in listed
+    assert "failing since Mon 06 Jan 18:46 CET" in listed and "UTC" not in listed
+
+    muted = await running.command("/trigger mute site until 20:00")  # the person's 20:00
+    assert "until Mon 06 Jan 20:00 CET" in muted
+    assert (
+        (await trigger_named(running, "site")).state["muted_until"].startswith("2031-01-06T19:00")
+    )
+    shown = await running.command("/trigger show site")
+    assert "muted until Mon 06 Jan 20:00 CET" in shown
+    assert (
+        "*Last change:* muted until 2031-01-06 20:00 CET by <@U0001> at 2031-01-06 18:46 CET"
+    ) in shown
+    elsewhere = await running.command("/trigger show site", user="U0002")
+    assert (
+        "at 2031-01-06 12:46 EST" in elsewhere and "failing since Mon 06 Jan 12:46 EST" in elsewhere
+    )
+
+    await running.command("/hook create deploys preset=github")
+    await running.command("/hook test deploys")
+    log = await running.command("/hook log deploys")
+    assert " 01-06 18:46:30 CET " in log and "UTC" not in log
+    hook_shown = await running.command("/hook show deploys", user="U0002")
+    assert "at 2031-01-06 12:46 EST" in hook_shown and " 01-06 12:46:30 EST " in hook_shown
+    assert "UTC" not in await running.command("/trigger status")

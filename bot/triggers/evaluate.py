@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from bot.slack.blocks import escape_mrkdwn, link
+from bot.slack.dates import slack_date
 from bot.triggers.observation import FeedItem, Observation
 
 Status = Literal["unknown", "ok", "failing", "flapping"]
@@ -517,9 +518,9 @@ _escape = escape_mrkdwn
 
 
 def _clock(when: datetime, now: datetime) -> str:
-    """``14:02`` in now's time zone, with the date when it is not today."""
-    local = when.astimezone(now.tzinfo)
-    return f"{local:%H:%M}" if local.date() == now.date() else f"{local:%Y-%m-%d %H:%M}"
+    """A time in a channel message: each reader sees it in their own zone (Slack's date
+    token), with the date when it is not recent; the fallback says UTC."""
+    return slack_date(when, now)
 
 
 def _iso(when: datetime | None) -> str | None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import col, select
 
-from bot.audit import Actor, audit_entry, change_note
+from bot.audit import NOTE_TIME_FORMAT, Actor, audit_entry, change_note
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import SpecError, UsageError
@@ -191,7 +191,7 @@ class TriggerService:
         """Keep checking but say nothing until ``until``; then summarise what changed."""
         await self._require_owner(actor, trigger)
         state = mute(state_from_dict(trigger.state), until)
-        action = f"muted until {until:%Y-%m-%d %H:%M} UTC"
+        action = f"muted until {until.astimezone(UTC):{NOTE_TIME_FORMAT}} UTC"  # see note_in
         return await self._change(actor, trigger, action, state=state.to_dict())
 
     async def unmute(self, actor: Actor, trigger: Trigger) -> Trigger:

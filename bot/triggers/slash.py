@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.audit import Actor
+from bot.audit import Actor, note_in
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import Database
@@ -107,9 +107,10 @@ class TriggerSlash:
                 "No triggers yet. Try `/trigger add site every 5m http https://example.com`"
             )
         now = self.clock.now()
+        zone = await self.users.zone(command.user_id)
         lines = [
             f"• *{t.name}* — {t.kind} · {schedule_from_dict(t.schedule).describe()} · "
-            f"next: {next_run_text(t)} · {describe_state(t, now)}"
+            f"next: {next_run_text(t)} · {describe_state(t, now, zone)}"
             for t in triggers
         ]
         return Reply("*Triggers*\n" + "\n".join(lines))
@@ -119,6 +120,7 @@ class TriggerSlash:
         schedule = schedule_from_dict(trigger.schedule)
         upcoming = upcoming_runs(trigger, 3)
         runs = await self.service.runs(trigger, 5)
+        zone = await self.users.zone(command.user_id)
         lines = [
             f"*{trigger.name}* — {describe_target(trigger)} → {channel_mention(trigger.channel_id)}",
             f"*Schedule:* {schedule.describe()}",
@@ -127,10 +129,10 @@ class TriggerSlash:
                 ", ".join(local_time(when, schedule.tz) for when in upcoming)
                 or ("none (paused)" if trigger.paused else "none")
             ),
-            f"*State:* {describe_state(trigger, self.clock.now())}",
+            f"*State:* {describe_state(trigger, self.clock.now(), zone)}",
             "*Options:* "
             + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
-            f"*Last change:* {trigger.last_change or '—'}",
+            f"*Last change:* {note_in(trigger.last_change, zone)}",
             "*Last runs:*" if runs else "*Last runs:* none yet",
             *(run_line(run, schedule.tz) for run in runs),
         ]
@@ -182,15 +184,16 @@ class TriggerSlash:
                 leader=self.scheduling.leading,
                 lateness=self.runner.last_lateness,
                 now=now,
+                zone=await self.users.zone(command.user_id),
             )
         )
 
     async def mute(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "mute")
-        tz = schedule_from_dict(trigger.schedule).tz
-        until = self._mute_until(words[1:], tz, trigger.name)
+        zone = await self.users.zone(command.user_id)  # "until 18:00" is the person's 18:00
+        until = self._mute_until(words[1:], zone, trigger.name)
         trigger = await self.service.mute(command.actor, trigger, until)
-        return Reply(muted_text(trigger, until))
+        return Reply(muted_text(trigger, until, zone))
 
     async def unmute(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self.service.unmute(
@@ -272,10 +275,10 @@ def resumed_text(trigger: Trigger) -> str:
     return f"Resumed *{trigger.name}*: {describe_when(schedule, trigger.next_run_at)}."
 
 
-def muted_text(trigger: Trigger, until: datetime) -> str:
-    tz = schedule_from_dict(trigger.schedule).tz
+def muted_text(trigger: Trigger, until: datetime, zone: ZoneInfo) -> str:
+    """The answer to muting ``trigger``, its end in the reader's ``zone``."""
     return (
-        f"Muted *{trigger.name}* until {local_time(until, tz)}; it keeps checking, and I'll "
+        f"Muted *{trigger.name}* until {local_time(until, zone)}; it keeps checking, and I'll "
         "summarise what changed when the mute ends."
     )
 
@@ -335,7 +338,8 @@ def next_run_text(trigger: Trigger) -> str:
     return local_time(trigger.next_run_at, schedule_from_dict(trigger.schedule).tz)
 
 
-def describe_state(trigger: Trigger, now: datetime) -> str:
+def describe_state(trigger: Trigger, now: datetime, zone: ZoneInfo) -> str:
+    """``ok``, ``failing since …``, ``paused``, …, times in the reader's ``zone``."""
     if trigger.paused:
         return "paused"
     state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()
@@ -343,9 +347,9 @@ def describe_state(trigger: Trigger, now: datetime) -> str:
         state.status
     ]
     if state.since and state.status in ("failing", "flapping"):
-        text += f" since {state.since:%d %b %H:%M} UTC"
+        text += f" since {local_time(state.since, zone)}"
     if state.muted_until and state.muted_until > now:
-        text += f" · muted until {state.muted_until:%d %b %H:%M} UTC"
+        text += f" · muted until {local_time(state.muted_until, zone)}"
     return text
 
 
