@@ -40,6 +40,7 @@ _JSON_FORM_FIELDS: Final = {
     "metadata": "invalid_metadata_format",
 }
 _CONTENT_FIELDS: Final = ("text", "blocks", "attachments", "metadata")
+_SURFACES_KEPT: Final = 200
 _FIRST_TS_MICROS: Final = 1_700_000_000_000_100
 _TS_STEP_MICROS: Final = 100
 
@@ -166,6 +167,10 @@ class FakeSlack:
         self.channels: dict[str, ChannelInfo] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        # What people would see, newest last: messages (and each edit), ephemeral
+        # messages and views. Local mode's `say --click` and `--submit` read them.
+        self.surfaces: list[dict[str, Any]] = []
+        self._surface_number = 0
         self._on_post = on_post
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._home_view_ids: dict[str, str] = {}
@@ -225,9 +230,15 @@ class FakeSlack:
     @property
     def url(self) -> str:
         """The ``base_url`` for slack_sdk, e.g. ``http://127.0.0.1:PORT/api/``."""
+        return self.base_url + "/api/"
+
+    @property
+    def base_url(self) -> str:
+        """Where the fake listens, e.g. ``http://127.0.0.1:PORT`` (``/devtools/surfaces``
+        is there, besides the Web API under ``/api/``)."""
         if self._url is None:
             raise RuntimeError("FakeSlack is not started")
-        return self._url + "/api/"
+        return self._url
 
     def response_url(self, response_id: str) -> str:
         """A ``response_url`` on this fake, as Slack would put in a slash command or action."""
@@ -276,6 +287,7 @@ class FakeSlack:
         self.add_channel("C0001", "general")
         self.add_channel("C0002", "ops")
         self.add_user("U0001", tz="Europe/Berlin", real_name="Ada Example", name="ada")
+        self.add_channel("D0001", "U0001", is_private=True)  # the bot's DM with U0001
         self.add_user(self.bot_user_id, real_name="Chat-ops Bot", name="chatops-bot", is_bot=True)
 
     # ----- failure injection -----------------------------------------------------------
@@ -379,7 +391,28 @@ class FakeSlack:
         app.router.add_route("POST", "/api/{method}", self._handle_api)
         app.router.add_route("GET", "/api/{method}", self._handle_api)
         app.router.add_route("POST", "/response/{response_id:.+}", self._handle_response_url)
+        app.router.add_route("GET", "/devtools/surfaces", self._handle_surfaces)
         return app
+
+    async def _handle_surfaces(self, _request: web.Request) -> web.Response:
+        """What a person would see now, for local mode's ``say`` (not a Slack method)."""
+        return web.json_response(self.workspace_view())
+
+    def workspace_view(self) -> dict[str, Any]:
+        """The workspace's names and every surface shown so far (see ``surfaces``)."""
+        return {
+            "team_id": self.team_id,
+            "bot_user_id": self.bot_user_id,
+            "channels": {channel_id: info["name"] for channel_id, info in self.channels.items()},
+            "users": {user_id: user["name"] for user_id, user in self.users.items()},
+            "surfaces": copy.deepcopy(self.surfaces),
+        }
+
+    def _show(self, kind: str, content: dict[str, Any], **where: str | None) -> None:
+        self._surface_number += 1
+        surface = {"seq": self._surface_number, "kind": kind, **where}
+        self.surfaces.append(surface | {"content": copy.deepcopy(content)})
+        del self.surfaces[:-_SURFACES_KEPT]
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -559,6 +592,7 @@ class FakeSlack:
         _require_content(args)
         message = self._new_message(args)
         self._messages[(channel_id, message["ts"])] = message
+        self._show("message", message, channel=channel_id, ts=message["ts"])
         return {"channel": channel_id, "ts": message["ts"], "message": copy.deepcopy(message)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -568,6 +602,7 @@ class FakeSlack:
         edited = {"user": self.bot_user_id, "ts": self._new_ts()}
         updated = {**message, **_message_content(args), "edited": edited}
         self._messages[(channel_id, ts)] = updated
+        self._show("message", updated, channel=channel_id, ts=ts)
         return {
             "channel": channel_id,
             "ts": ts,
@@ -576,10 +611,13 @@ class FakeSlack:
         }
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._postable_channel(_text(args, "channel"))
-        self._known_user(_required(args, "user", "user_not_found"))
+        channel_id = self._postable_channel(_text(args, "channel"))
+        user = self._known_user(_required(args, "user", "user_not_found"))["id"]
         _require_content(args)
-        return {"message_ts": self._new_ts()}
+        ts = self._new_ts()
+        content = {"type": "message", "ts": ts, "text": "", **_message_content(args)}
+        self._show("ephemeral", content, channel=channel_id, ts=ts, user=user)
+        return {"message_ts": ts}
 
     def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = self._resolve_channel(_text(args, "channel"))
@@ -642,6 +680,7 @@ class FakeSlack:
         self._take_trigger_id(args)
         stored = self._new_view(view, self._new_view_id())
         self.views[stored["id"]] = stored
+        self._show("view", stored, view_id=stored["id"])
         return {"view": copy.deepcopy(stored)}
 
     def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -652,6 +691,7 @@ class FakeSlack:
             raise FakeSlackError("hash_conflict")
         stored = self._new_view(view, current["id"])
         self.views[stored["id"]] = stored
+        self._show("view", stored, view_id=stored["id"])
         return {"view": copy.deepcopy(stored)}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -662,6 +702,7 @@ class FakeSlack:
         stored = self._new_view(view, view_id)
         self._home_view_ids[user_id] = view_id
         self.views[view_id] = stored
+        self._show("view", stored, view_id=view_id, user=user_id)
         return {"view": copy.deepcopy(stored)}
 
 
