@@ -160,8 +160,13 @@ def test_a_submitted_form_reads_back_as_the_bot_reads_forms() -> None:
     shown = workspace(modal_surface())
     form = local.open_form(shown)
     answers = local.parse_answers(
-        ["name=site", "What should it do?=Check a website (http)", "schedule=every 5m"]
-        + ["target=https://example.com", "channel=#ops"]
+        [
+            "name=site",
+            "What should it do?=Check a website (http)",
+            "schedule=every 5m",
+            "target=https://example.com",
+            "channel=#ops",
+        ]
     )
     payload = payload_of(local.submit_body(form, answers, ADA, shown))
     assert payload["type"] == "view_submission"
