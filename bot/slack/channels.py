@@ -70,9 +70,10 @@ class ChannelDirectory:
         ):
             return listing
         relisted = await self._list(now)
-        if relisted is not None:
-            self._listing = relisted
-        return relisted or (listing if fresh else None)
+        if relisted is None:  # Slack did not answer: what we knew, while it is fresh
+            return listing if fresh else None
+        self._listing = relisted
+        return relisted
 
     async def _list(self, now: datetime) -> Listing | None:
         """Every channel the bot can see, page by page; None when Slack could not answer."""
