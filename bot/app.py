@@ -121,6 +121,7 @@ def build(
         outbox=outbox,
         fetcher=fetcher,
         check_timeout=settings.check_timeout,
+        check_max_bytes=settings.check_max_bytes,
         concurrency=settings.check_concurrency,
         on_run=metrics.trigger_run,
         background=background,
@@ -278,7 +279,10 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         raise
     except DATABASE_DOWN as error:
         log.warning(
-            "%s %s: database unavailable (%s)", request.method, request.path, type(error).__name__
+            "%s %s: database unavailable (%s)",
+            request.method,
+            _loggable_path(request),
+            type(error).__name__,
         )
         return web.json_response(
             {"ok": False, "error": "the database is unavailable; please retry"},
@@ -286,8 +290,15 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
             headers={"Retry-After": "5"},
         )
     except Exception:
-        log.exception("%s %s failed", request.method, request.path)
+        log.exception("%s %s failed", request.method, _loggable_path(request))
         return web.json_response({"ok": False, "error": "internal error"}, status=500)
+
+
+def _loggable_path(request: web.Request) -> str:
+    """The path with a hook's URL token left out: for an unsigned hook it is the credential."""
+    if request.path.startswith("/hooks/"):
+        return "/hooks/<token>"
+    return request.path
 
 
 def _readyz(bot: Bot) -> Handler:

@@ -104,6 +104,12 @@ class RunningBot:
         assert status == 200, answer
         return answer
 
+    async def post_interaction(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        """Send a signed interactivity payload; return the status and the answer, whatever
+        they are (for payloads the bot should refuse)."""
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.post("/slack/events", body, slack_headers(body, form=True))
+
     async def event(self, envelope: dict[str, Any]) -> None:
         """Send a signed Events API request."""
         body = json.dumps(envelope).encode()

@@ -371,3 +371,21 @@ async def test_the_creator_hears_when_a_triggers_channel_is_gone(
     assert refused.error == "channel_not_found"
     assert notice.args["channel"] == "U0001" and notice.error is None
     assert "trigger *ping*" in notice.args["text"] and "/trigger edit ping" in notice.args["text"]
+
+
+async def test_a_check_reads_no_more_than_check_max_bytes(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock, check_max_bytes=2048)
+    target.body = b"x" * 11_248 + b"maintenance" + b"x" * 100
+    await running.command(
+        f'/trigger add site every 5m http {target.url}/ when body contains "maintenance"'
+    )
+    await run_due(running, clock, "site")
+    (run,) = [line for line in (await running.command("/trigger history site")).splitlines()[1:]]
+    assert "*ok*" in run  # the word lies past the 2,048 bytes the check may read
+    target.body = b"maintenance" + b"x" * 11_248
+    await run_due(running, clock, "site")
+    (down,) = await fake_slack.wait_for("chat.postMessage")
+    assert "condition held" in down.args["text"]

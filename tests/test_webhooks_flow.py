@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import urllib.parse
@@ -51,12 +50,14 @@ async def test_github_push_is_posted_once_even_when_redelivered(
     assert status == 202 and answer["duplicate"] is False
     again, answer2 = await running.post(path, body, github_headers("push", body, secret))
     assert again == 202 and answer2["duplicate"] is True
+    assert answer2["delivery"] == answer["delivery"]  # the duplicate names the original
+    replayed = await running.command(f"/hook replay deploys {answer2['delivery']}")
+    assert "Replaying" in replayed, replayed
     (call,) = await fake_slack.wait_for("chat.postMessage")
     assert call.args["channel"] == "C0002"
     repo = fixture_json("github/push.json")["repository"]["full_name"]
     assert repo in call.args["text"] or repo in json.dumps(call.args["blocks"])
-    await asyncio.sleep(0.1)
-    assert len(fake_slack.messages("C0002")) == 1
+    await fake_slack.wait_for("chat.postMessage", count=2)  # the replay
 
 
 @pytest.mark.parametrize(
@@ -472,3 +473,20 @@ async def test_a_failure_that_is_not_the_channels_fault_sends_no_notice(start_bo
             select(OutboxMessage).where(col(OutboxMessage.source).startswith("notice:"))
         )
         assert told.scalars().one().channel == "U0001"
+
+
+@pytest.mark.parametrize("content_type", ["application/json", None])
+async def test_a_body_nested_too_deeply_is_a_400_and_no_token_is_logged(
+    start_bot, content_type: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    running: RunningBot = await start_bot()
+    path, _ = await create_hook(running, "deep preset=generic")
+    body = b"[" * 100_000 + b"]" * 100_000
+    headers = {"Content-Type": content_type} if content_type else {}
+    async with running.http.post(
+        f"{running.base_url}{path}", data=body, headers=headers, skip_auto_headers=["Content-Type"]
+    ) as response:
+        status, answer = response.status, await response.json()
+    assert status == 400 and "nested too deeply" in answer["error"]
+    token = path.rsplit("/", 1)[1]
+    assert token not in caplog.text

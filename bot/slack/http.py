@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -14,6 +16,8 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.slack.signing import is_valid_slack_signature
+
+log = logging.getLogger(__name__)
 
 
 def bolt_route(
@@ -42,10 +46,58 @@ def bolt_route(
             bolt_request = to_bolt_request(body.decode("utf-8"), request.query_string, headers)
         except (ValueError, AttributeError, TypeError):  # not UTF-8, JSON, or a JSON object
             return web.json_response({"error": "the body could not be parsed"}, status=400)
-        response = await bolt.async_dispatch(bolt_request)
+        problem = payload_problem(bolt_request.body)
+        if problem is not None:
+            return web.json_response({"error": f"malformed payload: {problem}"}, status=400)
+        try:
+            response = await bolt.async_dispatch(bolt_request)
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            # A signed payload of a shape Slack never sends; our listeners catch their own.
+            log.warning("a signed Slack payload could not be dispatched (%r)", error)
+            return web.json_response({"error": "malformed payload"}, status=400)
         return await to_aiohttp_response(response)
 
     return handle
+
+
+def payload_problem(body: Mapping[str, Any]) -> str | None:
+    """What is wrong with the shape of a signed interactivity payload, or None.
+
+    Slack always sends these fields with these types; a payload that does not is answered
+    400 here rather than failing somewhere inside Bolt.
+    """
+    if "type" in body and not isinstance(body["type"], str):
+        return "type must be a string"
+    checks = (
+        ("actions", _is_list_of_objects, "actions must be a list of objects"),
+        ("view", _is_view, "view must be an object with a type"),
+        ("user", _is_object_or_text, "user must be an object"),
+        ("team", _is_object_or_text, "team must be an object"),
+        ("container", _is_object, "container must be an object"),
+        ("channel", _is_object_or_text, "channel must be an object"),
+    )
+    for key, is_ok, problem in checks:
+        if key in body and body[key] is not None and not is_ok(body[key]):
+            return problem
+    return None
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, Mapping)
+
+
+def _is_object_or_text(value: Any) -> bool:
+    return isinstance(value, Mapping | str)
+
+
+def _is_list_of_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, Mapping) and isinstance(item.get("action_id", ""), str) for item in value
+    )
+
+
+def _is_view(value: Any) -> bool:
+    return isinstance(value, Mapping) and isinstance(value.get("type"), str)
 
 
 def _is_ssl_check(body: bytes) -> bool:

@@ -135,12 +135,12 @@ def _evaluate(condition: Condition, context: Mapping[str, Any]) -> bool | str:
 
 
 async def _fetch(
-    fetcher: Fetcher, url: str, seconds: float, prefix: str = ""
+    fetcher: Fetcher, url: str, seconds: float, max_bytes: int, prefix: str = ""
 ) -> FetchResult | Observation:
     """The fetch result, or a failed observation saying why there is none."""
     started = time.perf_counter()
     try:
-        return await fetcher.get(url, timeout=seconds)
+        return await fetcher.get(url, timeout=seconds, max_bytes=max_bytes)
     except (FetchBlocked, FetchError) as exc:
         elapsed = (time.perf_counter() - started) * 1000
         return Observation(ok=False, summary=prefix + exc.reason, duration_ms=elapsed)
@@ -182,12 +182,14 @@ async def check_http(
     condition: Condition | None = None,
     condition_text: str | None = None,
     now: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Observation:
     """GET ``url``; a problem when not 2xx, unreachable or blocked, or ``condition`` holds.
 
-    ``now`` (default: the wall clock) is used for ``cert_days_left``.
+    ``now`` (default: the wall clock) is used for ``cert_days_left``; at most ``max_bytes``
+    of the body are read (and seen by the condition).
     """
-    fetched = await _fetch(fetcher, url, timeout)
+    fetched = await _fetch(fetcher, url, timeout, max_bytes)
     if isinstance(fetched, Observation):
         return fetched
     return http_observation(fetched, condition, condition_text, _now(now))
@@ -221,6 +223,7 @@ async def check_json(
     condition: Condition,
     condition_text: str | None = None,
     now: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Observation:
     """GET and parse JSON; ``ok`` is False when the condition is true or the fetch failed.
 
@@ -228,7 +231,7 @@ async def check_json(
     ``OK:`` so a reader can tell an unreachable endpoint from a condition that holds.
     The condition sees `condition_context` plus ``data`` (same as ``json``).
     """
-    fetched = await _fetch(fetcher, url, timeout, prefix="fetch failed: ")
+    fetched = await _fetch(fetcher, url, timeout, max_bytes, prefix="fetch failed: ")
     if isinstance(fetched, Observation):
         return fetched
     return json_observation(fetched, condition, condition_text, _now(now))
@@ -356,9 +359,10 @@ async def check_feed(
     url: str,
     *,
     timeout: float,  # noqa: ASYNC109
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Observation:
     """Fetch and parse an RSS or Atom feed; ``items`` lists every entry, newest first."""
-    fetched = await _fetch(fetcher, url, timeout)
+    fetched = await _fetch(fetcher, url, timeout, max_bytes)
     if isinstance(fetched, Observation):
         return fetched
     if not is_success(fetched.status):

@@ -26,6 +26,7 @@ from bot.batching import GroupCommit
 from bot.clock import Clock
 from bot.db import Database, insert_skipping_conflicts
 from bot.models import Trigger, TriggerRun
+from bot.net import DEFAULT_MAX_BYTES
 from bot.outbox import Outbox, enqueue
 from bot.tasks import BackgroundTasks
 from bot.triggers import checks
@@ -156,6 +157,7 @@ class TriggerRunner:
     fetcher: checks.Fetcher
     check_timeout: float
     concurrency: int
+    check_max_bytes: int = DEFAULT_MAX_BYTES
     on_run: Callable[[str, str, float, float], None] = lambda kind, outcome, late, took: None
     last_lateness: float = 0.0  # seconds, of the latest scheduled run (for /trigger status)
     _limit: asyncio.Semaphore = field(init=False)
@@ -322,6 +324,7 @@ class TriggerRunner:
                 condition=condition,
                 condition_text=trigger.condition,
                 now=now,
+                max_bytes=self.check_max_bytes,
             )
         if trigger.kind == "json":
             assert condition is not None
@@ -332,9 +335,12 @@ class TriggerRunner:
                 condition=condition,
                 condition_text=trigger.condition,
                 now=now,
+                max_bytes=self.check_max_bytes,
             )
         if trigger.kind == "rss":
-            return await checks.check_feed(self.fetcher, url, timeout=timeout)
+            return await checks.check_feed(
+                self.fetcher, url, timeout=timeout, max_bytes=self.check_max_bytes
+            )
         return Observation(True, "scheduled post")
 
     def _decide(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.audit import NOTE_TIME_FORMAT, Actor, audit_entry, change_note
@@ -134,17 +135,15 @@ class TriggerService:
         await self._require_feed(spec)
         spec = await self._resolve_channel(spec)
         if await self.find(actor.team_id, spec.name):
-            raise SpecError(
-                f"A trigger named `{spec.name}` exists already. Pick another name, or "
-                f"`/trigger show {spec.name}`.",
-                field="name",
-                part=spec.name,
-            )
+            raise _name_taken(spec.name)
         now = self.clock.now()
         trigger = self._new_row(actor, spec, now)
-        async with self.db.transaction() as session:
-            session.add(trigger)
-            session.add(audit_entry(actor, _subject(trigger), "created", now))
+        try:
+            async with self.db.transaction() as session:
+                session.add(trigger)
+                session.add(audit_entry(actor, _subject(trigger), "created", now))
+        except sa.exc.IntegrityError:  # created by someone else since we looked
+            raise _name_taken(spec.name) from None
         await self.scheduling.changed(_id(trigger))
         return trigger
 
@@ -256,13 +255,16 @@ class TriggerService:
     async def _change(self, actor: Actor, trigger: Trigger, action: str, **values: Any) -> Trigger:
         now = self.clock.now()
         values["last_change"] = change_note(action, actor, now)
-        async with self.db.transaction() as session:
-            row = await session.get(Trigger, _id(trigger))
-            if row is None:
-                raise UsageError(f"*{trigger.name}* was just deleted.")
-            for key, value in values.items():
-                setattr(row, key, value)
-            session.add(audit_entry(actor, _subject(trigger), action, now))
+        try:
+            async with self.db.transaction() as session:
+                row = await session.get(Trigger, _id(trigger))
+                if row is None:
+                    raise UsageError(f"*{trigger.name}* was just deleted.")
+                for key, value in values.items():
+                    setattr(row, key, value)
+                session.add(audit_entry(actor, _subject(trigger), action, now))
+        except sa.exc.IntegrityError:  # renamed to a name taken since we looked
+            raise _name_taken(str(values.get("name", trigger.name))) from None
         await self.scheduling.changed(_id(row))
         return row
 
@@ -286,6 +288,14 @@ class TriggerService:
             next_run_at=now if checks_now else spec.schedule.next_run(now),
             last_change=change_note("created", actor, now),
         )
+
+
+def _name_taken(name: str) -> SpecError:
+    return SpecError(
+        f"A trigger named `{name}` exists already. Pick another name, or `/trigger show {name}`.",
+        field="name",
+        part=name,
+    )
 
 
 def _subject(trigger: Trigger) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import sqlalchemy as sa
+
 from bot.audit import Actor
 from bot.clock import Clock
 from bot.config import Settings
@@ -96,12 +98,7 @@ class HookService:
     async def create(self, actor: Actor, spec: HookSpec) -> CreatedHook:
         """Save a new hook; `SpecError` for a name in use or a short secret."""
         if await self.find(actor.team_id, spec.name):
-            raise SpecError(
-                f"A hook named `{spec.name}` exists already. Pick another name, or "
-                f"`/hook show {spec.name}`.",
-                field="name",
-                part=spec.name,
-            )
+            raise _name_taken(spec.name)
         if spec.secret is not None:
             _check_secret(spec.secret)
         secret = spec.secret or (
@@ -118,7 +115,10 @@ class HookService:
             created_by=actor.user_id,
             created_at=self.clock.now(),
         )
-        hook = await self._save(hook, actor, "created")
+        try:
+            hook = await self._save(hook, actor, "created")
+        except sa.exc.IntegrityError:  # created by someone else since we looked
+            raise _name_taken(spec.name) from None
         return CreatedHook(hook, secret, self.url_of(hook))
 
     async def change(self, actor: Actor, hook: Hook, settings: HookSettings) -> Hook:
@@ -222,6 +222,14 @@ class HookService:
         )
         self.cache.forget(saved.token)
         return saved
+
+
+def _name_taken(name: str) -> SpecError:
+    return SpecError(
+        f"A hook named `{name}` exists already. Pick another name, or `/hook show {name}`.",
+        field="name",
+        part=name,
+    )
 
 
 def _check_secret(secret: str) -> None:

@@ -73,5 +73,5 @@ def _field(key: str, value: Any) -> str:
 
 def _fallback(event: InboundEvent, headline: str) -> str:
     label = SENDER_LABELS.get(event.sender, "Webhook")
-    summary = f"{label} {bk.truncate(event.event, 100)}"
+    summary = f"{label} {esc(event.event, 100)}"
     return f"{summary}: {esc(headline)}" if headline else summary

@@ -1,0 +1,116 @@
+"""Hostile or malformed input gets a clear answer and changes nothing: signed payloads of
+shapes Slack never sends, and races between people creating the same thing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from bot.models import Hook, Trigger
+from tests.conftest import RunningBot
+
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "view_submission", "view": {"callback_id": "trigger_modal"}, "user": {"id": "U1"}},
+        {"type": "view_submission", "view": "not an object", "user": {"id": "U1"}},
+        {"type": "block_actions", "actions": "not a list", "user": {"id": "U1"}},
+        {"type": "block_actions", "actions": [1, 2], "user": {"id": "U1"}},
+        {"type": "block_actions", "actions": [{"action_id": 7}], "user": {"id": "U1"}},
+        {"type": 5},
+        {"type": "block_actions", "container": [], "user": {"id": "U1"}},
+    ],
+)
+async def test_a_signed_payload_of_a_shape_slack_never_sends_is_a_400(
+    start_bot, payload: dict[str, Any]
+) -> None:
+    running: RunningBot = await start_bot()
+    status, answer = await running.post_interaction(payload)
+    assert status == 400, answer
+    assert "malformed payload" in answer["error"]
+
+
+@BOTH
+async def test_people_creating_the_same_hook_at_once_get_one_hook_and_clear_answers(
+    start_bot,
+) -> None:
+    running: RunningBot = await start_bot()
+    replies = await asyncio.gather(*(running.command("/hook create racey") for _ in range(10)))
+    created = [reply for reply in replies if reply.startswith("Created hook *racey*")]
+    taken = [reply for reply in replies if "exists already" in reply]
+    assert len(created) == 1 and len(taken) == 9, replies
+    async with running.bot.db.sessions() as session:
+        hooks = (await session.execute(select(Hook).where(col(Hook.name) == "racey"))).all()
+    assert len(hooks) == 1
+
+
+@BOTH
+async def test_people_creating_the_same_trigger_at_once_get_one_trigger(start_bot) -> None:
+    running: RunningBot = await start_bot()
+    command = '/trigger add racey every day at 9:00 message "hi"'
+    replies = await asyncio.gather(*(running.command(command) for _ in range(10)))
+    assert sum(reply.startswith("Added *racey*") for reply in replies) == 1, replies
+    assert sum("exists already" in reply for reply in replies) == 9, replies
+    async with running.bot.db.sessions() as session:
+        found = (await session.execute(select(Trigger).where(col(Trigger.name) == "racey"))).all()
+    assert len(found) == 1
+
+
+# A sender (or anyone who knows an unsigned hook's URL) controls every string in a payload.
+HOSTILE = "<!here> <https://evil.example/login|Re-authenticate> <@U0ADMIN> <#C0SECRET>"
+SLACK_MARKUP = ("<!here", "<https://evil", "<@U0ADMIN", "<#C0SECRET")
+
+
+def poisoned(value: Any) -> Any:
+    """Every string in a payload replaced by hostile Slack markup, the shape kept."""
+    if isinstance(value, str):
+        return HOSTILE
+    if isinstance(value, list):
+        return [poisoned(item) for item in value]
+    if isinstance(value, dict):
+        return {key: poisoned(item) for key, item in value.items()}
+    return value
+
+
+def readable_texts(rendered: Any) -> list[str]:
+    """The fallback text and every text Slack would render as mrkdwn."""
+    texts = [rendered.text]
+    stack: list[Any] = list(rendered.blocks)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                texts.append(node["text"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return texts
+
+
+@pytest.mark.parametrize(
+    "sender", ["github", "gitlab", "alertmanager", "grafana", "sentry", "stripe", "generic"]
+)
+def test_no_preset_lets_a_payload_ping_people_or_disguise_a_link(sender: str) -> None:
+    from bot.webhooks import presets
+    from bot.webhooks.event import InboundEvent
+
+    sample = presets.sample_event(sender)  # type: ignore[arg-type]
+    for event_name in (sample.event, HOSTILE):
+        event = InboundEvent(sample.sender, event_name, poisoned(sample.payload), sample.headers)
+        for text in readable_texts(presets.render(event)):
+            assert not any(markup in text for markup in SLACK_MARKUP), (sender, text)
+
+
+def test_the_generic_fallback_escapes_the_event_name() -> None:
+    from bot.webhooks import presets
+    from bot.webhooks.event import InboundEvent
+
+    event = InboundEvent("generic", HOSTILE, {"action": HOSTILE}, {"x-event-type": HOSTILE})
+    rendered = presets.render(event)
+    assert rendered.text.startswith("Webhook &lt;!here&gt;")
