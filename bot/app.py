@@ -32,6 +32,7 @@ from bot.outbox import Outbox, Pacing
 from bot.permissions import Permissions
 from bot.retention import Retention
 from bot.slack import listeners
+from bot.slack.channels import ChannelDirectory
 from bot.slack.http import bolt_route
 from bot.slack.users import UserDirectory
 from bot.status import read_health
@@ -199,12 +200,15 @@ def build(
 
 def _listeners(bot: Bot) -> listeners.Listeners:
     permissions = Permissions(bot.users, bot.settings.bot_admins)
+    channels = ChannelDirectory(bot.slack, bot.clock)
     triggers = TriggerService(
         db=bot.db,
         clock=bot.clock,
         scheduling=bot.scheduling,
         policy=bot.policy,
         permissions=permissions,
+        channels=channels,
+        fetcher=bot.fetcher,
     )
     hooks = HookService(
         settings=bot.settings,
@@ -214,6 +218,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         writer=bot.receiver.writer,
         permissions=permissions,
         find_trigger=triggers.find,
+        channels=channels,
     )
     trigger_slash = TriggerSlash(
         settings=bot.settings,
@@ -234,7 +239,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         triggers=triggers,
         trigger_slash=trigger_slash,
         hooks=hooks,
-        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit),
+        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users),
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
     )

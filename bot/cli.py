@@ -16,10 +16,8 @@ import os
 import secrets
 import signal
 import sys
-import time
-import urllib.parse
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +28,8 @@ from dotenv import load_dotenv
 from bot.app import LOCAL_BOT_TOKEN, Bot, build
 from bot.config import Settings, load_settings
 from bot.db import Database
+from bot.devtools import local
+from bot.devtools.render import Names, mrkdwn
 from bot.errors import BotError
 from bot.logs import configure_logging
 from bot.slack.signing import signed_headers
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from bot.devtools.fake_slack import FakeSlack
 
 log = logging.getLogger("bot")
-
-LOCAL_STATE = Path(".chatops-local.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,11 +66,30 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot (the default)")
     sub.add_parser("migrate", help="apply database migrations and exit")
     say = sub.add_parser(
-        "say", help='send a signed slash command to the running bot, e.g. "/hook help"'
+        "say",
+        help='talk to the running bot as a person in Slack would, e.g. say "/hook help"',
+        description="Act as a person in the (fake) workspace: type a slash command, DM or "
+        "@mention the bot, click a button it showed, or submit the form it opened. Requests "
+        "are signed as Slack signs them; what the bot shows in answer is printed.",
     )
-    say.add_argument("text", help='the command as typed in Slack, e.g. "/trigger list"')
-    say.add_argument("--user", default="U0001", help="Slack user id to send as")
-    say.add_argument("--channel", default="C0001", help="Slack channel id to send from")
+    say.add_argument("text", nargs="?", help='a slash command as typed, e.g. "/trigger list"')
+    doing = say.add_mutually_exclusive_group()
+    doing.add_argument("--dm", metavar="TEXT", help="send the bot a direct message")
+    doing.add_argument("--mention", metavar="TEXT", help="@mention the bot in the channel")
+    doing.add_argument(
+        "--click", metavar="LABEL", help='click the newest button with this label, e.g. "Create"'
+    )
+    doing.add_argument(
+        "--submit",
+        metavar="FIELD=VALUE",
+        nargs="*",
+        help='fill in and submit the open form, e.g. --submit name=site "schedule=every 5m"',
+    )
+    say.add_argument("--user", default="U0001", help="Slack user id to act as")
+    say.add_argument("--channel", default="C0001", help="Slack channel id to act in")
+    say.add_argument(
+        "--wait", type=float, default=3.0, help="seconds to wait for what the bot shows"
+    )
     return parser
 
 
@@ -151,116 +168,241 @@ async def _connect_socket_mode(bot: Bot) -> Any:
 
 
 async def _run_local(settings: Settings) -> int:
-    """No Slack credentials: run against the built-in fake Slack and print what the bot says."""
+    """No Slack credentials: run against the built-in fake Slack and print what the bot shows."""
     from bot.devtools.fake_slack import FakeSlack
 
     secret = secrets.token_hex(16)
-    async with FakeSlack(token=LOCAL_BOT_TOKEN, on_post=_print_call) as fake:
-        local = replace(settings, slack_api_url=fake.url)
-        bot = build(local, signing_secret=secret)
+    printer = local.CallPrinter(write=_print_flush)
+    paths = local.state_paths(Path.cwd(), _runtime_dir(), settings.port)
+    async with FakeSlack(
+        token=LOCAL_BOT_TOKEN,
+        on_post=lambda call: printer(call.method, call.args, call.ok, call.error),
+    ) as fake:
+        printer.names = lambda: _names_of(fake)
+        local_settings = replace(settings, slack_api_url=fake.url)
+        bot = build(local_settings, signing_secret=secret)
+        state = local.LocalState(
+            f"http://127.0.0.1:{settings.port}", secret, fake.base_url, settings.port
+        )
 
         def announce() -> None:
-            _write_local_state(local, secret)
-            print(_local_banner(local, fake), flush=True)
+            local.write_state(state, paths)
+            print(_local_banner(local_settings, fake), flush=True)
 
         try:
             await serve(bot, on_listening=announce)
         finally:
-            _forget_local_state(secret)
+            local.forget_state(secret, paths)
     return 0
 
 
+def _print_flush(text: str) -> None:
+    print(text, flush=True)
+
+
+def _names_of(fake: FakeSlack) -> Names:
+    return Names(
+        {channel_id: info["name"] for channel_id, info in fake.channels.items()},
+        {user_id: user["name"] for user_id, user in fake.users.items()},
+    )
+
+
+def _runtime_dir() -> Path:
+    """Where a local bot leaves its state per port, so ``say`` finds it from anywhere."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(base) / "chatops-bot" if base else Path.home() / ".cache" / "chatops-bot"
+
+
 def _local_banner(settings: Settings, fake: FakeSlack) -> str:
-    channels = ", ".join(f"#{info['name']} ({id_})" for id_, info in fake.channels.items())
+    channels = ", ".join(
+        f"#{info['name']} ({id_})" for id_, info in fake.channels.items() if id_.startswith("C")
+    )
     you = fake.users["U0001"]
     return (
         "\nLocal mode: no Slack credentials are set, so the bot talks to a built-in fake Slack.\n"
-        "Everything it posts is printed here. Talk to it from another terminal:\n"
+        "Everything it shows is printed here. Talk to it from another terminal:\n"
         '    .venv/bin/chatops-bot say "/hook help"\n'
-        '    .venv/bin/chatops-bot say "/hook create demo preset=generic"\n'
+        '    .venv/bin/chatops-bot say --dm "check https://example.com every 5 minutes"\n'
+        '    .venv/bin/chatops-bot say --click "Create"\n'
+        '    .venv/bin/chatops-bot say "/trigger"     # opens the form; then say --submit …\n'
         f"Webhooks: POST to {settings.public_url}/hooks/<token>\n"
-        f"The fake workspace has the channels {channels}; `say` speaks as U0001 in\n"
-        f"{you['tz']}, from C0001. Data is kept in {settings.database_url}.\n"
+        f"The fake workspace has the channels {channels}; `say` speaks as U0001 (@{you['name']})"
+        f"\nin {you['tz']}, from C0001. Data is kept in {settings.database_url}.\n"
         "To use a real workspace, fill SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env.\n"
     )
 
 
-def _print_call(call: Any) -> None:
-    method = call.method
-    if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
-        args = call.args
-        where = args.get("channel", "?") + (
-            f" (thread {args['thread_ts']})" if args.get("thread_ts") else ""
-        )
-        print(f"[slack {method} → {where}] {args.get('text', '')}", flush=True)
-    elif method in (
-        "reactions.add",
-        "views.open",
-        "views.publish",
-        "views.update",
-        "conversations.join",
-    ):
-        print(f"[slack {method}] {json.dumps(call.args)[:200]}", flush=True)
-
-
-def _write_local_state(settings: Settings, secret: str) -> None:
-    # Created readable by its owner only (it holds the signing secret), never briefly more.
-    state = json.dumps({"url": f"http://127.0.0.1:{settings.port}", "signing_secret": secret})
-    descriptor = os.open(LOCAL_STATE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # an older file may be there with other permissions
-    with os.fdopen(descriptor, "w") as file:
-        file.write(state)
-
-
-def _forget_local_state(secret: str) -> None:
-    """Remove the state file if it is this process's (not another running bot's)."""
-    try:
-        ours = json.loads(LOCAL_STATE.read_text()).get("signing_secret") == secret
-    except (OSError, ValueError):
-        return
-    if ours:
-        LOCAL_STATE.unlink(missing_ok=True)
-
-
 async def _say(settings: Settings, args: argparse.Namespace) -> int:
-    url, secret = _say_target(settings)
-    name, _, text = args.text.strip().partition(" ")
-    if not name.startswith("/"):
+    _check_one_thing_to_say(args)
+    try:
+        target = _say_target(settings)
+    except local.SayError as error:
+        raise BotError(str(error)) from None
+    person = local.Person(args.user, args.channel)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            talk = _Talk(session, target, person)
+            return await talk.say(args)
+    except local.SayError as error:
+        raise BotError(str(error)) from None
+    except aiohttp.ClientConnectionError:
+        raise BotError(
+            f"the bot does not answer at {target.url}"
+            + (f" (found in {target.found_in}); is it still running?" if target.found_in else "")
+        ) from None
+
+
+def _check_one_thing_to_say(args: argparse.Namespace) -> None:
+    chosen = [args.text is not None, args.dm, args.mention, args.click, args.submit is not None]
+    if sum(1 for choice in chosen if choice) != 1:
+        raise BotError(
+            'say one thing: a slash command ("/hook help"), --dm TEXT, --mention TEXT, '
+            "--click LABEL or --submit FIELD=VALUE …"
+        )
+    if args.text is not None and not args.text.strip().startswith("/"):
+        name, _, text = args.text.strip().partition(" ")
         example = f"/{name} {text}".strip()
-        raise BotError(f'a slash command starts with "/", e.g. say "{example}"')
-    body = urllib.parse.urlencode(
-        {
-            "token": "local",
-            "team_id": "T0001",
-            "team_domain": "local",
-            "channel_id": args.channel,
-            "channel_name": "general",
-            "user_id": args.user,
-            "user_name": "you",
-            "command": name,
-            "text": text,
-            "response_url": "http://127.0.0.1/none",
-            "trigger_id": f"{int(time.time())}.local",
-            "api_app_id": "A0LOCAL",
-        }
-    ).encode()
-    headers = signed_headers(secret, body) | {"Content-Type": "application/x-www-form-urlencoded"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{url}/slack/events", data=body, headers=headers) as response,
-    ):
-        answer = await response.text()
-    print(_reply_text(name, response.status, answer))
-    return 0 if response.status == 200 else 1
+        raise BotError(f'a slash command starts with "/", e.g. say "{example}" (or say --dm …)')
 
 
-def _say_target(settings: Settings) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Target:
+    """The bot ``say`` talks to, and the fake Slack it shows things on (local mode)."""
+
+    url: str
+    secret: str
+    fake_slack_url: str | None
+    found_in: str | None
+
+
+def _say_target(settings: Settings) -> _Target:
     if settings.slack_signing_secret:
-        return f"http://127.0.0.1:{settings.port}", str(settings.slack_signing_secret)
-    if not LOCAL_STATE.exists():
-        raise BotError("the bot is not running in local mode here; start it with `make run` first")
-    state = json.loads(LOCAL_STATE.read_text())
-    return str(state["url"]), str(state["signing_secret"])
+        url = f"http://127.0.0.1:{settings.port}"
+        return _Target(url, str(settings.slack_signing_secret), None, None)
+    here, per_port = local.state_paths(Path.cwd(), _runtime_dir(), settings.port)
+    chosen = "PORT" in os.environ  # set in the environment or .env: that bot, first
+    paths = (per_port, here) if chosen else (here, per_port)
+    why = f"PORT={settings.port}" + ("" if chosen else ", the default")
+    state = local.find_state(paths, why=why)
+    found_in = next(str(path) for path in paths if path.exists())
+    return _Target(state.url, state.signing_secret, state.fake_slack_url or None, found_in)
+
+
+@dataclass
+class _Talk:
+    """One ``say``: send what the person does, then print what the bot shows in answer."""
+
+    session: aiohttp.ClientSession
+    target: _Target
+    person: local.Person
+    seen: int = 0
+
+    async def say(self, args: argparse.Namespace) -> int:
+        workspace = await self._workspace()
+        self.seen = max((s.get("seq", 0) for s in workspace.surfaces), default=0)
+        if args.text is not None:
+            return await self._slash(args.text.strip(), args.wait)
+        if args.dm or args.mention:
+            kind: local.EventKind = "dm" if args.dm else "mention"
+            body = local.event_body(
+                kind, args.dm or args.mention, self.person, workspace.bot_user_id
+            )
+            await self._act(body, form=False)
+            return await self._show_answer(args.wait)
+        if args.click:
+            button = local.find_button(self._needs_fake(workspace), args.click, self.person.user)
+            confirm = button.element.get("confirm")
+            if confirm:
+                print(f'(confirmed "{(confirm.get("title") or {}).get("text", "")}")')
+            await self._act(local.click_body(button, self.person, self._response_url()), form=True)
+            return await self._show_answer(args.wait)
+        form = local.open_form(self._needs_fake(workspace))
+        body = local.submit_body(form, local.parse_answers(args.submit), self.person, workspace)
+        errors = _form_errors(await self._act(body, form=True))
+        if errors:
+            print("The form was not accepted:")
+            for field_id, error in errors.items():
+                print(f"  {field_id}: {error}")
+            return 1
+        return await self._show_answer(args.wait)
+
+    async def _slash(self, typed: str, wait: float) -> int:
+        name, _, text = typed.partition(" ")
+        body = local.slash_body(name, text, self.person, self._response_url())
+        status, answer = await self._send(body, form=True)
+        if status == 200 and not answer and self.target.fake_slack_url:
+            return await self._show_answer(wait)  # a form opened: show it
+        reply = _reply_text(name, status, answer)
+        print(mrkdwn(reply, (await self._workspace()).names) if status == 200 else reply)
+        return 0 if status == 200 else 1
+
+    async def _send(self, body: bytes, *, form: bool) -> tuple[int, str]:
+        content_type = "application/x-www-form-urlencoded" if form else "application/json"
+        headers = signed_headers(self.target.secret, body) | {"Content-Type": content_type}
+        url = f"{self.target.url}/slack/events"
+        async with self.session.post(url, data=body, headers=headers) as response:
+            return response.status, await response.text()
+
+    async def _act(self, body: bytes, *, form: bool) -> str:
+        """Send an event, click or submission; its answer (any status but 200 is an error)."""
+        status, answer = await self._send(body, form=form)
+        if status != 200:
+            raise BotError(f"the bot answered HTTP {status}: {answer}")
+        return answer
+
+    async def _show_answer(self, wait: float) -> int:
+        """Print what the bot shows next (it may take a moment: it goes through the outbox)."""
+        if not self.target.fake_slack_url:
+            print("(sent; the bot answers in Slack)")
+            return 0
+        shown = await self._new_surfaces(wait)
+        if not shown:
+            print(f"(nothing shown within {wait:g} s; the bot's terminal shows what it does)")
+        return 0
+
+    async def _new_surfaces(self, wait: float) -> int:
+        loop = asyncio.get_running_loop()
+        deadline, quiet_until, shown = loop.time() + wait, None, 0
+        while loop.time() < deadline and (quiet_until is None or loop.time() < quiet_until):
+            workspace = await self._workspace()
+            fresh = [s for s in workspace.surfaces if s.get("seq", 0) > self.seen]
+            for surface in fresh:
+                print(local.render_surface(surface, workspace.names), flush=True)
+                self.seen = max(self.seen, int(surface.get("seq", 0)))
+                shown += 1
+                quiet_until = loop.time() + _QUIET_SECONDS  # more may follow (a reply, an edit)
+            await asyncio.sleep(0.05)
+        return shown
+
+    async def _workspace(self) -> local.Workspace:
+        if not self.target.fake_slack_url:
+            return local.Workspace("T0001", "", Names())
+        async with self.session.get(f"{self.target.fake_slack_url}/devtools/surfaces") as answer:
+            return local.Workspace.of(await answer.json())
+
+    def _needs_fake(self, workspace: local.Workspace) -> local.Workspace:
+        if not self.target.fake_slack_url:
+            raise BotError(
+                "--click and --submit work in local mode, where I can see what the bot showed"
+            )
+        return workspace
+
+    def _response_url(self) -> str:
+        base = self.target.fake_slack_url or "http://127.0.0.1"
+        return f"{base}/response/say-{secrets.token_hex(4)}"
+
+
+_QUIET_SECONDS = 0.5
+
+
+def _form_errors(answer: str) -> dict[str, str]:
+    try:
+        parsed = json.loads(answer) if answer else {}
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict) or parsed.get("response_action") != "errors":
+        return {}
+    return {str(k): str(v) for k, v in (parsed.get("errors") or {}).items()}
 
 
 def _reply_text(command: str, status: int, answer: str) -> str:
@@ -269,7 +411,7 @@ def _reply_text(command: str, status: int, answer: str) -> str:
     if status != 200:
         return f"the bot answered HTTP {status}: {answer}"
     if not answer:
-        return "(no reply: the bot opened a form, shown as views.open in the bot's output)"
+        return "(no reply: the bot opened a form, shown in the bot's output)"
     try:
         return str(json.loads(answer).get("text", answer))
     except ValueError:

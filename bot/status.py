@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -51,8 +52,10 @@ async def read_health(db: Database, now: datetime) -> Health:
     )
 
 
-def describe_health(health: Health, *, leader: bool, lateness: float, now: datetime) -> str:
-    """The /trigger status reply."""
+def describe_health(
+    health: Health, *, leader: bool, lateness: float, now: datetime, zone: ZoneInfo
+) -> str:
+    """The /trigger status reply, times in the reader's ``zone``."""
     age = f"{(now - health.outbox_oldest).total_seconds():.0f} s" if health.outbox_oldest else "—"
     return "\n".join(
         [
@@ -61,13 +64,14 @@ def describe_health(health: Health, *, leader: bool, lateness: float, now: datet
             f"last run started {lateness * 1000:.0f} ms after its time",
             f"• Overdue triggers: {health.overdue_triggers}",
             f"• Outbox: {health.outbox_pending} waiting (oldest {age}), {health.outbox_failed} refused by Slack",
-            f"• Last message posted: {_when(health.last_post, now)}",
-            f"• Last webhook received: {_when(health.last_webhook, now)}",
+            f"• Last message posted: {_when(health.last_post, now, zone)}",
+            f"• Last webhook received: {_when(health.last_webhook, now, zone)}",
         ]
     )
 
 
-def _when(moment: datetime | None, now: datetime) -> str:
+def _when(moment: datetime | None, now: datetime, zone: ZoneInfo) -> str:
     if moment is None:
         return "never"
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({(now - moment).total_seconds():.0f} s ago)"
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({(now - moment).total_seconds():.0f} s ago)"

@@ -225,7 +225,9 @@ class LocalBot:
 
     def __init__(self, cwd: Path, **env: str) -> None:
         self.cwd = cwd
-        self.env = {"PORT": str(free_port())} | env
+        # The per-port state file goes under XDG_RUNTIME_DIR: here, not in the real one.
+        runtime = str(cwd / "run")
+        self.env = {"PORT": str(free_port()), "XDG_RUNTIME_DIR": runtime} | env
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],
             env={k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_"))}
@@ -257,8 +259,8 @@ class LocalBot:
                 break
         raise AssertionError("no banner:\n" + "".join(self.printed))
 
-    def say(self, text: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.env, "say", text, cwd=self.cwd)
+    def say(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.env, "say", *args, cwd=cwd or self.cwd)
 
     def stop(self) -> str:
         """Stop it; return everything it printed."""
@@ -285,7 +287,7 @@ def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> No
         unknown = bot.say("/deploy now")
         assert "no /deploy command" in unknown.stdout
         form = bot.say("/hook")
-        assert "opened a form" in form.stdout
+        assert '── form "New hook" opened ──' in form.stdout and "field `name`" in form.stdout
     finally:
         bot.stop()
     assert (tmp_path / "chatops-local.db").exists() and not (tmp_path / "chatops.db").exists()

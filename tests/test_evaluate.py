@@ -104,6 +104,17 @@ def test_downtime_counts_from_the_first_failure_not_the_confirmation() -> None:
     assert "recovered after 3 min" in seen[1][1].text
 
 
+def test_downtime_is_rounded_to_the_nearest_minute_not_down() -> None:
+    # Issue 12, defect 7: failed at 18:45:17, recovered at 18:47:17 said "1 min", because
+    # the failing run's clock read after its (slower) check and the recovery's did not.
+    failed = datetime(2031, 1, 6, 18, 45, 17, 800_000, tzinfo=UTC)
+    recovered = datetime(2031, 1, 6, 18, 47, 17, 200_000, tzinfo=UTC)
+    state, _ = decide("site", TriggerState.initial(), UP, failed - timedelta(minutes=1), Policy())
+    state, _ = decide("site", state, DOWN, failed, Policy())
+    _, (announcement,) = decide("site", state, UP, recovered, Policy())
+    assert "recovered after 2 min" in announcement.text
+
+
 def test_a_blip_before_an_incident_does_not_move_its_start() -> None:
     state, _ = run(".x.xxx", Policy(retries=3))
     assert state.incident_started == at(3)
@@ -227,9 +238,13 @@ def test_mute_through_an_outage_posts_nothing_then_one_summary() -> None:
             120,
             Announcement(
                 "mute_summary",
-                ":mute: *site* while muted (until 16:00):\n"
-                "• 14:10 :red_circle: *site* is down: HTTP 503 in 120 ms\n"
-                "• 14:28 :large_green_circle: *site* recovered after 18 min"
+                # Times in channel messages are Slack date tokens: each reader sees their
+                # own zone; the fallback says UTC.
+                ":mute: *site* while muted (until <!date^1715011200^{time}|16:00 UTC>):\n"
+                "• <!date^1715004600^{time}|14:10 UTC> :red_circle: *site* is down: "
+                "HTTP 503 in 120 ms\n"
+                "• <!date^1715005680^{time}|14:28 UTC> :large_green_circle: *site* "
+                "recovered after 18 min"
                 " (was: HTTP 503 in 120 ms)",
             ),
         )
@@ -243,7 +258,9 @@ def test_mute_ending_while_still_down_reports_the_current_status() -> None:
     assert during == []
     state, after = run("x" * 5 + ".", state=state, first=120)
     assert kinds(after) == [(120, "mute_summary"), (120, "down"), (125, "recovered")]
-    assert after[1][1].text == ":red_circle: *site* is down since 14:01: HTTP 503 in 120 ms"
+    assert after[1][1].text == (
+        ":red_circle: *site* is down since <!date^1715004060^{time}|14:01 UTC>: HTTP 503 in 120 ms"
+    )
     assert "recovered after 2 h 4 min" in after[2][1].text
 
 
@@ -487,14 +504,23 @@ def test_invalid_policy_raises(kwargs: dict[str, Any]) -> None:
     [
         (timedelta(0), "0 s"),
         (timedelta(seconds=45), "45 s"),
-        (timedelta(seconds=59.9), "59 s"),
+        (timedelta(seconds=59.4), "59 s"),
+        (timedelta(seconds=59.6), "1 min"),
         (timedelta(minutes=1), "1 min"),
-        (timedelta(minutes=12, seconds=30), "12 min"),
-        (timedelta(minutes=59, seconds=59), "59 min"),
+        # Rounded to the nearest unit, not cut: the issue's 18:45:17 → 18:47:17 outage
+        # measured 1 min 59.4 s between the two runs' clocks.
+        (timedelta(minutes=1, seconds=59.4), "2 min"),
+        (timedelta(minutes=1, seconds=29), "1 min"),
+        (timedelta(minutes=12, seconds=30), "13 min"),
+        (timedelta(minutes=59, seconds=29), "59 min"),
+        (timedelta(minutes=59, seconds=31), "1 h"),
         (timedelta(hours=2), "2 h"),
         (timedelta(hours=2, minutes=5), "2 h 5 min"),
+        (timedelta(hours=2, minutes=5, seconds=40), "2 h 6 min"),
         (timedelta(days=1), "1 d"),
-        (timedelta(days=1, hours=3, minutes=59), "1 d 3 h"),
+        (timedelta(days=1, hours=3, minutes=29), "1 d 3 h"),
+        (timedelta(days=1, hours=3, minutes=59), "1 d 4 h"),
+        (timedelta(hours=23, minutes=59, seconds=50), "1 d"),
         (timedelta(seconds=-5), "0 s"),
     ],
 )
@@ -602,6 +628,7 @@ def test_a_long_mute_keeps_only_the_latest_changes(monkeypatch: pytest.MonkeyPat
     state, runs = feed_runs(growing, state=mute(state, at(11)), first=1)
     assert [[r.kind for r in announcements] for announcements in runs] == [[]] * 10
     assert state.muted_changes == tuple(
-        f"14:{minute:02} :newspaper: *hn*: <{items[n].link}|{items[n].title}>"
+        f"<!date^{int(at(minute).timestamp())}^{{time}}|14:{minute:02} UTC> "
+        f":newspaper: *hn*: <{items[n].link}|{items[n].title}>"
         for minute, n in [(8, 2), (9, 1), (10, 0)]
     )

@@ -521,10 +521,26 @@ THREADS = [
     ("gitlab/merge_request.json", "gitlab:1:mr:1", False, None),
     ("gitlab/pipeline.json", "gitlab:1:pipeline:master", True, "white_check_mark"),
     ("gitlab/push.json", None, False, None),
-    ("alertmanager/firing.json", 'alertmanager:{}:{alertname="Fire"}', False, None),
-    ("alertmanager/resolved.json", 'alertmanager:{}:{alertname="Fire"}', True, "white_check_mark"),
-    ("grafana/alert.firing.json", "grafana:{}:{}", False, None),
-    ("grafana/alert.resolved.json", 'grafana:{}/{test="true"}:{}', True, "white_check_mark"),
+    # Alert threads are per incident: the group key, and when its first alert started.
+    (
+        "alertmanager/firing.json",
+        'alertmanager:{}:{alertname="Fire"}@20181104T214358Z',
+        False,
+        None,
+    ),
+    (
+        "alertmanager/resolved.json",
+        'alertmanager:{}:{alertname="Fire"}@20181104T214358Z',
+        True,
+        "white_check_mark",
+    ),
+    ("grafana/alert.firing.json", "grafana:{}:{}@20211012T075103Z", False, None),
+    (
+        "grafana/alert.resolved.json",
+        'grafana:{}/{test="true"}:{}@20220617T004100Z',
+        True,
+        "white_check_mark",
+    ),
     ("sentry/event_alert.triggered.json", "sentry:issue:1117540176", False, None),
     (
         "stripe/charge.succeeded.json",
@@ -598,6 +614,34 @@ def test_alert_firing_then_resolved_share_the_thread() -> None:
     resolved = render(event_for("alertmanager/resolved.json"))
     assert firing.thread_key == resolved.thread_key
     assert (firing.updates_root, resolved.updates_root) == (False, True)
+
+
+@pytest.mark.parametrize("fixture", ["alertmanager/firing.json", "grafana/alert.firing.json"])
+def test_an_alert_firing_again_after_resolving_starts_a_new_thread(fixture: str) -> None:
+    # Issue 12, defect 8: firing → resolved → firing again (a new startsAt) was only a
+    # reply in the first, resolved thread.
+    firing = load(fixture)
+    resolved = copy.deepcopy(firing)
+    resolved["status"] = "resolved"
+    for alert in resolved["alerts"]:
+        alert |= {"status": "resolved", "endsAt": "2031-01-06T10:05:00Z"}
+    again = copy.deepcopy(firing)
+    for alert in again["alerts"]:
+        alert["startsAt"] = "2031-01-06T11:00:00.123456789Z"
+    first, closing, second = (render(event_for(fixture, p)) for p in (firing, resolved, again))
+    assert first.thread_key == closing.thread_key and closing.updates_root
+    assert second.thread_key != first.thread_key and not second.updates_root
+
+
+def test_an_alert_joining_a_firing_group_stays_in_its_thread() -> None:
+    firing = load("alertmanager/firing.json")
+    grown = copy.deepcopy(firing)
+    joined = copy.deepcopy(grown["alerts"][0])
+    joined |= {"startsAt": "2018-11-04T23:10:00+01:00", "fingerprint": "second"}
+    grown["alerts"].append(joined)
+    first = render(event_for("alertmanager/firing.json", firing))
+    later = render(event_for("alertmanager/firing.json", grown))
+    assert first.thread_key == later.thread_key
 
 
 def test_grafana_without_group_key_threads_by_fingerprints() -> None:

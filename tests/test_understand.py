@@ -28,7 +28,7 @@ from bot.conversation.understand import (
     TriggerProposal,
     understand,
 )
-from bot.slack.text import ChannelRef
+from bot.slack.text import ChannelRef, unescape
 from bot.triggers.conditions import compile_condition
 from bot.triggers.grammar import parse_trigger_add
 from bot.triggers.spec import TriggerSpec
@@ -40,6 +40,7 @@ MIN_INTERVAL = timedelta(seconds=60)
 SLACK_FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 ASKER = "U2147483697"  # the user in the message.im fixture
 
+STRAIGHT = str.maketrans({"“": '"', "”": '"', "’": "'"})
 OPS = ChannelRef("C0123", "ops")
 TEAM = ChannelRef("C0TEAM", "team")
 
@@ -501,6 +502,68 @@ TRIGGERS = [
 ]
 
 
+# Issue 12: conditions whose subject is the address itself (defect 4), and days of the
+# month said the English way (defect 5).
+TRIGGERS += [
+    Trigger(
+        "tell #ops if https://example.com is slower than 500ms, check every 2 minutes",
+        "add example-com every 2 minutes http https://example.com when latency &gt; 500ms #ops",
+        "http",
+        "https://example.com",
+        ChannelRef(None, "ops"),
+        "every 2 minutes",
+    ),
+    Trigger(
+        'alert #ops when <https://example.com> contains "maintenance", check every 10 minutes',
+        'add example-com every 10 minutes http https://example.com when body contains "maintenance" #ops',
+        "http",
+        "https://example.com",
+        ChannelRef(None, "ops"),
+        "every 10 minutes",
+    ),
+    Trigger(
+        "tell #ops if https://example.com is slower than 2s and check it every 5 minutes",
+        "add example-com every 5 minutes http https://example.com when latency &gt; 2000ms #ops",
+        "http",
+        "https://example.com",
+        ChannelRef(None, "ops"),
+        "every 5 minutes",
+    ),
+    Trigger(
+        "on the first of each month at 9am remind #finance to send invoices",
+        'add send-invoices every month on the 1st at 9am message "send invoices" #finance',
+        "message",
+        "send invoices",
+        ChannelRef(None, "finance"),
+        "every month on the 1st at 09:00 Europe/Berlin",
+    ),
+    Trigger(
+        "remind #finance on the last day of the month at 5pm: close the books",
+        'add close-books every month on the last day at 5pm message "close the books" #finance',
+        "message",
+        "close the books",
+        ChannelRef(None, "finance"),
+        "every month on the last day at 17:00 Europe/Berlin",
+    ),
+    Trigger(
+        "the 15th of every month at 9am remind #finance: pay the rent",
+        'add pay-rent every month on the 15th at 9am message "pay the rent" #finance',
+        "message",
+        "pay the rent",
+        ChannelRef(None, "finance"),
+        "every month on the 15th at 09:00 Europe/Berlin",
+    ),
+    Trigger(
+        "monthly on the 1st at 9am remind #team: review the budget",
+        'add review-budget every month on the 1st at 9am message "review the budget" #team',
+        "message",
+        "review the budget",
+        ChannelRef(None, "team"),
+        "every month on the 1st at 09:00 Europe/Berlin",
+    ),
+]
+
+
 @pytest.mark.parametrize("case", TRIGGERS, ids=[case.said[:60] for case in TRIGGERS])
 def test_trigger_requests_become_what_the_typed_command_means(case: Trigger) -> None:
     proposal = ask(case.said)
@@ -589,6 +652,38 @@ def test_requests_that_are_refused_name_the_part(said: str, part: str) -> None:
     assert answer.reason
 
 
+# Issue 12, defect 5: a refusal quotes what the person wrote, not the bot's rewrite of it.
+IN_THEIR_WORDS = [
+    (
+        "on the first of each month remind #finance to send invoices",
+        "on the first of each month",
+        "needs a time of day",
+    ),
+    ("each blue moon at 9am remind #team: dance", "each blue", "couldn't understand"),
+    ("check https://status.example.com each 10 seconds", "each 10 seconds", "too often"),
+    ("hourly-ish check https://status.example.com", "", "how often"),
+    # Defect 4: "if" with no condition after it is asked about, not dropped.
+    ("check https://status.example.com every 5 minutes and tell #ops if", "if", "condition"),
+    (
+        "tell #ops if https://example.com, check every 2 minutes",
+        "if https://example.com",
+        "condition",
+    ),
+]
+
+
+@pytest.mark.parametrize(("said", "part", "why"), IN_THEIR_WORDS)
+def test_a_refusal_quotes_the_persons_own_words(said: str, part: str, why: str) -> None:
+    answer = ask(said)
+
+    assert isinstance(answer, NotUnderstood)
+    assert answer.part == part
+    assert why in answer.reason
+    if part:
+        assert f'"{part}"' in answer.reason
+    assert "every" not in answer.reason.split(":")[0] or "every" in said
+
+
 def test_a_too_short_interval_names_the_minimum() -> None:
     answer = ask(
         "check https://status.example.com every 2 minutes", min_interval=timedelta(minutes=5)
@@ -637,7 +732,8 @@ _VOCABULARY = [
     "<https://api.example.com/q.json|q>", "ftp://x.example.com", "data.depth", "&gt;", "100",
     '"quoted"', "“curly”", "cron", '"0 9 * * 1-5"', "tz", "Europe/London", "other", "on",
     "2026-12-01", "thanks", "!", "&amp;", "post", "send", "the", "certificate", "expires",
-    "within", "14", "days", "takes", "more", "than", "2s", ",", "please",
+    "within", "14", "days", "takes", "more", "than", "2s", ",", "please", "first", "of",
+    "month", "hourly", "monthly", "last", "day", "15th", "is", "slower", "500ms",
 ]  # fmt: skip
 
 
@@ -650,4 +746,12 @@ def test_any_message_gets_an_answer_and_every_proposal_is_valid(words: list[str]
         compile_condition(answer.spec.condition)
     if isinstance(answer, HookProposal):
         assert_valid_hook(answer.spec)
+    if isinstance(answer, NotUnderstood):
+        assert_quotes_what_was_said(" ".join(words), answer)
     assert isinstance(answer, TriggerProposal | HookProposal | NotUnderstood)
+
+
+def assert_quotes_what_was_said(said: str, answer: NotUnderstood) -> None:
+    """A refusal names a part of the message as the person wrote it, never the bot's rewrite."""
+    as_written = unescape(said).translate(STRAIGHT).lower()
+    assert answer.part.translate(STRAIGHT).lower() in as_written, (said, answer)

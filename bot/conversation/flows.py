@@ -218,7 +218,8 @@ class Conversation:
 
     async def _snooze(self, actor: Actor, trigger: Trigger) -> str:
         until = self.clock.now() + SNOOZE
-        return trigger_text.muted_text(await self.triggers.mute(actor, trigger, until), until)
+        muted = await self.triggers.mute(actor, trigger, until)
+        return trigger_text.muted_text(muted, until, await self.users.zone(actor.user_id))
 
     async def _pause_trigger(self, actor: Actor, trigger: Trigger) -> str:
         return trigger_text.paused_text(await self.triggers.pause(actor, trigger))
@@ -364,7 +365,10 @@ class Conversation:
         hooks = await self.hooks.all_of(viewer.team_id, created_by=viewer.user_id)
         triggers = await self.triggers.all_of(viewer.team_id, created_by=viewer.user_id)
         now = self.clock.now()
-        states = {t.id: trigger_text.describe_state(t, now) for t in triggers if t.id is not None}
+        zone = await self.users.zone(viewer.user_id)
+        states = {
+            t.id: trigger_text.describe_state(t, now, zone) for t in triggers if t.id is not None
+        }
         next_runs = {t.id: trigger_text.next_run_text(t) for t in triggers if t.id is not None}
         view = home.home_view(hooks, triggers, states=states, next_runs=next_runs)
         try:

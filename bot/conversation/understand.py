@@ -7,13 +7,19 @@ a small rule-based reader, not a language model:
 
 * the schedule is the longest phrase starting at ``every``/``each``/``cron`` (or, for
   one-offs, ``at``/``in``/``on``/``today``/``tomorrow``) that `parse_schedule` accepts;
-  ``at 9:30 every weekday`` is put back in grammar order as ``every weekday at 9:30``;
+  ``at 9:30 every weekday`` is put back in grammar order as ``every weekday at 9:30``, and
+  ``on the first of each month`` as ``every month on the 1st``;
 * the kind comes from the words: ``remind`` → message; ``webhook``/``hook`` → a hook; a link →
   http, json (the condition reads ``data.``/``json.``) or rss (feed words, or a feed-like
   path); ``report`` → report; ``post``/``say``/``tell`` without a link → message;
 * ``if``/``when`` starts a condition: "it's down" needs none (a failed check alerts anyway),
   "it's slow" is ``latency > 2000ms``, "it takes more than 2s", "the page says X",
-  "the certificate expires within 14 days", or an expression such as ``status != 200``.
+  "the certificate expires within 14 days", or an expression such as ``status != 200``;
+  the address itself may be the subject ("if https://… is slower than 500ms"). A condition
+  that cannot be read is asked about, never dropped.
+
+A refusal names the part at fault as the person wrote it, even where the bot had respelled
+or reordered it ("each" for "every", a day of the month moved behind "every month").
 
 A trigger request is written out as ``/trigger add`` text (Slack's escaped form, like a
 slash command's) and read back with the slash grammar (`parse_trigger_add`), so a proposal
@@ -47,7 +53,7 @@ from bot.slack.text import (
 )
 from bot.triggers.conditions import ConditionError, compile_condition
 from bot.triggers.grammar import TriggerSyntaxError, parse_trigger_add
-from bot.triggers.schedule import ScheduleError, parse_schedule
+from bot.triggers.schedule import ScheduleError, ordinal, parse_schedule
 from bot.triggers.spec import TriggerKind, TriggerSpec
 from bot.webhooks.event import SENDERS
 from bot.webhooks.spec import HookSpec
@@ -124,6 +130,7 @@ _CONDITION_WORDS: Final = frozenset({"if", "when", "whenever"})
 _ACTION_WORDS: Final = frozenset(
     {"tell", "alert", "notify", "ping", "post", "send", "message", "let", "warn"}
 )
+_CHECK_WORDS: Final = frozenset({"check", "checking", "watch", "monitor", "poll"})
 _GLUE_WORDS: Final = frozenset({"and", "then", "to", "in", "into", "please", "so", ""})
 _MARKER_WORDS: Final = frozenset({"to", "that", "about", "saying"})
 _LEAD_IN_WORDS: Final = frozenset({"a", "an", "the", "message", "reminder", "note"})
@@ -143,7 +150,24 @@ _SCHEDULE_SYNONYMS: Final[Mapping[str, str]] = {
     "hourly": "every hour",
     "daily": "every day",
     "weekly": "every week",
+    "monthly": "every month",
 }
+_DAY_NUMBER: Final = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)$")
+_ORDINAL_WORDS: Final[Mapping[str, int]] = {
+    word: number
+    for number, word in enumerate(
+        [
+            *("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"),
+            *("ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth"),
+            *("fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth"),
+            *("twentieth", "twenty-first", "twenty-second", "twenty-third", "twenty-fourth"),
+            *("twenty-fifth", "twenty-sixth", "twenty-seventh", "twenty-eighth"),
+            *("twenty-ninth", "thirtieth", "thirty-first"),
+        ],
+        start=1,
+    )
+}
+_OF_A_MONTH: Final = frozenset({"each", "every", "the", "a"})
 
 
 class _Unclear(Exception):
@@ -608,14 +632,18 @@ def _condition(words: Sequence[_Word]) -> _Condition:
     )
     if start is None:
         return _NO_CONDITION
-    end = _condition_end(words, start + 1)
+    # "if https://… is slower than 500ms": the checked address is the condition's subject.
+    first = start + 2 if start + 1 < len(words) and words[start + 1].link else start + 1
+    end = _condition_end(words, first)
     last = end
-    while last > start + 1 and words[last - 1].low in _GLUE_WORDS:
+    while last > first and words[last - 1].low in _GLUE_WORDS:
         last -= 1
     span = frozenset(range(start, end))
-    chosen = list(words[start + 1 : last])
+    chosen = list(words[first:last])
     if not chosen:
-        return _Condition(None, False, span, "")
+        # Never drop a part of a request silently: "if" with nothing after it is a question.
+        said = " ".join(word.raw for word in words[start:end])
+        raise _Unclear(unescape(said), _condition_help(unescape(said)))
     return _rewrite(chosen, span)
 
 
@@ -636,11 +664,13 @@ def _ends_condition_before(words: Sequence[_Word], index: int) -> bool:
     word = words[index]
     if word.is_reference or word.low in _ACTION_WORDS or _is_recurring_word(word.low):
         return True
+    if word.low in _CHECK_WORDS and not word.quoted and index > 0 and words[index - 1].stop:
+        return True  # "… slower than 500ms, check every 2 minutes"
     following = words[index + 1] if index + 1 < len(words) else None
     return (
         word.low in ("and", "then")
         and following is not None
-        and (following.low in _ACTION_WORDS or following.is_reference)
+        and (following.low in _ACTION_WORDS | _CHECK_WORDS or following.is_reference)
     )
 
 
@@ -815,12 +845,56 @@ def _refuse_ambiguous(words: Sequence[_Word]) -> None:
 
 
 def _schedule_pieces(words: Sequence[_Word], skip: frozenset[int]) -> list[str | None]:
-    """Each word as the schedule grammar spells it; None where no schedule can go."""
+    """Each word as the schedule grammar spells it; None where no schedule can go.
+
+    A day of the month said the English way ("on the first of each month") becomes the
+    grammar's "every month on the 1st": its first word carries the whole phrase and the
+    others are empty (used, but adding nothing).
+    """
     pieces: list[str | None] = []
     for index, word in enumerate(words):
         before = pieces[-1] if pieces else None
         pieces.append(None if index in skip else _schedule_piece(word, before))
+    start = 0
+    while start < len(words):
+        found = _day_of_a_month(words, start)
+        if found is None or None in pieces[start : found[0]]:
+            start += 1
+            continue
+        end, day = found
+        pieces[start:end] = [f"every month on the {day}", *([""] * (end - start - 1))]
+        start = end
     return pieces
+
+
+def _day_of_a_month(words: Sequence[_Word], start: int) -> tuple[int, str] | None:
+    """``[on] [the] first|1st|last [day] of each|every|the month`` from ``start``: where
+    it ends and the day as the grammar says it ("1st", "last day"); None if it is not one."""
+    lows = [None if word.quoted else word.low for word in words]
+    at = start + (lows[start] == "on")
+    at += at < len(lows) and lows[at] == "the"
+    day, at = _day_word(lows, at)
+    of_a_month = lows[at : at + 3]
+    if day is None or len(of_a_month) < 3:
+        return None
+    of, which, month = of_a_month
+    return (at + 3, day) if of == "of" and which in _OF_A_MONTH and month == "month" else None
+
+
+def _day_word(lows: list[str | None], at: int) -> tuple[str | None, int]:
+    """The day of the month at ``at`` ("1st", "last day") and the index after it."""
+    word = lows[at] if at < len(lows) else None
+    if word is None:
+        return None, at
+    if word == "last":
+        return "last day", at + 1 + (at + 1 < len(lows) and lows[at + 1] == "day")
+    number = _ORDINAL_WORDS.get(word)
+    found = _DAY_NUMBER.match(word)
+    if number is None and found is not None:
+        number = int(found[1])
+    if number is None or not 1 <= number <= 31:
+        return None, at
+    return ordinal(number), at + 1 + (at + 1 < len(lows) and lows[at + 1] == "day")
 
 
 def _schedule_piece(word: _Word, before: str | None) -> str | None:
@@ -913,11 +987,19 @@ def _reach(words: Sequence[_Word], pieces: list[str | None], start: int) -> int:
 
 
 def _phrase(words: Sequence[_Word], pieces: list[str | None], start: int, end: int) -> str:
-    texts: list[str] = []
+    return " ".join(text for _, text in _phrase_parts(words, pieces, start, end))
+
+
+def _phrase_parts(
+    words: Sequence[_Word], pieces: list[str | None], start: int, end: int
+) -> list[tuple[int, str]]:
+    """The phrase's pieces with the index of the word each one stands for."""
+    parts: list[tuple[int, str]] = []
     for index in range(start, end):
         comma = "," if words[index].stop.startswith(",") and index < end - 1 else ""
-        texts.append(f"{pieces[index]}{comma}")
-    return " ".join(texts)
+        if pieces[index]:
+            parts.append((index, f"{pieces[index]}{comma}"))
+    return parts
 
 
 def _parses(text: str, ask: _Ask) -> bool:
@@ -937,10 +1019,47 @@ def _schedule_error(ask: _Ask, pieces: list[str | None], start: int) -> _Unclear
     while end > start + 1 and pieces[end - 1] in ("and", ","):
         end -= 1
     text = _phrase(ask.words, pieces, start, end)
+    said = _said(ask, start, end - 1)
     try:
         parse_schedule(text, default_tz=ask.default_tz, now=ask.now, min_interval=ask.min_interval)
     except ScheduleError as error:
-        return _Unclear(error.part, str(error))
+        part = _said_for(ask, pieces, (start, end), error.part)
+        return _Unclear(part, _requoted(str(error), error.part, part))
     except ValueError as error:
-        return _Unclear(text, str(error))
-    return _Unclear(text, "I couldn't fit this schedule together with the rest of the message")
+        return _Unclear(said, str(error))
+    return _Unclear(said, "I couldn't fit this schedule together with the rest of the message")
+
+
+def _said(ask: _Ask, first: int, last: int) -> str:
+    """What the person wrote from word ``first`` to word ``last``, Slack's escaping undone."""
+    return unescape(ask.message[ask.words[first].start : ask.words[last].end])
+
+
+def _said_for(ask: _Ask, pieces: list[str | None], words: tuple[int, int], part: str) -> str:
+    """The person's own words behind ``part`` of the schedule phrase the bot put together
+    (which may have reordered, respelled or dropped some): a refusal quotes what they wrote."""
+    parts = _phrase_parts(ask.words, pieces, *words)
+    phrase = " ".join(text for _, text in parts)
+    found = phrase.find(part) if part else -1
+    if found < 0:
+        return _said(ask, words[0], words[1] - 1)
+    used: list[int] = []
+    offset = 0
+    # A piece stands for its word and the empty pieces after it (a phrase put in order).
+    ends = [index for index, _ in parts[1:]] + [words[1]]
+    for (index, text), next_index in zip(parts, ends, strict=True):
+        if offset < found + len(part) and found < offset + len(text):
+            used += [index, next_index - 1]
+        offset += len(text) + 1
+    return _said(ask, min(used), max(used))
+
+
+def _requoted(reason: str, part: str, said: str) -> str:
+    """``reason`` quoting ``said`` where the schedule parser quoted its own ``part``."""
+    if part == said:
+        return reason
+    quoted = f"`{said}`" if '"' in said else f'"{said}"'
+    for theirs in (f'"{part}"', f"`{part}`"):
+        if theirs in reason:
+            return reason.replace(theirs, quoted, 1)
+    return reason

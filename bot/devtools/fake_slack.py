@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import copy
 import hmac
@@ -39,6 +40,7 @@ _JSON_FORM_FIELDS: Final = {
     "metadata": "invalid_metadata_format",
 }
 _CONTENT_FIELDS: Final = ("text", "blocks", "attachments", "metadata")
+_SURFACES_KEPT: Final = 200
 _FIRST_TS_MICROS: Final = 1_700_000_000_000_100
 _TS_STEP_MICROS: Final = 100
 
@@ -165,6 +167,10 @@ class FakeSlack:
         self.channels: dict[str, ChannelInfo] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        # What people would see, newest last: messages (and each edit), ephemeral
+        # messages and views. Local mode's `say --click` and `--submit` read them.
+        self.surfaces: list[dict[str, Any]] = []
+        self._surface_number = 0
         self._on_post = on_post
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._home_view_ids: dict[str, str] = {}
@@ -185,6 +191,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
+            "conversations.list": self._conversations_list,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
@@ -223,9 +230,15 @@ class FakeSlack:
     @property
     def url(self) -> str:
         """The ``base_url`` for slack_sdk, e.g. ``http://127.0.0.1:PORT/api/``."""
+        return self.base_url + "/api/"
+
+    @property
+    def base_url(self) -> str:
+        """Where the fake listens, e.g. ``http://127.0.0.1:PORT`` (``/devtools/surfaces``
+        is there, besides the Web API under ``/api/``)."""
         if self._url is None:
             raise RuntimeError("FakeSlack is not started")
-        return self._url + "/api/"
+        return self._url
 
     def response_url(self, response_id: str) -> str:
         """A ``response_url`` on this fake, as Slack would put in a slash command or action."""
@@ -274,6 +287,7 @@ class FakeSlack:
         self.add_channel("C0001", "general")
         self.add_channel("C0002", "ops")
         self.add_user("U0001", tz="Europe/Berlin", real_name="Ada Example", name="ada")
+        self.add_channel("D0001", "U0001", is_private=True)  # the bot's DM with U0001
         self.add_user(self.bot_user_id, real_name="Chat-ops Bot", name="chatops-bot", is_bot=True)
 
     # ----- failure injection -----------------------------------------------------------
@@ -377,7 +391,28 @@ class FakeSlack:
         app.router.add_route("POST", "/api/{method}", self._handle_api)
         app.router.add_route("GET", "/api/{method}", self._handle_api)
         app.router.add_route("POST", "/response/{response_id:.+}", self._handle_response_url)
+        app.router.add_route("GET", "/devtools/surfaces", self._handle_surfaces)
         return app
+
+    async def _handle_surfaces(self, _request: web.Request) -> web.Response:
+        """What a person would see now, for local mode's ``say`` (not a Slack method)."""
+        return web.json_response(self.workspace_view())
+
+    def workspace_view(self) -> dict[str, Any]:
+        """The workspace's names and every surface shown so far (see ``surfaces``)."""
+        return {
+            "team_id": self.team_id,
+            "bot_user_id": self.bot_user_id,
+            "channels": {channel_id: info["name"] for channel_id, info in self.channels.items()},
+            "users": {user_id: user["name"] for user_id, user in self.users.items()},
+            "surfaces": copy.deepcopy(self.surfaces),
+        }
+
+    def _show(self, kind: str, content: dict[str, Any], **where: str | None) -> None:
+        self._surface_number += 1
+        surface = {"seq": self._surface_number, "kind": kind, **where}
+        self.surfaces.append(surface | {"content": copy.deepcopy(content)})
+        del self.surfaces[:-_SURFACES_KEPT]
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -557,6 +592,7 @@ class FakeSlack:
         _require_content(args)
         message = self._new_message(args)
         self._messages[(channel_id, message["ts"])] = message
+        self._show("message", message, channel=channel_id, ts=message["ts"])
         return {"channel": channel_id, "ts": message["ts"], "message": copy.deepcopy(message)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -566,6 +602,7 @@ class FakeSlack:
         edited = {"user": self.bot_user_id, "ts": self._new_ts()}
         updated = {**message, **_message_content(args), "edited": edited}
         self._messages[(channel_id, ts)] = updated
+        self._show("message", updated, channel=channel_id, ts=ts)
         return {
             "channel": channel_id,
             "ts": ts,
@@ -574,10 +611,13 @@ class FakeSlack:
         }
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._postable_channel(_text(args, "channel"))
-        self._known_user(_required(args, "user", "user_not_found"))
+        channel_id = self._postable_channel(_text(args, "channel"))
+        user = self._known_user(_required(args, "user", "user_not_found"))["id"]
         _require_content(args)
-        return {"message_ts": self._new_ts()}
+        ts = self._new_ts()
+        content = {"type": "message", "ts": ts, "text": "", **_message_content(args)}
+        self._show("ephemeral", content, channel=channel_id, ts=ts, user=user)
+        return {"message_ts": ts}
 
     def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = self._resolve_channel(_text(args, "channel"))
@@ -605,6 +645,24 @@ class FakeSlack:
         self._visible_channel(channel_id)
         return {"channel": self._channel_object(channel_id)}
 
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One page of the channels the bot can see, as Slack pages them (opaque cursor)."""
+        types = set((_text(args, "types") or "public_channel").split(","))
+        if not types <= _CONVERSATION_TYPES:
+            raise FakeSlackError("invalid_types")
+        limit = min(max(_int_arg(args, "limit", 100), 1), 1000)
+        start = _cursor_offset(_text(args, "cursor"))
+        listed = [
+            self._channel_object(channel_id)
+            for channel_id, info in self.channels.items()
+            if _conversation_type(channel_id, info) in types
+            and (not info["is_private"] or info["is_member"])
+        ]
+        page = listed[start : start + limit]
+        more = start + limit < len(listed)
+        next_cursor = _cursor_of(start + limit) if more else ""
+        return {"channels": page, "response_metadata": {"next_cursor": next_cursor}}
+
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = _required(args, "channel", "channel_not_found")
         info = self.channels.get(channel_id)
@@ -622,6 +680,7 @@ class FakeSlack:
         self._take_trigger_id(args)
         stored = self._new_view(view, self._new_view_id())
         self.views[stored["id"]] = stored
+        self._show("view", stored, view_id=stored["id"])
         return {"view": copy.deepcopy(stored)}
 
     def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -632,6 +691,7 @@ class FakeSlack:
             raise FakeSlackError("hash_conflict")
         stored = self._new_view(view, current["id"])
         self.views[stored["id"]] = stored
+        self._show("view", stored, view_id=stored["id"])
         return {"view": copy.deepcopy(stored)}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -642,6 +702,7 @@ class FakeSlack:
         stored = self._new_view(view, view_id)
         self._home_view_ids[user_id] = view_id
         self.views[view_id] = stored
+        self._show("view", stored, view_id=view_id, user=user_id)
         return {"view": copy.deepcopy(stored)}
 
 
@@ -752,6 +813,42 @@ def _view_arg(args: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(view, dict) or not view.get("type"):
         raise FakeSlackError("invalid_arguments")
     return copy.deepcopy(view)
+
+
+_CONVERSATION_TYPES: Final = frozenset({"public_channel", "private_channel", "mpim", "im"})
+
+
+def _conversation_type(channel_id: str, info: ChannelInfo) -> str:
+    if channel_id.startswith("D"):
+        return "im"
+    return "private_channel" if info["is_private"] else "public_channel"
+
+
+def _int_arg(args: dict[str, Any], key: str, default: int) -> int:
+    value = _text(args, key)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise FakeSlackError("invalid_arguments") from None
+
+
+def _cursor_of(offset: int) -> str:
+    """An opaque-looking cursor, like Slack's base64 ones."""
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _cursor_offset(cursor: str) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, number = base64.b64decode(cursor, validate=True).decode().partition(":")
+        if kind == "offset" and number.isdigit():
+            return int(number)
+    except ValueError:
+        pass
+    raise FakeSlackError("invalid_cursor")
 
 
 def _warning(code: str) -> dict[str, Any]:

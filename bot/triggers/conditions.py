@@ -7,6 +7,9 @@ are shorthands; everything else (``status != 200``, ``json.status.indicator != "
 language, so there is one evaluator. The trigger keeps the condition as the user wrote it
 (that is what ``show`` and the edit form display); the rewrite and the compiled code are
 made once per distinct text and cached, not on every run.
+
+`check_condition` is what a trigger's definition must pass when it is saved: the
+condition compiles, and every name it reads is one its kind's check provides.
 """
 
 from __future__ import annotations
@@ -14,11 +17,38 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
-from bot.expressions import ExpressionError, compile_expression, evaluate_bool
+from jinja2 import nodes
+from jinja2.parser import Parser
+
+from bot.expressions import ExpressionError, compile_expression, evaluate_bool, make_environment
 
 Condition = Callable[[Mapping[str, Any]], bool]
+
+# What a condition can see, per kind: `bot.triggers.checks.condition_context` (plus
+# ``data`` for json). tests/test_condition_names.py keeps the two in step.
+_HTTP_NAMES: Final = ("status", "latency_ms", "body", "json", "headers", "cert_days_left")
+CONDITION_NAMES: Final[Mapping[str, tuple[str, ...]]] = {
+    "http": _HTTP_NAMES,
+    "json": ("data", *_HTTP_NAMES),
+}
+_A_CHECK: Final[Mapping[str, str]] = {"http": "an http check", "json": "a json check"}
+# Python functions people reach for, and the filter that does the same.
+_FILTER_FOR: Final[Mapping[str, str]] = {
+    "len": "length",
+    "str": "string",
+    "int": "int",
+    "float": "float",
+    "abs": "abs",
+    "round": "round",
+    "lower": "lower",
+    "upper": "upper",
+    "min": "min",
+    "max": "max",
+    "sum": "sum",
+    "list": "list",
+}
 
 _LATENCY = re.compile(r"\blatency\s*(<=|>=|<|>|==|!=)\s*(\d+(?:\.\d+)?)\s*(ms|s)\b", re.I)
 _CONTAINS = re.compile(r"\bbody\s+(not\s+)?contains\s+(\"[^\"]*\"|'[^']*')", re.I)
@@ -53,6 +83,47 @@ def compile_condition(text: str) -> Condition:
         return evaluate_bool(expression, context)
 
     return holds
+
+
+def check_condition(text: str, kind: str) -> None:
+    """Raise `ConditionError` unless ``text`` compiles and uses only names a ``kind``
+    trigger's condition can see (the error lists them), so a condition that can never
+    work is refused when it is added, not reported as an error on every run."""
+    compile_condition(text)
+    allowed = set(CONDITION_NAMES.get(kind, ())) | _language_names()
+    unknown = [name for name in names_used(text) if name not in allowed]
+    if unknown:
+        raise ConditionError(_unknown_name(text, unknown[0], kind))
+
+
+def names_used(text: str) -> list[str]:
+    """The names a condition reads (``json``, ``latency_ms``, …), in order, each once.
+
+    Raises `ConditionError` when it does not compile."""
+    compile_condition(text)  # cached; refuses what the parser below would choke on
+    parser = Parser(make_environment(), to_expression(text), state="variable")
+    expression = parser.parse_expression()
+    found = [node.name for node in expression.find_all(nodes.Name) if node.ctx == "load"]
+    return list(dict.fromkeys(found))
+
+
+@functools.cache
+def _language_names() -> frozenset[str]:
+    """The globals the expression language itself offers (``range``, ``dict``, …)."""
+    return frozenset(make_environment().globals)
+
+
+def _unknown_name(text: str, name: str, kind: str) -> str:
+    names = ", ".join(f"`{known}`" for known in CONDITION_NAMES.get(kind, ()))
+    hint = (
+        f" Functions are written as filters here: `{name}(json)` is `json|{_FILTER_FOR[name]}`."
+        if name in _FILTER_FOR
+        else ""
+    )
+    return (
+        f'The condition "{text}" uses `{name}`, which {_A_CHECK.get(kind, kind)} doesn\'t have: '
+        f"it can use {names}.{hint}"
+    )
 
 
 def _latency(match: re.Match[str]) -> str:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from bot.models import Delivery, Hook, OutboxMessage, Trigger, TriggerRun
+from bot.triggers.schedule import local_time, schedule_from_dict
 
 
 async def digest(session: Any, trigger: Trigger, now: datetime) -> str:
@@ -21,7 +22,8 @@ async def digest(session: Any, trigger: Trigger, now: datetime) -> str:
             col(OutboxMessage.status) == "failed", col(OutboxMessage.created_at) >= since
         )
     )
-    lines = [f"*Report* — since {since:%a %d %b %H:%M} UTC"]
+    since_text = local_time(since, schedule_from_dict(trigger.schedule).tz)
+    lines = [f"*Report* — since {since_text}"]
     lines.append(
         "*Webhooks:* "
         + (", ".join(f"{n} × {name} ({p} posted)" for name, n, p in hooks) or "no deliveries")

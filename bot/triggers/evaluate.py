@@ -22,12 +22,14 @@ Everything here is pure: the caller passes the previous `TriggerState`, the new
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from bot.slack.blocks import escape_mrkdwn, link
+from bot.slack.dates import slack_date
 from bot.triggers.observation import FeedItem, Observation
 
 Status = Literal["unknown", "ok", "failing", "flapping"]
@@ -202,15 +204,27 @@ def state_from_dict(d: Mapping[str, object]) -> TriggerState:
 
 
 def format_duration(delta: timedelta) -> str:
-    """Say a duration in words: ``45 s``, ``12 min``, ``2 h 5 min``, ``1 d 3 h``."""
-    seconds = max(0, int(delta.total_seconds()))
+    """Say a duration in words, rounded to the nearest unit shown: ``45 s``, ``12 min``,
+    ``2 h 5 min``, ``1 d 3 h``.
+
+    Rounded, not cut: 1 min 59.6 s of downtime is "2 min", because people compare it
+    with the two clock times they saw (a failure at 18:45:17, a recovery at 18:47:17).
+    """
+    seconds = _half_up(max(0.0, delta.total_seconds()))
     if seconds < 60:
         return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return _two_units(seconds // 3600, "h", seconds // 60 % 60, "min")
-    return _two_units(seconds // 86400, "d", seconds // 3600 % 24, "h")
+    minutes = _half_up(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        return _two_units(minutes // 60, "h", minutes % 60, "min")
+    hours = _half_up(minutes / 60)
+    return _two_units(hours // 24, "d", hours % 24, "h")
+
+
+def _half_up(value: float) -> int:
+    """``value`` rounded to the nearest whole number, halves up (``round`` rounds to even)."""
+    return math.floor(value + 0.5)
 
 
 def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
@@ -504,9 +518,9 @@ _escape = escape_mrkdwn
 
 
 def _clock(when: datetime, now: datetime) -> str:
-    """``14:02`` in now's time zone, with the date when it is not today."""
-    local = when.astimezone(now.tzinfo)
-    return f"{local:%H:%M}" if local.date() == now.date() else f"{local:%Y-%m-%d %H:%M}"
+    """A time in a channel message: each reader sees it in their own zone (Slack's date
+    token), with the date when it is not recent; the fallback says UTC."""
+    return slack_date(when, now)
 
 
 def _iso(when: datetime | None) -> str | None:

@@ -8,14 +8,15 @@ writes the row and its audit entry in one transaction, and tells the scheduler.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from bot.audit import Actor, audit_entry, change_note
+from bot.audit import NOTE_TIME_FORMAT, Actor, audit_entry, change_note
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import SpecError, UsageError
@@ -23,11 +24,16 @@ from bot.models import Trigger, TriggerRun
 from bot.names import valid_name
 from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
 from bot.permissions import Permissions
-from bot.triggers.conditions import ConditionError, compile_condition
+from bot.slack.channels import ChannelDirectory
+from bot.triggers import checks
+from bot.triggers.conditions import ConditionError, check_condition
 from bot.triggers.evaluate import TriggerState, mute, state_from_dict
 from bot.triggers.schedule import schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
 from bot.triggers.spec import TriggerSpec
+
+FEED_PROBE_SECONDS = 1.5
+"""How long adding an rss trigger waits for its feed (Slack wants an answer within 3 s)."""
 
 # A redefinition that changes one of these starts the trigger's state afresh.
 _WHAT_IT_WATCHES = ("kind", "target", "condition")
@@ -42,6 +48,8 @@ class TriggerService:
     scheduling: TriggerScheduling
     policy: AddressPolicy
     permissions: Permissions
+    channels: ChannelDirectory
+    fetcher: checks.Fetcher
 
     # Reading
 
@@ -95,10 +103,11 @@ class TriggerService:
 
     def validate(self, spec: TriggerSpec) -> None:
         """Raise `SpecError` (with its field) for what the spec's syntax cannot tell:
-        a condition that does not compile, a URL the bot may not fetch."""
+        a condition that does not compile or reads names its check lacks, a URL the bot
+        may not fetch."""
         if spec.condition is not None:
             try:
-                compile_condition(spec.condition)
+                check_condition(spec.condition, spec.kind)
             except ConditionError as error:
                 raise SpecError(str(error), field="condition", part=spec.condition) from None
         if spec.checks_something:
@@ -118,8 +127,13 @@ class TriggerService:
     # Changing
 
     async def create(self, actor: Actor, spec: TriggerSpec) -> Trigger:
-        """Save a new trigger; `SpecError` for a bad definition or a name in use."""
+        """Save a new trigger; `SpecError` for a bad definition or a name in use.
+
+        A channel typed as ``#name`` is stored as its id when Slack knows it; a feed is
+        fetched once (`FEED_PROBE_SECONDS` at most) to refuse an address that is no feed."""
         self.validate(spec)
+        await self._require_feed(spec)
+        spec = await self._resolve_channel(spec)
         if await self.find(actor.team_id, spec.name):
             raise _name_taken(spec.name)
         now = self.clock.now()
@@ -137,6 +151,9 @@ class TriggerService:
         """Replace ``trigger``'s definition with ``spec``, keeping its history."""
         await self._require_owner(actor, trigger)
         self.validate(spec)
+        if (spec.kind, spec.target) != (trigger.kind, trigger.target):
+            await self._require_feed(spec)
+        spec = await self._resolve_channel(spec)
         if spec.name != trigger.name and await self.find(actor.team_id, spec.name):
             raise SpecError(
                 f"A trigger named `{spec.name}` exists already.", field="name", part=spec.name
@@ -173,7 +190,7 @@ class TriggerService:
         """Keep checking but say nothing until ``until``; then summarise what changed."""
         await self._require_owner(actor, trigger)
         state = mute(state_from_dict(trigger.state), until)
-        action = f"muted until {until:%Y-%m-%d %H:%M} UTC"
+        action = f"muted until {until.astimezone(UTC):{NOTE_TIME_FORMAT}} UTC"  # see note_in
         return await self._change(actor, trigger, action, state=state.to_dict())
 
     async def unmute(self, actor: Actor, trigger: Trigger) -> Trigger:
@@ -195,6 +212,40 @@ class TriggerService:
         return await self.permissions.may_change(actor.user_id, trigger.created_by)
 
     # Inside
+
+    async def _require_feed(self, spec: TriggerSpec) -> None:
+        """Refuse an rss trigger whose address answers with something that is not a feed.
+
+        Said now, to the person adding it, rather than as "down" in the channel at every
+        run. The fetch is time-boxed so the answer stays within Slack's 3 s; an address
+        that does not answer in time, or at all, is accepted (it may be down right now,
+        and its runs will say so)."""
+        if spec.kind != "rss" or not spec.target:
+            return
+        try:
+            result = await asyncio.wait_for(
+                self.fetcher.get(spec.target, timeout=FEED_PROBE_SECONDS), FEED_PROBE_SECONDS
+            )
+        except (FetchBlocked, FetchError, TimeoutError):
+            return
+        if not checks.is_success(result.status):
+            return
+        parsed = await asyncio.to_thread(
+            checks.parse_feed, result.body, result.headers, result.final_url
+        )
+        seen = checks.feed_observation(result, parsed)
+        if not seen.ok:
+            raise SpecError(
+                f"I fetched {spec.target} and it is {seen.summary}. Nothing was added. "
+                "Give the feed's own address: it often ends in /feed, /rss or .xml.",
+                field="target",
+                part=spec.target,
+            )
+
+    async def _resolve_channel(self, spec: TriggerSpec) -> TriggerSpec:
+        if spec.channel is None:
+            return spec
+        return replace(spec, channel=await self.channels.resolve(spec.channel))
 
     async def _require_owner(self, actor: Actor, trigger: Trigger) -> None:
         await self.permissions.require(

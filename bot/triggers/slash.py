@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.audit import Actor
+from bot.audit import Actor, note_in
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import Database
 from bot.errors import SpecError, UsageError
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox
-from bot.slack.blocks import channel_mention, plural
+from bot.slack.blocks import channel_mention, escape_mrkdwn, plural
+from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.users import UserDirectory
 from bot.status import describe_health, read_health
@@ -106,9 +107,10 @@ class TriggerSlash:
                 "No triggers yet. Try `/trigger add site every 5m http https://example.com`"
             )
         now = self.clock.now()
+        zone = await self.users.zone(command.user_id)
         lines = [
             f"• *{t.name}* — {t.kind} · {schedule_from_dict(t.schedule).describe()} · "
-            f"next: {next_run_text(t)} · {describe_state(t, now)}"
+            f"next: {next_run_text(t)} · {describe_state(t, now, zone)}"
             for t in triggers
         ]
         return Reply("*Triggers*\n" + "\n".join(lines))
@@ -116,21 +118,21 @@ class TriggerSlash:
     async def show(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "show")
         schedule = schedule_from_dict(trigger.schedule)
-        upcoming = (
-            schedule.next_runs(trigger.next_run_at - timedelta(microseconds=1), 3)
-            if trigger.next_run_at
-            else []
-        )
+        upcoming = upcoming_runs(trigger, 3)
         runs = await self.service.runs(trigger, 5)
+        zone = await self.users.zone(command.user_id)
         lines = [
             f"*{trigger.name}* — {describe_target(trigger)} → {channel_mention(trigger.channel_id)}",
             f"*Schedule:* {schedule.describe()}",
             "*Next runs:* "
-            + (", ".join(local_time(when, schedule.tz) for when in upcoming) or "none"),
-            f"*State:* {describe_state(trigger, self.clock.now())}",
+            + (
+                ", ".join(local_time(when, schedule.tz) for when in upcoming)
+                or ("none (paused)" if trigger.paused else "none")
+            ),
+            f"*State:* {describe_state(trigger, self.clock.now(), zone)}",
             "*Options:* "
             + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
-            f"*Last change:* {trigger.last_change or '—'}",
+            f"*Last change:* {note_in(trigger.last_change, zone)}",
             "*Last runs:*" if runs else "*Last runs:* none yet",
             *(run_line(run, schedule.tz) for run in runs),
         ]
@@ -182,15 +184,16 @@ class TriggerSlash:
                 leader=self.scheduling.leading,
                 lateness=self.runner.last_lateness,
                 now=now,
+                zone=await self.users.zone(command.user_id),
             )
         )
 
     async def mute(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "mute")
-        tz = schedule_from_dict(trigger.schedule).tz
-        until = self._mute_until(words[1:], tz, trigger.name)
+        zone = await self.users.zone(command.user_id)  # "until 18:00" is the person's 18:00
+        until = self._mute_until(words[1:], zone, trigger.name)
         trigger = await self.service.mute(command.actor, trigger, until)
-        return Reply(muted_text(trigger, until))
+        return Reply(muted_text(trigger, until, zone))
 
     async def unmute(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self.service.unmute(
@@ -245,12 +248,13 @@ def _next_clock_time(match: re.Match[str], now: datetime, tz: ZoneInfo) -> datet
 
 def added_text(trigger: Trigger, schedule: Schedule) -> str:
     """The answer to creating ``trigger``."""
-    return f"Added {summary_text(trigger, schedule)}"
+    return f"Added {summary_text(trigger, schedule)}{unknown_channel_note(trigger.channel_id)}"
 
 
 def updated_text(trigger: Trigger) -> str:
     """The answer to redefining ``trigger``."""
-    return f"Updated {summary_text(trigger, schedule_from_dict(trigger.schedule))}"
+    summary = summary_text(trigger, schedule_from_dict(trigger.schedule))
+    return f"Updated {summary}{unknown_channel_note(trigger.channel_id)}"
 
 
 def summary_text(trigger: Trigger, schedule: Schedule) -> str:
@@ -271,10 +275,10 @@ def resumed_text(trigger: Trigger) -> str:
     return f"Resumed *{trigger.name}*: {describe_when(schedule, trigger.next_run_at)}."
 
 
-def muted_text(trigger: Trigger, until: datetime) -> str:
-    tz = schedule_from_dict(trigger.schedule).tz
+def muted_text(trigger: Trigger, until: datetime, zone: ZoneInfo) -> str:
+    """The answer to muting ``trigger``, its end in the reader's ``zone``."""
     return (
-        f"Muted *{trigger.name}* until {local_time(until, tz)}; it keeps checking, and I'll "
+        f"Muted *{trigger.name}* until {local_time(until, zone)}; it keeps checking, and I'll "
         "summarise what changed when the mute ends."
     )
 
@@ -306,14 +310,25 @@ def describe_target(trigger: Trigger) -> str:
         return f'posts "{trigger.target}"'
     if trigger.kind == "report":
         return "posts a report of webhooks and triggers"
-    condition = f" when {trigger.condition}" if trigger.condition else ""
+    # Slack reads replies as mrkdwn: a condition's "<" or ">" must not open or close a link.
+    condition = f" when {escape_mrkdwn(trigger.condition)}" if trigger.condition else ""
     verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]
-    return f"{verb} {trigger.target}{condition}"
+    return f"{verb} {escape_mrkdwn(trigger.target or '')}{condition}"
 
 
 def describe_when(schedule: Schedule, next_run: datetime | None) -> str:
     nxt = local_time(next_run, schedule.tz) if next_run else "never (it is in the past)"
     return f"{schedule.describe()} — next: {nxt}"
+
+
+def upcoming_runs(trigger: Trigger, count: int) -> list[datetime]:
+    """The trigger's next ``count`` runs: the stored next run first (the one the scheduler
+    will start, and that ``list``, replies and the App Home show), then the schedule's
+    runs after it. None while paused."""
+    if trigger.next_run_at is None or trigger.paused or count < 1:
+        return []
+    schedule = schedule_from_dict(trigger.schedule)
+    return [trigger.next_run_at, *schedule.next_runs(trigger.next_run_at, count - 1)]
 
 
 def next_run_text(trigger: Trigger) -> str:
@@ -323,7 +338,8 @@ def next_run_text(trigger: Trigger) -> str:
     return local_time(trigger.next_run_at, schedule_from_dict(trigger.schedule).tz)
 
 
-def describe_state(trigger: Trigger, now: datetime) -> str:
+def describe_state(trigger: Trigger, now: datetime, zone: ZoneInfo) -> str:
+    """``ok``, ``failing since …``, ``paused``, …, times in the reader's ``zone``."""
     if trigger.paused:
         return "paused"
     state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()
@@ -331,9 +347,9 @@ def describe_state(trigger: Trigger, now: datetime) -> str:
         state.status
     ]
     if state.since and state.status in ("failing", "flapping"):
-        text += f" since {state.since:%d %b %H:%M} UTC"
+        text += f" since {local_time(state.since, zone)}"
     if state.muted_until and state.muted_until > now:
-        text += f" · muted until {state.muted_until:%d %b %H:%M} UTC"
+        text += f" · muted until {local_time(state.muted_until, zone)}"
     return text
 
 

@@ -9,7 +9,7 @@ and its audit entry together, and forgets the cached copy the receiver uses.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from bot.expressions import ExpressionError, compile_expression, compile_templat
 from bot.models import Delivery, Hook, OutboxMessage
 from bot.names import valid_name
 from bot.permissions import Permissions
+from bot.slack.channels import ChannelDirectory
 from bot.webhooks import hooks as store
 from bot.webhooks import presets
 from bot.webhooks.delivery import NewDelivery
@@ -51,6 +52,7 @@ class HookService:
     writer: DeliveryWriter
     permissions: Permissions
     find_trigger: Callable[[str, str], Awaitable[object | None]]
+    channels: ChannelDirectory
 
     # Reading
 
@@ -102,10 +104,11 @@ class HookService:
         secret = spec.secret or (
             store.new_secret() if spec.preset not in SENDER_CHOSEN_SECRETS else None
         )
+        channel = await self.channels.resolve(spec.channel) if spec.channel else None
         hook = Hook(
             team_id=actor.team_id,
             name=spec.name,
-            channel_id=spec.channel or actor.channel_id,
+            channel_id=channel or actor.channel_id,
             preset=spec.preset,
             token=store.new_token(),
             secret=secret,
@@ -129,6 +132,8 @@ class HookService:
                 f"There is no trigger named `{run}` to run. `/trigger list` shows them; "
                 "`run=` with nothing clears it."
             )
+        if settings.channel is not None:
+            settings = replace(settings, channel=await self.channels.resolve(settings.channel))
         return await self._save(
             _with(hook, settings.columns()), actor, f"set {settings.describe()}"
         )

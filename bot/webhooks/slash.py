@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.audit import note_in
 from bot.errors import SpecError, UsageError
 from bot.models import Delivery, Hook
 from bot.names import NAME_RULE, valid_name
 from bot.outbox import THREAD_MODES
 from bot.slack.blocks import channel_mention, plural
+from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.text import parse_channel, parse_key_values, unescape
+from bot.slack.users import UserDirectory
 from bot.webhooks.processor import default_thread_mode
 from bot.webhooks.service import CreatedHook, HookService
 from bot.webhooks.setup import setup_instructions
@@ -43,6 +47,7 @@ class HookSlash:
 
     service: HookService
     default_rate_limit: int
+    users: UserDirectory
 
     async def __call__(self, command: Command) -> Reply:
         subcommands: dict[str, Subcommand] = {
@@ -75,6 +80,7 @@ class HookSlash:
 
     async def show(self, command: Command, words: list[str], _rest: str) -> Reply:
         hook = await self._named(command, words, "show")
+        zone = await self.users.zone(command.user_id)
         threads = hook.threads or f"{default_thread_mode(hook.preset)} (the {hook.preset} default)"
         deliveries = await self.service.deliveries(hook, limit=5)
         # Only who may change the hook sees its URL: without a secret the URL is its only
@@ -93,9 +99,11 @@ class HookSlash:
             f"*Filter:* {'`' + hook.filter + '`' if hook.filter else 'none'}",
             f"*Runs trigger:* {hook.run_trigger or 'none'}",
             f"*Rejected requests:* {hook.rejected}",
-            f"*Last change:* {hook.last_change or '—'}",
+            f"*Last change:* {note_in(hook.last_change, zone)}",
+            f"Change these with `/hook set {hook.name} {' '.join(f'{key}=…' for key in SETTABLE)}`,"
+            f" `/hook template {hook.name} …` and `/hook filter {hook.name} …`.",
             "*Last deliveries:*",
-            *(delivery_line(d, m) for d, m in deliveries),
+            *(delivery_line(d, m, zone) for d, m in deliveries),
         ]
         if not deliveries:
             lines.append("  none yet")
@@ -111,7 +119,8 @@ class HookSlash:
             )
         settings = parse_settings(options, hook.name)
         hook = await self.service.change(command.actor, hook, settings)
-        return Reply(f"Updated *{hook.name}*: {settings.describe()}")
+        moved = unknown_channel_note(hook.channel_id) if settings.channel else ""
+        return Reply(f"Updated *{hook.name}*: {settings.describe()}{moved}")
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
         hook = await self._named(command, words, "delete")
@@ -177,9 +186,10 @@ class HookSlash:
         deliveries = await self.service.deliveries(hook, limit=20)
         if not deliveries:
             return Reply(f"*{hook.name}* has received nothing yet. Try `/hook test {hook.name}`.")
+        zone = await self.users.zone(command.user_id)
         return Reply(
             f"*Last {plural(len(deliveries), 'delivery', 'deliveries')} of {hook.name}*\n"
-            + "\n".join(delivery_line(d, m) for d, m in deliveries)
+            + "\n".join(delivery_line(d, m, zone) for d, m in deliveries)
         )
 
     async def replay(self, command: Command, words: list[str], _rest: str) -> Reply:
@@ -299,7 +309,8 @@ def created_text(created: CreatedHook) -> str:
     """The answer to creating a hook: where it posts, its URL, its secret once, set-up steps."""
     hook = created.hook
     return (
-        f"Created hook *{hook.name}* → {channel_mention(hook.channel_id)}.\n*URL:* `{created.url}`\n"
+        f"Created hook *{hook.name}* → {channel_mention(hook.channel_id)}."
+        f"{unknown_channel_note(hook.channel_id)}\n*URL:* `{created.url}`\n"
         + (f"*Secret* (shown once — keep it): `{created.secret}`\n" if created.secret else "")
         + setup_instructions(hook.preset, created.url, created.secret)
     )
@@ -313,8 +324,10 @@ def hook_line(hook: Hook) -> str:
     return f"*{hook.name}* → {channel_mention(hook.channel_id)} · {hook.preset}{' · paused' if hook.paused else ''}"
 
 
-def delivery_line(delivery: Delivery, message: Any) -> str:
-    when = f"{delivery.received_at:%m-%d %H:%M:%S} UTC"
+def delivery_line(delivery: Delivery, message: Any, zone: ZoneInfo) -> str:
+    """One delivery in ``/hook log`` and ``show``: id, when (in the reader's ``zone``),
+    what it was, its verdict and the message it became."""
+    when = f"{delivery.received_at.astimezone(zone):%m-%d %H:%M:%S %Z}"
     link = ""
     if message is not None and message.status == "sent" and message.channel.startswith("#"):
         link = " · sent"  # posted by channel name: no id to link to

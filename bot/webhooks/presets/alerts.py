@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack import blocks as bk
@@ -201,13 +202,38 @@ def _footer(payload: Payload, flavour: _Flavour) -> list[str]:
 
 
 def _thread_key(payload: Payload, alerts: list[Payload], flavour: _Flavour) -> str:
+    """One thread per incident of a group: the group, and when its incident started.
+
+    A group that fires, resolves and fires again is two incidents: the second firing has
+    a new ``startsAt``, so it starts a new message (and thread) while the first stays
+    resolved. Within one incident every notification names the alert that started it,
+    so they share a thread. (Alertmanager drops an alert from the group once its
+    resolution was sent; if the first alert resolves while others fire on, the next
+    notification starts a new thread.)
+    """
     raw = text_at(payload, "groupKey")
     if not raw:
         identities = sorted(_alert_identity(a) for a in alerts)
         raw = hashlib.sha256(json.dumps(identities).encode()).hexdigest()[:32]
     elif len(raw) > THREAD_KEY_RAW_MAX:
         raw = hashlib.sha256(raw.encode()).hexdigest()[:32]
-    return f"{flavour.sender}:{raw}"
+    started = _incident_start(alerts)
+    return f"{flavour.sender}:{raw}" + (f"@{started}" if started else "")
+
+
+def _incident_start(alerts: list[Payload]) -> str:
+    """The earliest ``startsAt`` of the group's alerts, in UTC to the second ('' if none)."""
+    starts = [when for alert in alerts if (when := _instant(text_at(alert, "startsAt")))]
+    return f"{min(starts).astimezone(UTC):%Y%m%dT%H%M%SZ}" if starts else ""
+
+
+def _instant(text: str) -> datetime | None:
+    """An RFC 3339 time as Alertmanager and Grafana write it; None if absent or odd."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None and when.year > 1 else None
 
 
 def _distinct(values: Any) -> list[str]:
