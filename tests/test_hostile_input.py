@@ -162,3 +162,26 @@ async def test_hostile_user_code_cannot_stall_the_bot(start_bot) -> None:
         await asyncio.sleep(0.05)
     await flooding
     assert max(waits) < 1.5, sorted(waits)[-5:]  # Slack gives a command 3 s
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [" " * 40_000 + "x", "," * 40_000 + "x", " thanks" * 5_000 + "x", "every " * 6_000],
+)
+def test_a_dm_of_slacks_maximum_length_is_answered_at_once(padding: str) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.conversation.understand import NotUnderstood, understand
+
+    started = time.monotonic()
+    answer = understand(
+        "check https://a.example every 5m" + padding,
+        default_tz=ZoneInfo("UTC"),
+        now=datetime(2031, 1, 6, tzinfo=UTC),
+        min_interval=timedelta(minutes=1),
+        user_id="U1",
+    )
+    assert time.monotonic() - started < 1.0  # it was 4 s, and quadratic in the padding
+    assert isinstance(answer, NotUnderstood) and "longer than I read" in answer.reason

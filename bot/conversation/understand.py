@@ -103,9 +103,13 @@ _LEADING_FILLER: Final = re.compile(
     r"^(?:hey|hi|hello|yo|ok|okay|please|pls|kindly|(?:can|could|would|will) you)\b[\s,!.]*",
     re.IGNORECASE,
 )
-_TRAILING_FILLER: Final = re.compile(
-    r"(?:[\s,!.?]+|(?<![\w'])(?:thanks|thank you|thx|please|pls))$", re.IGNORECASE
-)
+# Trailing filler is stripped without a regular expression: "[\s,!.?]+$" tried at every
+# position is quadratic in a run of spaces, and a DM may be 40,000 characters long.
+_TRAILING_PUNCTUATION: Final = " \t\n\r\f\v,!.?"
+_TRAILING_WORDS: Final = ("thank you", "thanks", "thx", "please", "pls")
+# Longer than any request worth reading; refused before any parsing, so that the cost of
+# reading a message stays bounded whatever people paste.
+MAX_REQUEST_CHARS: Final = 1000
 
 _REMIND_WORDS: Final = frozenset({"remind", "reminder"})
 _SAY_WORDS: Final = frozenset({"post", "say", "send", "announce", "tell", "write"})
@@ -292,6 +296,15 @@ def understand(
     Every ``/trigger`` proposal has been parsed with `parse_trigger_add` and its condition
     compiled; anything that would fail comes back as `NotUnderstood` naming the part.
     """
+    if len(message.strip()) > MAX_REQUEST_CHARS:
+        return NotUnderstood(
+            part="",
+            reason=(
+                f"that is longer than I read as a request ({len(message.strip()):,} characters; "
+                f"at most {MAX_REQUEST_CHARS:,}). Say what to set up in a sentence or two, "
+                "e.g. check https://example.com every 5 minutes and tell #ops if it's down"
+            ),
+        )
     try:
         ask = _ask(message, default_tz, now, min_interval, user_id)
         _refuse_changes(ask.words)
@@ -315,8 +328,26 @@ def _strip_filler(message: str) -> str:
     while previous != text:
         previous = text
         text = _LEADING_FILLER.sub("", text)
-        text = _TRAILING_FILLER.sub("", text).strip()
+        text = _strip_trailing_filler(text).strip()
     return text
+
+
+def _strip_trailing_filler(text: str) -> str:
+    """Drop trailing punctuation and thanks ("…, thanks!"), in linear time."""
+    while True:
+        text = text.rstrip(_TRAILING_PUNCTUATION)
+        lowered = text.lower()
+        word = next((w for w in _TRAILING_WORDS if _ends_with_word(lowered, w)), None)
+        if word is None:
+            return text
+        text = text[: -len(word)]
+
+
+def _ends_with_word(text: str, word: str) -> bool:
+    if not text.endswith(word):
+        return False
+    before = text[-len(word) - 1 : -len(word)]
+    return not before or not (before.isalnum() or before in "_'")
 
 
 def _words_of(text: str) -> tuple[_Word, ...]:
