@@ -185,3 +185,35 @@ def test_a_dm_of_slacks_maximum_length_is_answered_at_once(padding: str) -> None
     )
     assert time.monotonic() - started < 1.0  # it was 4 s, and quadratic in the padding
     assert isinstance(answer, NotUnderstood) and "longer than I read" in answer.reason
+
+
+async def test_nobody_makes_the_bot_post_in_a_private_channel_they_are_not_in(
+    start_bot, fake_slack: Any
+) -> None:
+    fake_slack.add_user("U0002", tz="UTC")
+    fake_slack.add_channel("G0SECRET", "secret", is_private=True, members=["U0002"])
+    running: RunningBot = await start_bot()
+    intrusion = (
+        '/trigger add x at 2030-01-01 09:00 message "<!channel> log in again" <#G0SECRET|secret>'
+    )
+    refused = await running.command(intrusion)
+    assert "private conversation you are not in" in refused
+    assert "private conversation" in await running.command("/hook create h <#G0SECRET|secret>")
+    assert "Added" in await running.command(intrusion, user="U0002")  # a member may
+    async with running.bot.db.sessions() as session:
+        hooks = (await session.execute(select(Hook))).all()
+    assert hooks == []
+
+
+async def test_a_private_channel_the_bot_is_not_in_and_someone_elses_dm_are_refused(
+    start_bot, fake_slack: Any
+) -> None:
+    fake_slack.add_channel("G0HIDDEN", "hidden", is_private=True, is_member=False)
+    fake_slack.add_user("U0002", tz="UTC")
+    fake_slack.add_channel("D0002", "U0002", is_private=True)
+    running: RunningBot = await start_bot()
+    assert "invite me" in await running.command("/hook create h <#G0HIDDEN|hidden>")
+    theirs = await running.command('/trigger add y every day at 9:00 message "hi" <#D0002>')
+    assert "private conversation you are not in" in theirs
+    mine = await running.command('/trigger add y every day at 9:00 message "hi" <#D0001>')
+    assert "Added" in mine

@@ -362,10 +362,13 @@ async def test_a_server_naming_a_non_text_charset_cannot_stall_its_check(
 async def test_the_creator_hears_when_a_triggers_channel_is_gone(
     start_bot, fake_slack: FakeSlack
 ) -> None:
-    fake_slack.add_channel("C0777", "old-team", is_private=True, is_member=False)
+    fake_slack.add_channel("C0777", "old-team", is_private=True)
     clock = fake_clock()
     running: RunningBot = await start_bot(clock=clock)
-    await running.command('/trigger add ping every 1h message "ping" <#C0777|old-team>')
+    assert "Added" in await running.command(
+        '/trigger add ping every 1h message "ping" <#C0777|old-team>'
+    )
+    fake_slack.add_channel("C0777", "old-team", is_private=True, is_member=False)  # removed
     await run_due(running, clock, "ping")
     refused, notice = await fake_slack.wait_for("chat.postMessage", count=2)
     assert refused.error == "channel_not_found"

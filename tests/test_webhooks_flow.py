@@ -407,9 +407,11 @@ async def test_a_chosen_secret_must_not_be_trivially_short(start_bot) -> None:
 async def test_the_creator_hears_once_when_a_hooks_channel_refuses_its_posts(
     start_bot, fake_slack: FakeSlack
 ) -> None:
+    fake_slack.add_channel("C0999", "gone")
     running: RunningBot = await start_bot()
     path, secret = await create_hook(running, "lost <#C0999|gone> preset=generic")
     assert secret is not None
+    del fake_slack.channels["C0999"]  # deleted since the hook was made
     for number in range(3):
         body = json.dumps({"text": f"deploy {number}"}).encode()
         headers = {

@@ -54,11 +54,12 @@ class FakeSlackError(Exception):
 
 
 class ChannelInfo(TypedDict):
-    """What the fake knows about a channel."""
+    """What the fake knows about a channel. ``members`` None: everyone in the workspace."""
 
     name: str
     is_private: bool
     is_member: bool
+    members: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ class FakeSlack:
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.list": self._conversations_list,
+            "conversations.members": self._conversations_members,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
@@ -249,11 +251,24 @@ class FakeSlack:
     # ----- workspace set-up ------------------------------------------------------------
 
     def add_channel(
-        self, channel_id: str, name: str, is_private: bool = False, is_member: bool = True
+        self,
+        channel_id: str,
+        name: str,
+        is_private: bool = False,
+        is_member: bool = True,
+        *,
+        members: Sequence[str] | None = None,
     ) -> None:
-        """Make a channel known (replacing any channel with the same id)."""
+        """Make a channel known (replacing any channel with the same id).
+
+        ``members`` are the people in it (``conversations.members``); None means everyone
+        the workspace has. A DM (an id starting with D) is with the user named ``name``.
+        """
         self.channels[channel_id] = ChannelInfo(
-            name=name, is_private=is_private, is_member=is_member
+            name=name,
+            is_private=is_private,
+            is_member=is_member,
+            members=None if members is None else list(members),
         )
 
     def add_user(
@@ -491,7 +506,7 @@ class FakeSlack:
             # As Slack does: a user id as the channel posts in the app's DM with that user.
             channel_id = "D" + ref[1:]
             self.channels.setdefault(
-                channel_id, ChannelInfo(name=ref, is_private=True, is_member=True)
+                channel_id, ChannelInfo(name=ref, is_private=True, is_member=True, members=None)
             )
             return channel_id
         channel_id = self._resolve_channel(ref)
@@ -509,18 +524,31 @@ class FakeSlack:
 
     def _channel_object(self, channel_id: str) -> dict[str, Any]:
         info = self.channels[channel_id]
-        return {
+        is_im = channel_id.startswith("D")
+        shown: dict[str, Any] = {
             "id": channel_id,
             "name": info["name"],
             "name_normalized": info["name"],
             "is_channel": not info["is_private"],
-            "is_group": False,
-            "is_im": False,
+            "is_group": info["is_private"] and not is_im,
+            "is_im": is_im,
             "is_private": info["is_private"],
             "is_member": info["is_member"],
             "is_archived": False,
             "context_team_id": self.team_id,
         }
+        if is_im:
+            shown["user"] = info["name"]
+        return shown
+
+    def members_of(self, channel_id: str) -> list[str]:
+        """Who is in a channel: its members, or everyone (but the bot) when not restricted."""
+        info = self.channels[channel_id]
+        if channel_id.startswith("D"):
+            return [info["name"], self.bot_user_id]
+        if info["members"] is not None:
+            return list(info["members"])
+        return [user for user in self.users if user != self.bot_user_id]
 
     def _stored_message(self, channel_id: str, ts: str) -> dict[str, Any]:
         message = self._messages.get((channel_id, ts))
@@ -644,6 +672,20 @@ class FakeSlack:
         channel_id = _required(args, "channel", "channel_not_found")
         self._visible_channel(channel_id)
         return {"channel": self._channel_object(channel_id)}
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One page of a channel's members, as Slack pages them (opaque cursor)."""
+        channel_id = _required(args, "channel", "channel_not_found")
+        self._visible_channel(channel_id)
+        limit = min(max(_int_arg(args, "limit", 100), 1), 1000)
+        start = _cursor_offset(_text(args, "cursor"))
+        members = self.members_of(channel_id)
+        more = start + limit < len(members)
+        next_cursor = _cursor_of(start + limit) if more else ""
+        return {
+            "members": members[start : start + limit],
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
     def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
         """One page of the channels the bot can see, as Slack pages them (opaque cursor)."""

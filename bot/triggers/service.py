@@ -134,6 +134,7 @@ class TriggerService:
         self.validate(spec)
         await self._require_feed(spec)
         spec = await self._resolve_channel(spec)
+        await self.channels.require_member(spec.channel or actor.channel_id, actor.user_id)
         if await self.find(actor.team_id, spec.name):
             raise _name_taken(spec.name)
         now = self.clock.now()
@@ -154,6 +155,8 @@ class TriggerService:
         if (spec.kind, spec.target) != (trigger.kind, trigger.target):
             await self._require_feed(spec)
         spec = await self._resolve_channel(spec)
+        if spec.channel is not None and spec.channel != trigger.channel_id:
+            await self.channels.require_member(spec.channel, actor.user_id)
         if spec.name != trigger.name and await self.find(actor.team_id, spec.name):
             raise SpecError(
                 f"A trigger named `{spec.name}` exists already.", field="name", part=spec.name

@@ -105,6 +105,7 @@ class HookService:
             store.new_secret() if spec.preset not in SENDER_CHOSEN_SECRETS else None
         )
         channel = await self.channels.resolve(spec.channel) if spec.channel else None
+        await self.channels.require_member(channel or actor.channel_id, actor.user_id)
         hook = Hook(
             team_id=actor.team_id,
             name=spec.name,
@@ -134,6 +135,7 @@ class HookService:
             )
         if settings.channel is not None:
             settings = replace(settings, channel=await self.channels.resolve(settings.channel))
+            await self.channels.require_member(settings.channel or "", actor.user_id)
         return await self._save(
             _with(hook, settings.columns()), actor, f"set {settings.describe()}"
         )
