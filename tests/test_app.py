@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from bot.slack.fake import FakeSlack
-from tests.conftest import FIXTURES, SIGNING_SECRET, RunningBot, slack_headers, slash_command_body
+from tests.conftest import (
+    FIXTURES,
+    SIGNING_SECRET,
+    RunningBot,
+    slack_headers,
+    slash_command_body,
+    until_bots_idle,
+)
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 
@@ -115,7 +122,7 @@ async def test_a_retried_event_is_acknowledged_and_handled_once(
     second, _ = await running.post("/slack/events", body, retry_headers)
     assert (first, second) == (200, 200)
     await fake_slack.wait_for("chat.postMessage")
-    await running.bot.outbox.stop()  # nothing else is coming
+    await until_bots_idle(running)
     assert len(fake_slack.messages("C0001")) == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import urllib.parse
@@ -14,7 +13,14 @@ from bot.models import OutboxMessage
 from bot.notices import FailureNotices
 from bot.slack.fake import Call, FakeSlack
 from bot.webhooks.verify import sign_generic, sign_github, sign_stripe
-from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, fixture_json
+from tests.conftest import (
+    RunningBot,
+    eventually,
+    fake_clock,
+    fixture_bytes,
+    fixture_json,
+    until_bots_idle,
+)
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 GITHUB_HEADERS = fixture_json("github/headers.json")["files"]
@@ -55,7 +61,7 @@ async def test_github_push_is_posted_once_even_when_redelivered(
     assert call.args["channel"] == "C0002"
     repo = fixture_json("github/push.json")["repository"]["full_name"]
     assert repo in call.args["text"] or repo in json.dumps(call.args["blocks"])
-    await asyncio.sleep(0.1)
+    await until_bots_idle(running)
     assert len(fake_slack.messages("C0002")) == 1
 
 
