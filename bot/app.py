@@ -401,15 +401,21 @@ async def start(bot: Bot) -> None:
 
 
 async def stop(bot: Bot) -> None:
-    """Stop the workers (finishing what is in flight), then close the database."""
+    """Stop the workers (finishing what is in flight), then close the database.
+
+    Each worker stops after those that hand it work: deliveries before triggers (a
+    delivery may start a trigger run, which would otherwise start after the runner
+    stopped and run against a closed database), and the outbox last.
+    """
     for task in bot.loops:
         task.cancel()
     await asyncio.gather(*bot.loops, return_exceptions=True)
     await bot.receiver.writer.flush()
+    await bot.deliveries.stop()
     await bot.leadership.stop()
     await bot.scheduling.stop()
     await bot.background.stop()
-    await bot.deliveries.stop()
+    await bot.triggers.flush()
     await bot.triggers.usercode.close()
     await bot.outbox.stop()
     await bot.fetcher.close()

@@ -8,7 +8,9 @@ PostgreSQL needs nothing special here: several replicas may share it.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +34,12 @@ from bot.config import sqlite_path, to_async_driver
 from bot.errors import AlreadyRunning
 
 INCREMENTAL_VACUUM = 2  # SQLite's PRAGMA auto_vacuum value for INCREMENTAL
+
+log = logging.getLogger(__name__)
+
+# How long `Database.close` waits for connections still in use (a transaction takes
+# milliseconds; a stuck one is left behind after this).
+CLOSE_WAIT_SECONDS = 10.0
 
 
 class Database:
@@ -127,10 +135,39 @@ class Database:
             return await conn.run_sync(current_revision_matches_head)
 
     async def close(self) -> None:
+        """Close every connection, waiting first for those still in use to come back.
+
+        ``dispose()`` closes only the idle connections. One still checked out (say by a
+        group-commit round whose callers were cancelled at shutdown) would later be
+        returned to the discarded pool and never closed: aiosqlite then warns when the
+        garbage collector finds it.
+        """
+        await self._connections_returned()
         await self.engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    async def _connections_returned(self) -> None:
+        """Wait (up to `CLOSE_WAIT_SECONDS`) until no connection is checked out."""
+        pool = self.engine.pool
+        if not isinstance(pool, sa.QueuePool):
+            return
+        returned = asyncio.Event()
+
+        def on_checkin(*_: Any) -> None:
+            returned.set()
+
+        sa.event.listen(pool, "checkin", on_checkin)
+        try:
+            async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                while pool.checkedout():
+                    await returned.wait()
+                    returned.clear()
+        except TimeoutError:
+            log.warning("closing the database with %d connection(s) in use", pool.checkedout())
+        finally:
+            sa.event.remove(pool, "checkin", on_checkin)
 
 
 def _create_engine(url: str) -> AsyncEngine:

@@ -164,6 +164,7 @@ class Outbox:
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _loop: asyncio.Task[None] | None = None
     _stopping: bool = False
+    passes: int = 0  # dispatcher passes so far (tests wait on it to see the outbox idle)
 
     def wake(self, *channels: str) -> None:
         """Tell the sender new messages are waiting (saves it a poll interval).
@@ -207,9 +208,15 @@ class Outbox:
 
     # The dispatcher: find channels with due messages, lease them, drain each in a task.
 
+    @property
+    def sending(self) -> int:
+        """How many channels are being sent to right now."""
+        return len(self._draining)
+
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            self.passes += 1
             try:
                 delay = await self._dispatch_due_channels()
             except Exception:

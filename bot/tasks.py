@@ -28,6 +28,11 @@ class BackgroundTasks:
         if not task.cancelled() and task.exception() is not None:
             log.error("background work failed", exc_info=task.exception())
 
+    @property
+    def in_flight(self) -> int:
+        """How many tasks are still running."""
+        return len(self._tasks)
+
     async def stop(self) -> None:
         """Cancel what is still running and wait for it to end."""
         for task in list(self._tasks):

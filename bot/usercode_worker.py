@@ -351,7 +351,12 @@ class WorkerProcess:
         stdin.write(data)
 
     def exit_status(self) -> str:
+        # Two parties may reap the worker: asyncio's child watcher, and Popen when kill()
+        # polls a process that already died. Whichever came second can only guess (the
+        # watcher says 255, Popen 0), so the watcher's answer counts unless it is its guess.
         code = self.transport.get_returncode()
+        if code == _UNKNOWN_TO_THE_WATCHER:
+            code = getattr(self.transport.get_extra_info("subprocess"), "returncode", code)
         if code is None:
             return "still running"
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
@@ -383,6 +388,9 @@ class WorkerProcess:
                     await asyncio.shield(self.pipes.exited)
         finally:
             self.transport.close()
+
+
+_UNKNOWN_TO_THE_WATCHER = 255
 
 
 class StartFailed(Exception):

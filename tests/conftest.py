@@ -8,12 +8,13 @@ PostgreSQL runs where TEST_DATABASE_URL is set (CI sets it); elsewhere that case
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,15 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import col
 
 from bot.app import Bot, build
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import Secret, Settings, to_async_driver
+from bot.db import Database
 from bot.devtools.fake_slack import FakeSlack
+from bot.models import Delivery, OutboxChannel, OutboxMessage
+from bot.outbox import Outbox
 from bot.slack.signing import signed_headers
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -56,10 +61,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def reset_postgres(url: str) -> None:
     engine = create_async_engine(to_async_driver(url))
-    async with engine.begin() as conn:
-        await conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(sa.text("CREATE SCHEMA public"))
-    await engine.dispose()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -157,37 +164,62 @@ def slack_headers(
     return signed_headers(secret, body, now=now) | {"Content-Type": content_type}
 
 
-BotFactory = Callable[..., Any]
+@pytest.fixture
+async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[Callable[..., Any]]:
+    """Start the bot (again) on the same database: ``await start_bot(clock=..., **settings)``.
+
+    Every bot started is stopped at the end, even when the test or another bot's shutdown
+    fails, and must have handed back every database connection when it stopped.
+    """
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(clock: Clock | None = None, **overrides: Any) -> RunningBot:
+            settings = replace(settings_for(database_url, fake_slack), **overrides)
+            bot = build(settings, clock=clock or SystemClock())
+            stack.push_async_callback(assert_all_closed, count_connections(bot.db))
+            runner = web.AppRunner(bot.web, shutdown_timeout=2)
+            stack.push_async_callback(runner.cleanup)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            http = aiohttp.ClientSession()
+            stack.push_async_callback(http.close)
+            return RunningBot(bot, runner, f"http://127.0.0.1:{port}", http)
+
+        yield start
 
 
 @dataclass
-class _Started:
-    bots: list[RunningBot] = field(default_factory=list)
+class ConnectionCount:
+    """How many database connections an engine opened and closed."""
+
+    opened: int = 0
+    closed: int = 0
+
+    def open_one(self, *_: Any) -> None:
+        self.opened += 1
+
+    def close_one(self, *_: Any) -> None:
+        self.closed += 1
 
 
-@pytest.fixture
-async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[Callable[..., Any]]:
-    """Start the bot (again) on the same database: ``await start_bot(clock=..., **settings)``."""
-    if database_url.startswith("postgres"):
-        await reset_postgres(database_url)
-    started = _Started()
+def count_connections(db: Database) -> ConnectionCount:
+    """Count ``db``'s connections (in every pool it has, also those made after a close)."""
+    count = ConnectionCount()
+    sa.event.listen(db.engine.sync_engine, "connect", count.open_one)
+    sa.event.listen(db.engine.sync_engine, "close", count.close_one)
+    sa.event.listen(db.engine.sync_engine, "close_detached", count.close_one)
+    return count
 
-    async def start(clock: Clock | None = None, **overrides: Any) -> RunningBot:
-        settings = replace(settings_for(database_url, fake_slack), **overrides)
-        bot = build(settings, clock=clock or SystemClock())
-        runner = web.AppRunner(bot.web, shutdown_timeout=2)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        running = RunningBot(bot, runner, f"http://127.0.0.1:{port}", aiohttp.ClientSession())
-        started.bots.append(running)
-        return running
 
-    yield start
-    for running in started.bots:
-        await running.runner.cleanup()
-        await running.http.close()
+async def assert_all_closed(count: ConnectionCount) -> None:
+    """Fail the test that left a connection open when its bot stopped, rather than the test
+    in which the garbage collector later happens to find it."""
+    left = count.opened - count.closed
+    assert left == 0, f"{left} database connection(s) still open after the bot stopped"
 
 
 def settings_for(database_url: str, fake: FakeSlack) -> Settings:
@@ -220,3 +252,121 @@ async def eventually(check: Callable[[], Any], within: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"still not true after {within} s: {check.__name__}")
         await asyncio.sleep(0.005)
+
+
+async def until_outbox_idle(
+    *outboxes: Outbox, within: float = 10.0, also: Callable[[], list[str]] = list
+) -> None:
+    """Wait until nothing more will be posted unless the test acts, so that a "nothing more
+    was posted" check can follow: a late duplicate is then already in Slack's record.
+
+    Idle is: each outbox's dispatcher has looked at the database since this call (two full
+    passes seen), no drain is sending, no delivery waits for the processor, and no channel
+    free to send has a pending message that is due. On a fake clock, messages waiting for
+    the clock to move are not due; on the real clock every pending message counts. ``also``
+    names more work in flight. Fails, naming what was still busy, after ``within`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    owners = {outbox.owner for outbox in outboxes}
+    clock = outboxes[0].clock
+    while True:
+        for outbox in outboxes:
+            await _two_dispatcher_passes(outbox, deadline)
+        due_by = clock.now() if isinstance(clock, FakeClock) else None
+        busy = [
+            f"{outbox.sending} channel(s) being sent to" for outbox in outboxes if outbox.sending
+        ]
+        busy += await outbox_activity(outboxes[0].db, owners=owners, due_by=due_by) + also()
+        if not busy:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"the outbox was still busy after {within} s: {'; '.join(busy)}")
+        await asyncio.sleep(0.005)
+
+
+async def _two_dispatcher_passes(outbox: Outbox, deadline: float) -> None:
+    """Return once the dispatcher has run a whole pass that began after this call.
+
+    The dispatcher counts its passes as each begins, so two more than now means the first
+    pass that began after this call has finished.
+    """
+    loop = asyncio.get_running_loop()
+    finished = outbox.passes + 2  # the pass under way may have looked before this call
+    while outbox.passes < finished:
+        outbox.wake()
+        if loop.time() > deadline:
+            raise AssertionError("the outbox dispatcher did not run (is the outbox stopped?)")
+        await asyncio.sleep(0.001)
+
+
+async def outbox_activity(
+    db: Database, *, owners: Collection[str] | None, due_by: datetime | None
+) -> list[str]:
+    """What in the database says more will be posted (empty when nothing does).
+
+    A lease held by one of ``owners`` (any live lease when None) is a drain in flight; a
+    lease held by another owner keeps its channel's messages back until it expires. With
+    ``due_by``, a pending message counts only when its channel's oldest one is due by then.
+    """
+    now = due_by or datetime.now(UTC)
+    lease_live = sa.and_(
+        col(OutboxChannel.lease_owner).is_not(None), col(OutboxChannel.lease_until) >= now
+    )
+    ours = col(OutboxChannel.lease_owner).in_(owners) if owners is not None else lease_live
+    held_elsewhere = sa.and_(lease_live, sa.not_(ours)) if owners is not None else sa.false()
+    head_due = (
+        sa.select(col(OutboxMessage.next_attempt_at))
+        .where(
+            col(OutboxMessage.channel) == col(OutboxChannel.channel),
+            col(OutboxMessage.status) == "pending",
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(1)
+        .scalar_subquery()
+    )
+    waiting = head_due <= due_by if due_by is not None else head_due.is_not(None)
+    async with db.sessions() as session:
+        received = await session.scalar(
+            sa.select(sa.func.count()).where(col(Delivery.status).in_(["received", "processing"]))
+        )
+        leased = (await session.scalars(sa.select(OutboxChannel.channel).where(ours))).all()
+        due = (
+            await session.scalars(
+                sa.select(OutboxChannel.channel).where(waiting, sa.not_(held_elsewhere))
+            )
+        ).all()
+    busy = [f"{received} delivery(ies) not yet processed"] if received else []
+    busy += [f"channel {channel} leased by a sender" for channel in leased]
+    busy += [f"channel {channel} has a message due" for channel in due]
+    return busy
+
+
+async def until_bots_idle(*bots: RunningBot, within: float = 10.0) -> None:
+    """`until_outbox_idle` for whole bots: their webhook commits written, their trigger runs
+    (``/trigger run``, runs a hook started) finished."""
+    for running in bots:
+        await running.bot.receiver.writer.flush()
+
+    def runs_in_flight() -> list[str]:
+        runs = sum(running.bot.background.in_flight for running in bots)
+        return [f"{runs} trigger run(s) in flight"] if runs else []
+
+    await until_outbox_idle(
+        *(running.bot.outbox for running in bots), within=within, also=runs_in_flight
+    )
+
+
+async def until_database_idle(database_url: str, within: float = 30.0) -> None:
+    """`until_outbox_idle` for bots in other processes, seen through their database only:
+    no delivery waiting, no live lease (a send in flight), no pending message at all."""
+    db = Database(database_url)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while busy := await outbox_activity(db, owners=None, due_by=None):
+            if loop.time() > deadline:
+                raise AssertionError(f"still busy after {within} s: {'; '.join(busy)}")
+            await asyncio.sleep(0.05)
+    finally:
+        await db.close()

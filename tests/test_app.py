@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import queue
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.devtools.fake_slack import FakeSlack
-from tests.conftest import FIXTURES, SIGNING_SECRET, RunningBot, slack_headers, slash_command_body
+from tests.conftest import (
+    FIXTURES,
+    SIGNING_SECRET,
+    RunningBot,
+    slack_headers,
+    slash_command_body,
+    until_bots_idle,
+)
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 
@@ -115,7 +128,7 @@ async def test_a_retried_event_is_acknowledged_and_handled_once(
     second, _ = await running.post("/slack/events", body, retry_headers)
     assert (first, second) == (200, 200)
     await fake_slack.wait_for("chat.postMessage")
-    await running.bot.outbox.stop()  # nothing else is coming
+    await until_bots_idle(running)
     assert len(fake_slack.messages("C0001")) == 1
 
 
@@ -139,18 +152,65 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def outside_environment() -> dict[str, str]:
+    """This process's environment without the bot's settings (the tests set their own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+
+
+CONFIG_PREFIXES = ("SLACK_", "DATABASE_", "PORT", "LOG_")
+
+
 def run_cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_", "PORT"))
-    }
+    """``python -m bot ARGS`` as a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        env=clean | env,
+        env=outside_environment() | env,
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Iterator[Callable[..., Exit]]:
+    """``cli(env, *args)``: `bot.cli.main` in this process, as ``python -m bot`` would run it
+    in ``tmp_path`` with only ``env`` for settings; logging is put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    loggers = {
+        name: (logger.level, logger.filters[:])
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    monkeypatch.chdir(tmp_path)
+
+    def run(env: dict[str, str], *args: str) -> Exit:
+        for name in os.environ:
+            if name.startswith(CONFIG_PREFIXES):
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = main(list(args))
+        printed = capsys.readouterr()
+        return Exit(code, printed.out, printed.err)
+
+    yield run
+    root.handlers[:], root.level = handlers, level
+    for name, (logger_level, filters) in loggers.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(logger_level)
+        logger.filters[:] = filters
 
 
 @pytest.mark.parametrize(
@@ -164,56 +224,68 @@ def run_cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedP
     ],
 )
 def test_bad_configuration_stops_startup_with_one_clear_line(
-    tmp_path: Path, env: dict[str, str], named: str
+    cli: Callable[..., Exit], env: dict[str, str], named: str
 ) -> None:
-    result = run_cli(env, "run", cwd=tmp_path)
-    assert result.returncode == 2
+    result = cli(env, "run")
+    assert result.code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert named in lines[0] and "Traceback" not in result.stderr
+    assert lines[0].startswith("chatops-bot: ") and named in lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def test_migrate_subcommand_creates_the_schema(tmp_path: Path) -> None:
-    result = run_cli({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, "migrate", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "x.db").exists()
+def test_a_configuration_error_is_exit_status_2_of_the_process(tmp_path: Path) -> None:
+    result = run_cli({"PORT": "eighty"}, "run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("chatops-bot: ") and "PORT" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_migrate_subcommand_creates_the_schema(cli: Callable[..., Exit], tmp_path: Path) -> None:
+    result = cli({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, "migrate")
+    assert result.code == 0, result.stderr
+    assert "newest migration" in result.stdout
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert {"alembic_version", "hook", "delivery", "outbox", "trigger"} <= tables
 
 
 async def test_a_second_process_on_the_same_sqlite_file_is_refused(
-    start_bot, database_url: str, tmp_path: Path
+    start_bot, cli: Callable[..., Exit], database_url: str
 ) -> None:
     await start_bot()
-    result = run_cli(
-        {
-            "DATABASE_URL": database_url,
-            "SLACK_BOT_TOKEN": "xoxb-1",
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "PORT": str(free_port()),
-        },
-        "run",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2
-    assert "another bot process" in result.stderr
+    env = {
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "PORT": str(free_port()),
+    }
+    # In a thread: main() runs an event loop of its own, as the second process would.
+    result = await asyncio.to_thread(cli, env, "run")
+    assert result.code == 2
+    assert "another bot process" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_taken_port_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
+def test_a_taken_port_stops_startup_with_one_clear_line(
+    cli: Callable[..., Exit], tmp_path: Path
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli(
+        result = cli(
             {
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
                 "SLACK_BOT_TOKEN": "xoxb-1",
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                 "PORT": str(port),
+                "LOG_LEVEL": "WARNING",
             },
             "run",
-            cwd=tmp_path,
         )
-    assert result.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and f"cannot listen on 127.0.0.1:{port}" in lines[-1], lines
     assert "Traceback" not in result.stderr
 
 
@@ -223,15 +295,15 @@ class LocalBot:
     A thread collects what it prints, so that a bot that hangs fails the test (after
     30 s) instead of blocking it on a read."""
 
-    def __init__(self, cwd: Path, **env: str) -> None:
+    def __init__(self, cwd: Path, cli: Callable[..., Exit] | None = None, **env: str) -> None:
         self.cwd = cwd
+        self.cli = cli
         # The per-port state file goes under XDG_RUNTIME_DIR: here, not in the real one.
         runtime = str(cwd / "run")
         self.env = {"PORT": str(free_port()), "XDG_RUNTIME_DIR": runtime} | env
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],
-            env={k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_"))}
-            | self.env,
+            env=outside_environment() | self.env,
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -259,8 +331,13 @@ class LocalBot:
                 break
         raise AssertionError("no banner:\n" + "".join(self.printed))
 
-    def say(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.env, "say", *args, cwd=cwd or self.cwd)
+    def say(self, *args: str, cwd: Path | None = None) -> Exit:
+        """``chatops-bot say ARGS``: in this process when the test gave ``cli`` (the bot it
+        talks to is the other process), else as a process of its own, run in ``cwd``."""
+        if self.cli is not None and cwd is None:
+            return self.cli(self.env, "say", *args)
+        done = run_cli(self.env, "say", *args, cwd=cwd or self.cwd)
+        return Exit(done.returncode, done.stdout, done.stderr)
 
     def stop(self) -> str:
         """Stop it; return everything it printed."""
@@ -270,20 +347,22 @@ class LocalBot:
         return "".join(self.printed)
 
 
-def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> None:
-    bot = LocalBot(tmp_path)
+def test_local_mode_talks_back_and_survives_a_second_start(
+    cli: Callable[..., Exit], tmp_path: Path
+) -> None:
+    bot = LocalBot(tmp_path, cli)
     try:
         banner = bot.wait_for_banner()
         assert "#general (C0001)" in banner and "chatops-local.db" in banner
         assert "/hook create NAME" in bot.say("/hook help").stdout
 
-        second = run_cli(bot.env, "run", cwd=tmp_path)  # same directory, same database
-        assert second.returncode == 2 and "another bot process" in second.stderr
+        second = cli(bot.env, "run")  # same directory, same database
+        assert second.code == 2 and "another bot process" in second.stderr
         assert "Local mode" not in second.stdout
         assert "/hook create NAME" in bot.say("/hook help").stdout  # the first one still answers
 
         typo = bot.say("hook help")
-        assert typo.returncode == 2 and 'e.g. say "/hook help"' in typo.stderr
+        assert typo.code == 2 and 'e.g. say "/hook help"' in typo.stderr
         unknown = bot.say("/deploy now")
         assert "no /deploy command" in unknown.stdout
         form = bot.say("/hook")
@@ -294,14 +373,16 @@ def test_local_mode_talks_back_and_survives_a_second_start(tmp_path: Path) -> No
     assert not (tmp_path / ".chatops-local.json").exists()
 
 
-def test_debug_logging_never_shows_a_secret_shown_once(tmp_path: Path) -> None:
-    bot = LocalBot(tmp_path, LOG_LEVEL="DEBUG")
+def test_debug_logging_never_shows_a_secret_shown_once(
+    cli: Callable[..., Exit], tmp_path: Path
+) -> None:
+    bot = LocalBot(tmp_path, cli, LOG_LEVEL="DEBUG")
     try:
         bot.wait_for_banner()
         created = bot.say("/hook create demo preset=generic").stdout
         secret = created.split("(shown once — keep it): `")[1].split("`")[0]
         token = created.split("/hooks/")[1].split("`")[0]
-        assert bot.say("/hook list").returncode == 0
+        assert bot.say("/hook list").code == 0
     finally:
         output = bot.stop()
     assert "DEBUG" in output  # it did log at DEBUG

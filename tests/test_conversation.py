@@ -6,7 +6,6 @@ message.im, app_home_opened), with our ids and values put in.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from typing import Any
@@ -15,7 +14,7 @@ from sqlmodel import col, select
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.models import Hook, Trigger
-from tests.conftest import RunningBot, fake_clock, fixture_json
+from tests.conftest import RunningBot, fake_clock, fixture_json, until_bots_idle
 
 VIEW_SUBMISSION = fixture_json("slack/view_submission.json")
 BLOCK_ACTIONS = fixture_json("slack/block_actions.json")
@@ -110,11 +109,6 @@ async def stored_trigger(running: RunningBot, name: str) -> Trigger | None:
     async with running.bot.db.sessions() as session:
         result = await session.execute(select(Trigger).where(col(Trigger.name) == name))
         return result.scalars().first()
-
-
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0.005)
 
 
 def block_ids(view: dict[str, Any]) -> list[str]:
@@ -281,7 +275,7 @@ async def test_snooze_silences_reports_then_they_resume(start_bot, fake_slack: F
         await run_due()  # recovered while snoozed: nothing said
         status["code"] = 503
         await run_due()
-        await settle()
+        await until_bots_idle(running)
         assert len(fake_slack.calls_to("chat.postMessage")) == 1
         clock.advance(3600)
         await run_due()

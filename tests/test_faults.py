@@ -34,6 +34,7 @@ from tests.conftest import (
     reset_postgres,
     slack_headers,
     slash_command_body,
+    until_database_idle,
 )
 from tests.test_production import push
 
@@ -199,7 +200,7 @@ async def test_every_delivery_that_got_a_202_is_posted_after_a_kill_9(
     fake_slack.reset()  # Slack recovers
     await cluster.start()
     await fake_slack.wait_for("chat.postMessage", count=len(stored), timeout=60)
-    await asyncio.sleep(0.5)
+    await until_database_idle(cluster.database_url)
     assert len(fake_slack.messages()) == len(stored)  # each stored delivery posted exactly once
 
 

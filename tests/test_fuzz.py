@@ -45,7 +45,13 @@ from bot.clock import FakeClock
 from bot.devtools.fake_slack import FakeSlack
 from bot.models import Hook
 from bot.webhooks.verify import sign_github
-from tests.conftest import RunningBot, fixture_json, slack_headers, slash_command_body
+from tests.conftest import (
+    RunningBot,
+    fixture_json,
+    slack_headers,
+    slash_command_body,
+    until_bots_idle,
+)
 
 T = TypeVar("T")
 
@@ -833,7 +839,7 @@ async def send_user_code(
     assert status == 202, (status, answer)
     verdict, rest = await delivery_verdict(running, answer["delivery"])
     assert verdict in ("posted", "filtered", "failed"), (verdict, rest)
-    await asyncio.sleep(0.02)  # a second post would show up by now
+    await until_bots_idle(running)  # a second post would be in Slack's record by now
     posted = len(fake_slack.messages("C0002")) - before
     assert posted == (1 if verdict == "posted" and "|message>" in rest else 0), (verdict, rest)
     return f"{code.verb} {'saved' if 'now' in reply else 'refused'}, delivery {verdict}"

@@ -20,12 +20,12 @@ def test_talk_click_and_fill_in_forms_from_another_directory(tmp_path: Path) -> 
     try:
         bot.wait_for_banner()
         asked = bot.say("--dm", "give me a webhook for github pushes in #ops", cwd=elsewhere)
-        assert asked.returncode == 0, asked.stderr
+        assert asked.code == 0, asked.stderr
         assert "── DM with @ada · new message" in asked.stdout
         assert "[Create] [Edit] [Cancel]" in asked.stdout
 
         created = bot.say("--click", "Create", cwd=elsewhere)
-        assert created.returncode == 0, created.stderr
+        assert created.code == 0, created.stderr
         assert "Created hook *github-ops* → #ops." in created.stdout  # #ops is C0002's link
         assert "message 1700000000" in created.stdout and "edited" in created.stdout
         shown = bot.say("/hook show github-ops", cwd=elsewhere).stdout
@@ -36,7 +36,7 @@ def test_talk_click_and_fill_in_forms_from_another_directory(tmp_path: Path) -> 
         wrong = bot.say(
             "--submit", "name=site", "kind=http", "schedule=every fortnight", cwd=elsewhere
         )
-        assert wrong.returncode == 1 and "schedule: " in wrong.stdout
+        assert wrong.code == 1 and "schedule: " in wrong.stdout
         added = bot.say(
             "--submit",
             "name=standup",
@@ -46,13 +46,13 @@ def test_talk_click_and_fill_in_forms_from_another_directory(tmp_path: Path) -> 
             "channel=#ops",
             cwd=elsewhere,
         )
-        assert added.returncode == 0, added.stderr + added.stdout
+        assert added.code == 0, added.stderr + added.stdout
         assert "Added *standup*" in added.stdout and "reporting in #ops" in added.stdout
 
         mentioned = bot.say("--mention", "remind #ops every monday at 9am: weekly", cwd=elsewhere)
         assert "── #general · new message" in mentioned.stdout
         missing = bot.say("--click", "Launch", cwd=elsewhere)
-        assert missing.returncode == 2 and 'no button "Launch"' in missing.stderr
+        assert missing.code == 2 and 'no button "Launch"' in missing.stderr
         assert '"Create"' in missing.stderr  # it says which buttons there are
     finally:
         printed = bot.stop()

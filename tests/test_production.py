@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.webhooks.verify import sign_github
-from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes
+from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, until_bots_idle
 
 POSTGRES = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
@@ -119,7 +119,7 @@ async def test_two_replicas_share_the_work_and_post_each_delivery_once(
     statuses = await asyncio.gather(*(send(n, d) for n, d in enumerate(deliveries)))
     assert set(statuses) == {202}
     await fake_slack.wait_for("chat.postMessage", count=200, timeout=30)
-    await asyncio.sleep(0.3)
+    await until_bots_idle(first, second)
     assert len(fake_slack.calls_to("chat.postMessage")) == 200
     # Exactly one replica leads the scheduler.
     assert first.bot.leadership.is_leader != second.bot.leadership.is_leader

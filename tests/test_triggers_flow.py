@@ -17,10 +17,11 @@ from aiohttp import web
 from sqlmodel import col, select
 
 from bot.clock import FakeClock
+from bot.db import Database
 from bot.devtools.fake_slack import FakeSlack
 from bot.models import Trigger
-from bot.triggers.runner import NotRun, RunResult
-from tests.conftest import RunningBot, fake_clock, fixture_bytes
+from bot.triggers.runner import GRACE, NotRun, RunResult
+from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, until_bots_idle
 
 
 @dataclass
@@ -70,11 +71,6 @@ async def run_due(running: RunningBot, clock: FakeClock, name: str) -> None:
     await running.bot.triggers.run(trigger.id, trigger.next_run_at)
 
 
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0.005)
-
-
 async def test_down_once_silent_while_down_recovered_once_in_thread(
     start_bot, fake_slack: FakeSlack, target: Target
 ) -> None:
@@ -93,7 +89,7 @@ async def test_down_once_silent_while_down_recovered_once_in_thread(
     target.status = 200
     await run_due(running, clock, "site")
     posts = await fake_slack.wait_for("chat.postMessage", count=2)
-    await settle()
+    await until_bots_idle(running)
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
     recovered = posts[1]
     assert "recovered" in recovered.args["text"] and recovered.args.get("thread_ts")
@@ -109,7 +105,7 @@ async def test_retries_suppress_a_blip(start_bot, fake_slack: FakeSlack, target:
     for status in (200, 503, 200, 503, 503, 200):
         target.status = status
         await run_due(running, clock, "site")
-    await settle()
+    await until_bots_idle(running)
     assert fake_slack.calls_to("chat.postMessage") == []
 
 
@@ -124,7 +120,7 @@ async def test_json_condition_crossing_both_ways(
     )
     assert "Added" in reply, reply
     await run_due(running, clock, "status")
-    await settle()
+    await until_bots_idle(running)
     assert fake_slack.calls_to("chat.postMessage") == []
     target.body = target.body.replace(b'"indicator":"none"', b'"indicator":"major"').replace(
         b'"indicator": "none"', b'"indicator": "major"'
@@ -155,7 +151,7 @@ async def test_feed_items_posted_once_across_a_restart(
     (post,) = await fake_slack.wait_for("chat.postMessage")
     assert "Star City" in post.args["text"]
     await run_due(again, clock, "news")
-    await settle()
+    await until_bots_idle(again)
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
 
 
@@ -190,7 +186,7 @@ async def test_missed_runs_after_downtime_are_reported_not_burst(
     assert "missed" in missed.args["text"] and "the bot was down" in missed.args["text"]
     trigger = await trigger_named(again, "standup")
     assert trigger.next_run_at == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-    await settle()
+    await until_bots_idle(again)
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
 
 
@@ -273,30 +269,51 @@ async def test_trigger_run_tells_the_user_privately(
     assert ephemeral.args["user"] == "U0001" and "HTTP 200" in ephemeral.args["text"]
 
 
-def test_scheduler_job_defaults_are_deliberate() -> None:
-    from bot.triggers.runner import GRACE
-
-    assert timedelta(minutes=1) <= GRACE
+async def test_a_run_missed_within_the_grace_period_runs_once_at_start_up(
+    start_bot, fake_slack: FakeSlack, database_url: str
+) -> None:
+    # The real clock: APScheduler, which fires the caught-up run, keeps real time.
+    running: RunningBot = await start_bot()
+    await running.command('/trigger add ping every 1h message "ping" <#C0002|ops>')
+    await running.stop()
+    missed = datetime.now(UTC) - GRACE + timedelta(minutes=1)  # down a little under GRACE
+    db = Database(database_url)
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                sa.update(Trigger).where(col(Trigger.name) == "ping").values(next_run_at=missed)
+            )
+    finally:
+        await db.close()
+    again: RunningBot = await start_bot()
+    (post,) = await fake_slack.wait_for("chat.postMessage", timeout=10)
+    assert post.args["text"] == "ping" and post.args["channel"] == "C0002"
+    trigger = await trigger_named(again, "ping")
+    assert trigger.next_run_at is not None and trigger.next_run_at > datetime.now(UTC)
+    await until_bots_idle(again)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1  # run once, not reported missed
 
 
 async def test_a_delivery_runs_the_hooks_trigger(start_bot, target: Target) -> None:
-    running: RunningBot = await start_bot()
+    # A fake clock: on the real one the new check's first run would start at once too.
+    running: RunningBot = await start_bot(clock=fake_clock())
     await running.command(f"/trigger add smoke every 1h http {target.url}/smoke")
     reply = await running.command("/hook create deploys preset=generic secret=deploy-secret-1")
     path = reply.split("https://bot.example.com", 1)[1].split("`", 1)[0]
     assert "no trigger named" in await running.command("/hook set deploys run=nope")
     assert "Updated" in await running.command("/hook set deploys run=smoke")
-    before = len(target.hits)
     body = b'{"event": "deploy.finished"}'
     status, _ = await running.post(
         path, body, {"Content-Type": "application/json", "Authorization": "Bearer deploy-secret-1"}
     )
     assert status == 202
-    for _ in range(200):
-        if len(target.hits) > before:
-            break
-        await asyncio.sleep(0.01)
-    assert target.hits[before:] == ["/smoke"]
+
+    async def checked() -> bool:
+        return bool(target.hits)
+
+    await eventually(checked)
+    await until_bots_idle(running)
+    assert target.hits == ["/smoke"]
 
 
 async def test_mute_reports_nothing_then_summarises(
@@ -313,7 +330,7 @@ async def test_mute_reports_nothing_then_summarises(
     target.status = 200
     for _ in range(5):
         await run_due(running, clock, "site")
-    await settle()
+    await until_bots_idle(running)
     assert fake_slack.calls_to("chat.postMessage") == []
     clock.advance(timedelta(minutes=30))
     await run_due(running, clock, "site")
@@ -330,7 +347,7 @@ async def test_a_flapping_target_is_reported_once(
     for minute in range(30):
         target.status = 503 if minute % 2 else 200
         await run_due(running, clock, "site")
-    await settle()
+    await until_bots_idle(running)
     texts = [c.args["text"] for c in fake_slack.calls_to("chat.postMessage")]
     assert sum("flapping" in text for text in texts) == 1
     assert len(texts) <= 6, texts  # a few changes before it is called flapping, then silence

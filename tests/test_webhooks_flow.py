@@ -13,7 +13,14 @@ from bot.devtools.fake_slack import Call, FakeSlack
 from bot.models import OutboxMessage
 from bot.notices import FailureNotices
 from bot.webhooks.verify import sign_generic, sign_github, sign_stripe
-from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, fixture_json
+from tests.conftest import (
+    RunningBot,
+    eventually,
+    fake_clock,
+    fixture_bytes,
+    fixture_json,
+    until_bots_idle,
+)
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 GITHUB_HEADERS = fixture_json("github/headers.json")["files"]
@@ -58,6 +65,8 @@ async def test_github_push_is_posted_once_even_when_redelivered(
     repo = fixture_json("github/push.json")["repository"]["full_name"]
     assert repo in call.args["text"] or repo in json.dumps(call.args["blocks"])
     await fake_slack.wait_for("chat.postMessage", count=2)  # the replay
+    await until_bots_idle(running)
+    assert len(fake_slack.messages("C0002")) == 2  # the push once, and its replay
 
 
 @pytest.mark.parametrize(

@@ -248,6 +248,12 @@ class TriggerRunner:
 
         self.run_in_background(trigger_id, nobody_to_tell)
 
+    async def flush(self) -> None:
+        """Wait until every claim and save queued so far is written (at shutdown: a
+        cancelled run leaves no transaction behind)."""
+        await self._claims.flush()
+        await self._saves.flush()
+
     def timeout_of(self, trigger: Trigger) -> float:
         """The seconds a check of ``trigger`` may take."""
         value = trigger.options.get("timeout")

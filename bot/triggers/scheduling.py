@@ -17,6 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -66,6 +67,7 @@ class TriggerScheduling:
     scheduler: AsyncIOScheduler = field(default_factory=lambda: AsyncIOScheduler(timezone="UTC"))
     leading: bool = False
     _resync_task: asyncio.Task[None] | None = None
+    _running_jobs: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def lead(self) -> None:
         """This process now runs the scheduler: schedule every active trigger, catching up."""
@@ -84,14 +86,20 @@ class TriggerScheduling:
         self.leading = False
         if self._resync_task is not None:
             self._resync_task.cancel()
+            await asyncio.gather(self._resync_task, return_exceptions=True)
             self._resync_task = None
         if self.scheduler.running:
             self.scheduler.remove_all_jobs()
 
     async def stop(self) -> None:
+        """Stop scheduling, and end the runs the scheduler started (APScheduler's shutdown
+        does not wait for them)."""
         await self.step_down()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        for task in list(self._running_jobs):
+            task.cancel()
+        await asyncio.gather(*self._running_jobs, return_exceptions=True)
 
     async def changed(self, trigger_id: int) -> None:
         """A trigger was added, edited, paused, resumed or deleted: update the schedule.
@@ -169,6 +177,10 @@ class TriggerScheduling:
         )
 
     async def _job(self, trigger_id: int, scheduled_iso: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running_jobs.add(task)
+            task.add_done_callback(self._running_jobs.discard)
         scheduled_for = datetime.fromisoformat(scheduled_iso)
         try:
             result = await self.runner.run(trigger_id, scheduled_for)
