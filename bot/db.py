@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -30,6 +30,18 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.config import sqlite_path, to_async_driver
 from bot.errors import AlreadyRunning
+
+if TYPE_CHECKING:
+    from bot.credentials.keys import Keyring
+
+# Where a transaction keeps the filter that texts bound for Slack pass through before
+# they are stored (see `outgoing_text_of`).
+_OUTGOING_TEXT = "bot.outgoing_text"
+TextFilter = Callable[[str], str]
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 class Database:
@@ -47,6 +59,9 @@ class Database:
         self.sessions = async_sessionmaker(reading, expire_on_commit=False)
         self._writing = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lock_file: IO[str] | None = None
+        # Every text written for Slack passes through this before it is stored: the
+        # composition root sets the credential store's redactor (`bot.outbox.enqueue`).
+        self.outgoing_text: TextFilter = _unchanged
 
     # ``sessions()`` is for reading only: each statement sees the newest committed data.
     # Changes go through ``transaction()`` (on PostgreSQL a write through ``sessions()``
@@ -56,6 +71,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self._writing() as session, session.begin():
+            session.info[_OUTGOING_TEXT] = self.outgoing_text
             yield session
 
     @asynccontextmanager
@@ -66,6 +82,7 @@ class Database:
         inserts rows and loads no objects.
         """
         async with self.engine.begin() as connection:
+            connection.info[_OUTGOING_TEXT] = self.outgoing_text
             yield connection
 
     def claim_sqlite_file(self) -> None:
@@ -87,10 +104,13 @@ class Database:
         lock.flush()
         self._lock_file = lock
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic), creating it if needed."""
+    async def migrate(self, keyring: Keyring | None = None) -> None:
+        """Bring the schema to the newest migration (Alembic), creating it if needed.
+
+        ``keyring`` encrypts the credentials an older version kept in plain text.
+        """
         async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade_to_head)
+            await conn.run_sync(_upgrade_to_head, keyring)
 
     async def is_reachable(self) -> bool:
         """True when a trivial query answers."""
@@ -146,16 +166,23 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def alembic_config(connection: sa.Connection | None = None) -> Config:
-    """Alembic's configuration, pointing at the migrations shipped inside the package."""
+def alembic_config(
+    connection: sa.Connection | None = None, keyring: Keyring | None = None
+) -> Config:
+    """Alembic's configuration, pointing at the migrations shipped inside the package.
+
+    Migrations find the open ``connection`` and the ``keyring`` (SECRETS_KEY, or None)
+    in ``config.attributes``; none of them reads the environment.
+    """
     config = Config()
     config.set_main_option("script_location", str(Path(str(resources.files("bot"))) / "migrations"))
     config.attributes["connection"] = connection
+    config.attributes["keyring"] = keyring
     return config
 
 
-def _upgrade_to_head(connection: sa.Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
+def _upgrade_to_head(connection: sa.Connection, keyring: Keyring | None) -> None:
+    command.upgrade(alembic_config(connection, keyring), "head")
 
 
 def current_revision_matches_head(connection: sa.Connection) -> bool:
@@ -178,6 +205,13 @@ def insert_skipping_conflicts(table: Any, dialect: str) -> Any:
 
 # Where statements run: an ORM session, or a Core connection (`core_transaction`).
 Executor = AsyncSession | AsyncConnection
+
+
+def outgoing_text_of(executor: Executor) -> TextFilter:
+    """The filter for texts bound for Slack in this transaction (unchanged outside one
+    opened by `Database.transaction` or `Database.core_transaction`)."""
+    found: TextFilter = executor.info.get(_OUTGOING_TEXT, _unchanged)
+    return found
 
 
 async def insert_ignoring_conflicts(
