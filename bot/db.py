@@ -107,10 +107,20 @@ class Database:
     async def migrate(self, keyring: Keyring | None = None) -> None:
         """Bring the schema to the newest migration (Alembic), creating it if needed.
 
-        ``keyring`` encrypts the credentials an older version kept in plain text.
+        ``keyring`` encrypts the credentials an older version kept in plain text. When
+        a migration replaced such plaintext, SQLite's file is rebuilt (VACUUM) and its
+        write-ahead log emptied, so that no freed page still holds the old values.
         """
         async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade_to_head, keyring)
+            replaced_plaintext = await conn.run_sync(_upgrade_to_head, keyring)
+        if replaced_plaintext and self.is_sqlite:
+            await self._rebuild_sqlite_file()
+
+    async def _rebuild_sqlite_file(self) -> None:
+        async with self.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(sa.text("VACUUM"))
+            await autocommit.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     async def is_reachable(self) -> bool:
         """True when a trivial query answers."""
@@ -172,7 +182,8 @@ def alembic_config(
     """Alembic's configuration, pointing at the migrations shipped inside the package.
 
     Migrations find the open ``connection`` and the ``keyring`` (SECRETS_KEY, or None)
-    in ``config.attributes``; none of them reads the environment.
+    in ``config.attributes``; none of them reads the environment. One that replaced
+    plaintext credentials sets ``config.attributes["replaced_plaintext"]``.
     """
     config = Config()
     config.set_main_option("script_location", str(Path(str(resources.files("bot"))) / "migrations"))
@@ -181,8 +192,11 @@ def alembic_config(
     return config
 
 
-def _upgrade_to_head(connection: sa.Connection, keyring: Keyring | None) -> None:
-    command.upgrade(alembic_config(connection, keyring), "head")
+def _upgrade_to_head(connection: sa.Connection, keyring: Keyring | None) -> bool:
+    """Upgrade; True when a migration replaced plaintext credentials."""
+    config = alembic_config(connection, keyring)
+    command.upgrade(config, "head")
+    return bool(config.attributes.get("replaced_plaintext"))
 
 
 def current_revision_matches_head(connection: sa.Connection) -> bool:

@@ -43,7 +43,9 @@ def upgrade() -> None:
     _create_secret_table()
     with op.batch_alter_table("hook") as batch:
         batch.add_column(sa.Column("token_hash", sa.String(), nullable=True))
-    _hash_tokens(connection)
+    if _hash_tokens(connection):
+        # Tells bot.db to rebuild a SQLite file, whose freed pages still hold the plaintext.
+        context.config.attributes["replaced_plaintext"] = True
     _encrypt_secrets(connection, keyring)
     with op.batch_alter_table("hook") as batch:
         batch.drop_index("ix_hook_token")
@@ -115,12 +117,15 @@ def _create_secret_table() -> None:
     )
 
 
-def _hash_tokens(connection: sa.Connection) -> None:
+def _hash_tokens(connection: sa.Connection) -> int:
+    """Store each token's hash; returns how many hooks there are."""
     # The same digest as bot.credentials.keys.hash_token, written out so that this
     # migration keeps meaning what it meant when it ran.
-    for hook_id, token in connection.execute(sa.select(_HOOK.c.id, _HOOK.c.token)).all():
+    hooks = connection.execute(sa.select(_HOOK.c.id, _HOOK.c.token)).all()
+    for hook_id, token in hooks:
         digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
         connection.execute(sa.update(_HOOK).where(_HOOK.c.id == hook_id).values(token_hash=digest))
+    return len(hooks)
 
 
 def _encrypt_secrets(connection: sa.Connection, keyring: Keyring | None) -> None:
