@@ -15,7 +15,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from bot.audit import Actor
-from bot.credentials.hosts import same_origin
+from bot.credentials.hosts import HostPatternError, parse_host_pattern, same_origin
 from bot.credentials.refs import (
     AUTH_EXAMPLE,
     CredentialRef,
@@ -195,7 +195,24 @@ def parse_set(words: list[str]) -> SetCommand:
             "Slack changed that value (it looked like a link, a channel or a person): leave "
             "it out and fill in the form instead."
         )
+    if value is not None and _looks_like_a_host(value):
+        raise UsageError(
+            "Separate the hosts with commas (`a.example.com,b.example.com`). If that was the "
+            "value, leave it out and fill in the form instead."
+        )
     return SetCommand(SecretTarget(name, hosts, basic or user is not None, user), value)
+
+
+def _looks_like_a_host(word: str) -> bool:
+    """A dotted host name or address: more likely a host typed without its comma than a
+    value (tokens and passwords are not dotted names)."""
+    if "." not in word:
+        return False
+    try:
+        parse_host_pattern(word)
+    except HostPatternError:
+        return False
+    return True
 
 
 def parse_test(words: list[str]) -> TestCommand:
