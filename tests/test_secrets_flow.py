@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 from collections.abc import AsyncIterator
@@ -41,7 +42,7 @@ from bot.net import FetchBlocked
 from bot.webhooks.verify import sign_generic
 from tests.conftest import SECRETS_KEY, RunningBot, eventually, fixture_bytes
 from tests.test_app import free_port, run_cli
-from tests.test_conversation import submission, text_value
+from tests.test_conversation import click, dm, submission, text_value
 from tests.test_webhooks_flow import create_hook, github_headers
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -491,14 +492,54 @@ async def test_the_database_holds_no_credential_in_plain_text(
     await running.command(f"/hook create payments preset=stripe secret={chosen}")
     assert signing
     token = path.rsplit("/", 1)[1]
+    form_token, form_secret = await _hook_made_in_the_form(running, fake_slack)
 
     dump = await database_bytes(database_url)
-    for needle in (VALUE, OTHER_VALUE, typed, signing, chosen, token):
+    for needle in (VALUE, OTHER_VALUE, typed, signing, chosen, token, form_token, form_secret):
         assert needle.encode() not in dump, needle
     assert hash_token(token).encode() in dump and b"gAAAAA" in dump  # what is stored instead
     async with running.bot.db.sessions() as session:
         hook = (await session.execute(select(Hook).where(col(Hook.name) == "deploys"))).scalar_one()
     assert hook.secret is not None and Keyring([SECRETS_KEY]).decrypt(hook.secret) == signing
+
+
+async def _hook_made_in_the_form(running: RunningBot, fake_slack: FakeSlack) -> tuple[str, str]:
+    """A hook created in its modal: the URL's token and the secret it shows once."""
+    opened_before = len(fake_slack.calls_to("views.open"))
+    assert await running.command_raw("/hook") == ""
+    opened = (await fake_slack.wait_for("views.open", count=opened_before + 1))[-1]
+    values = {
+        "name": {"name": text_value("formed")},
+        "channel": {"channel": {"type": "conversations_select", "selected_conversation": "C0002"}},
+        "preset": {"preset": {"type": "static_select", "selected_option": {"value": "generic"}}},
+        "secret": {"secret": text_value(None)},
+    }
+    answer = await running.interact(submission(opened.args["view"], values))
+    text = json.dumps(answer["view"])
+    found = re.search(r"/hooks/([\w-]+)`.*keep it\): `([^`]+)`", text, re.DOTALL)
+    assert found, text
+    return found.group(1), found.group(2)
+
+
+async def test_a_hook_created_from_a_proposal_shows_its_url_once_in_a_modal(
+    start_bot, fake_slack: FakeSlack, database_url: str
+) -> None:
+    fake_slack.add_channel("D0001", "dm")
+    running: RunningBot = await start_bot()
+    await running.event(dm("create a github webhook for <#C0002|deploys>"))
+    (proposal,) = await fake_slack.wait_for("chat.postMessage")
+    buttons = [e for b in proposal.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    create = next(b for b in buttons if b["action_id"] == "draft_create")
+    await running.interact(click("draft_create", create["value"], channel="D0001", ts="1.2"))
+    (shown,) = await fake_slack.wait_for("views.open")
+    text = json.dumps(shown.args["view"])
+    found = re.search(r"/hooks/([\w-]+)`.*keep it\): `([^`]+)`", text, re.DOTALL)
+    assert found, text
+    await fake_slack.wait_for("chat.update")  # the proposal says it was created
+    messages = json.dumps([call.args for call in fake_slack.calls if call.method != "views.open"])
+    dump = await database_bytes(database_url)
+    for shown_once in found.groups():
+        assert shown_once not in messages and shown_once.encode() not in dump
 
 
 OLD_TOKEN = "old-url-token-AAAAAAAAAAAAAAAAAAAAAAAA"

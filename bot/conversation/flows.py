@@ -36,7 +36,7 @@ from bot.models import Hook, Trigger
 from bot.outbox import Message, Outbox
 from bot.slack import blocks as kit
 from bot.slack import interactive as ui
-from bot.slack.listeners import ActionHandler, ViewHandler
+from bot.slack.listeners import ActionHandler, ShowInModal, ViewHandler
 from bot.slack.payloads import Click, team_of, user_of
 from bot.slack.slash import Command, Reply
 from bot.slack.users import UserDirectory
@@ -282,7 +282,10 @@ class Conversation:
             await self._replace_message(click, f":warning: {error}")
             return
         await self.drafts.close(draft.id, "created")
-        await self._tell(click, text)
+        if isinstance(draft.spec, HookSpec):  # its URL and secret: shown once, never stored
+            await self._open(click.trigger_id, _notice_modal(text))
+        else:
+            await self._tell(click, text)
         await self._replace_message(click, f":white_check_mark: Created by <@{click.user_id}>.")
 
     async def _create(self, asker: Actor, spec: proposals.Spec) -> str:
@@ -349,7 +352,7 @@ class Conversation:
         self._refresh_home_later(actor)
         return None
 
-    async def _hook_submitted(self, body: dict[str, Any]) -> dict[str, str] | None:
+    async def _hook_submitted(self, body: dict[str, Any]) -> dict[str, str] | ShowInModal | None:
         form = forms.read_hook_form(body.get("view") or {})
         actor = Actor(team_of(body), user_of(body), form.channel or "")
         try:
@@ -358,9 +361,9 @@ class Conversation:
             return forms.inline_errors(error)
         except UsageError as error:
             return {"name": str(error)[: ui.INLINE_ERROR_MAX]}
-        await self._post_private(actor.channel_id, actor.user_id, hook_text.created_text(created))
         self._refresh_home_later(actor)
-        return None
+        # Its URL and secret are shown once, in the modal: a message would be stored first.
+        return ShowInModal(_notice_modal(hook_text.created_text(created)))
 
     # Secrets: ``/secret set NAME for HOST`` opens this form, so the value never travels
     # in a command's text; the confirmation names the secret, never its value.

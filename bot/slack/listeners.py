@@ -25,8 +25,19 @@ log = logging.getLogger(__name__)
 # Events get the whole envelope (the workspace is there); the event itself is ``body["event"]``.
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 ActionHandler = Callable[[dict[str, Any]], Awaitable[None]]
-# A modal submission: None to close it, or {block_id: message} to show inline errors.
-ViewHandler = Callable[[dict[str, Any]], Awaitable[dict[str, str] | None]]
+
+
+@dataclass(frozen=True)
+class ShowInModal:
+    """Answer a modal submission by showing ``view`` in its place: for what is shown once
+    (a new hook's URL and secret), which must not be stored on its way, as a message is."""
+
+    view: dict[str, Any]
+
+
+# A modal submission: None to close it, {block_id: message} to show inline errors, or
+# `ShowInModal` to replace it with another view.
+ViewHandler = Callable[[dict[str, Any]], Awaitable[dict[str, str] | ShowInModal | None]]
 
 
 def _unchanged(text: str) -> str:
@@ -139,7 +150,9 @@ def _view_listener(
         except Exception:
             log.exception("modal %s failed", callback_id)
             errors = {"name": "Sorry, something went wrong on my side. It has been logged."}
-        if errors:
+        if isinstance(errors, ShowInModal):
+            await ack(response_action="update", view=_redacted(errors.view, redact))
+        elif errors:
             errors = {block: redact(text) for block, text in errors.items()}
             await ack(response_action="errors", errors=errors)
         else:
