@@ -419,6 +419,8 @@ async def stop(bot: Bot) -> None:
     """Stop the workers (finishing what is in flight), then close the database."""
     for task in bot.loops:
         task.cancel()
+    # Waited for: the secrets' watch may be mid-query, on a connection closed below.
+    await asyncio.gather(*bot.loops, return_exceptions=True)
     bot.stop_redacting_logs()
     await bot.receiver.writer.flush()
     await bot.leadership.stop()
