@@ -23,8 +23,13 @@ from bot.clock import Clock, SystemClock
 from bot.config import Secret, Settings
 from bot.conversation.drafts import Drafts
 from bot.conversation.flows import Conversation
+from bot.credentials.keys import Keyring
+from bot.credentials.service import SecretService
+from bot.credentials.slash import SecretSlash
+from bot.credentials.store import open_with_key
 from bot.db import Database
 from bot.leader import Leadership, postgres_dsn
+from bot.logs import redact_records
 from bot.metrics import CONTENT_TYPE, Metrics, Snapshot, age_seconds
 from bot.net import AddressPolicy, SafeFetcher
 from bot.notices import FailureNotices
@@ -88,10 +93,13 @@ class Bot:
     metrics: Metrics
     leadership: Leadership
     signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
+    keyring: Keyring | None = None  # SECRETS_KEY: encrypts credentials at rest
     loops: list[asyncio.Task[None]] = field(default_factory=list)
     slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
     listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
+    secrets: SecretService = field(init=False)
+    stop_redacting_logs: Callable[[], None] = field(default=lambda: None)
 
 
 def build(
@@ -100,6 +108,7 @@ def build(
     """Wire the bot. ``signing_secret`` overrides the configured one (local mode)."""
     clock = clock or SystemClock()
     db = Database(settings.database_url)
+    keyring = Keyring.from_setting(settings.secrets_key) if settings.secrets_key else None
     slack = AsyncWebClient(
         token=str(settings.slack_bot_token or LOCAL_BOT_TOKEN),
         base_url=settings.slack_api_url,
@@ -145,7 +154,7 @@ def build(
     receiver = Receiver(
         db=db,
         clock=clock,
-        hooks=HookCache(db, clock),
+        hooks=HookCache(db, clock, keyring),
         writer=DeliveryWriter(
             db, fast_path=fast_message, on_enqueued=outbox.wake, on_unprocessed=deliveries.wake
         ),
@@ -191,7 +200,11 @@ def build(
         metrics=metrics,
         leadership=leadership,
         signing_secret=slack_secret,
+        keyring=keyring,
     )
+    # Secrets are hidden from everything the bot stores for Slack, replies and logs.
+    bot.secrets = SecretService(db, clock, keyring, Permissions(bot.users, settings.bot_admins))
+    db.outgoing_text = bot.secrets.redact
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
     bot.web = _web_app(bot)
@@ -219,6 +232,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         permissions=permissions,
         find_trigger=triggers.find,
         channels=channels,
+        keyring=bot.keyring,
     )
     trigger_slash = TriggerSlash(
         settings=bot.settings,
@@ -242,9 +256,23 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users),
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
+        secrets=bot.secrets,
+    )
+    secret_slash = SecretSlash(
+        bot.secrets,
+        talk.open_secret_form,
+        bot.fetcher,
+        bot.outbox,
+        bot.background,
+        timeout=bot.settings.check_timeout,
+        max_bytes=bot.settings.check_max_bytes,
     )
     return listeners.Listeners(
-        commands={"/hook": talk.hook_command, "/trigger": talk.trigger_command},
+        commands={
+            "/hook": talk.hook_command,
+            "/trigger": talk.trigger_command,
+            "/secret": secret_slash,
+        },
         events={
             "app_mention": talk.on_mention,
             "message": talk.on_direct_message,
@@ -252,6 +280,8 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         },
         actions=talk.actions(),
         views=talk.modals(),
+        redact=bot.secrets.redact,
+        private_text=frozenset({"/secret"}),
     )
 
 
@@ -293,7 +323,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         log.warning(
             "%s %s: database unavailable (%s)",
             request.method,
-            _loggable_path(request),
+            _route_of(request),
             type(error).__name__,
         )
         return web.json_response(
@@ -302,15 +332,14 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
             headers={"Retry-After": "5"},
         )
     except Exception:
-        log.exception("%s %s failed", request.method, _loggable_path(request))
+        log.exception("%s %s failed", request.method, _route_of(request))
         return web.json_response({"ok": False, "error": "internal error"}, status=500)
 
 
-def _loggable_path(request: web.Request) -> str:
-    """The path with a hook's URL token left out: for an unsigned hook it is the credential."""
-    if request.path.startswith("/hooks/"):
-        return "/hooks/<token>"
-    return request.path
+def _route_of(request: web.Request) -> str:
+    """The route, not the path: ``/hooks/{token}`` must not log the hook's credential."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
 
 
 def _readyz(bot: Bot) -> Handler:
@@ -386,7 +415,12 @@ async def start(bot: Bot) -> None:
     """Open the database (migrating it), then start the background workers."""
     if bot.db.is_sqlite:
         bot.db.claim_sqlite_file()
-    await bot.db.migrate()
+    # Migrates with SECRETS_KEY, then stops start-up (one line, exit 2) if the key is
+    # missing or does not open what is stored.
+    await open_with_key(bot.db, bot.settings.secrets_key)
+    await bot.secrets.reload()
+    bot.stop_redacting_logs = redact_records(bot.secrets.current_redactor)
+    bot.loops.append(asyncio.create_task(bot.secrets.watch()))
     if bot.db.is_sqlite:  # one process owns the file: whatever is held was held by a crash
         await bot.outbox.release_all_leases()
         await bot.deliveries.release_all_claims()
@@ -409,7 +443,9 @@ async def stop(bot: Bot) -> None:
     """
     for task in bot.loops:
         task.cancel()
+    # Waited for: the secrets' watch may be mid-query, on a connection closed below.
     await asyncio.gather(*bot.loops, return_exceptions=True)
+    bot.stop_redacting_logs()
     await bot.receiver.writer.flush()
     await bot.deliveries.stop()
     await bot.leadership.stop()
