@@ -217,3 +217,70 @@ async def test_a_private_channel_the_bot_is_not_in_and_someone_elses_dm_are_refu
     assert "private conversation you are not in" in theirs
     mine = await running.command('/trigger add y every day at 9:00 message "hi" <#D0001>')
     assert "Added" in mine
+
+
+async def test_credentials_in_a_trigger_url_are_shown_only_to_who_may_change_it(
+    start_bot, fake_slack: Any
+) -> None:
+    from tests.conftest import fake_clock
+
+    fake_slack.add_user("U0002", tz="UTC")
+    running: RunningBot = await start_bot(clock=fake_clock())
+    url = "http://ops:hunter22@127.0.0.1:9/status?api_key=abc123&verbose=1"
+    added = await running.command(f"/trigger add site every 5m http {url}")
+    assert "Added" in added and "stored secret is safer" in added
+    theirs = await running.command("/trigger show site", user="U0002")
+    assert "hunter22" not in theirs and "abc123" not in theirs
+    assert "••••@127.0.0.1:9/status?api_key=••••" in theirs
+    assert "hunter22" in await running.command("/trigger show site")  # the creator's own
+    refused = await running.command_raw("/trigger edit site", user="U0002")
+    assert "Only <@U0001>" in refused and "hunter22" not in refused
+    assert fake_slack.calls_to("views.open") == []
+
+
+async def test_a_non_owner_running_a_trigger_gets_a_private_check_and_nobody_floods(
+    start_bot, fake_slack: Any
+) -> None:
+    from aiohttp import web
+
+    from tests.conftest import until_bots_idle
+
+    hits: list[str] = []
+
+    async def failing(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", failing)
+    server = web.AppRunner(app)
+    await server.setup()
+    await web.TCPSite(server, "127.0.0.1", 0).start()
+    try:
+        from tests.conftest import fake_clock
+
+        fake_slack.add_user("U0002", tz="UTC")
+        running: RunningBot = await start_bot(clock=fake_clock())
+        port = server.addresses[0][1]
+        await running.command(f"/trigger add site every 1h http http://127.0.0.1:{port}/x")
+        answers = await asyncio.gather(
+            *(running.command("/trigger run site", user="U0002") for _ in range(20))
+        )
+        checks = [answer for answer in answers if "Checking *site* for you" in answer]
+        refused = [a for a in answers if "running already" in a or "please wait" in a]
+        assert 1 <= len(checks) <= 6 and len(checks) + len(refused) == 20, answers
+        await until_bots_idle(running)
+        told = fake_slack.calls_to("chat.postEphemeral")
+        assert len(told) == len(checks)
+        assert all(t.args["user"] == "U0002" and "checked for you" in t.args["text"] for t in told)
+        assert fake_slack.calls_to("chat.postMessage") == []  # the channel heard nothing
+        assert len(hits) == len(checks)
+        while "please wait" not in await running.command("/trigger run site", user="U0002"):
+            await until_bots_idle(running)
+        assert len(hits) <= 6
+        await running.command("/hook create deploys preset=generic")
+        assert "only <@U0001> or an admin" in await running.command(
+            "/hook test deploys", user="U0002"
+        )
+    finally:
+        await server.cleanup()
