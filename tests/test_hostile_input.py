@@ -284,3 +284,56 @@ async def test_a_non_owner_running_a_trigger_gets_a_private_check_and_nobody_flo
         )
     finally:
         await server.cleanup()
+
+
+async def test_a_report_counts_only_its_own_workspaces_refused_posts(
+    start_bot, fake_slack: Any
+) -> None:
+    import json
+    import re
+
+    from sqlmodel import col, select
+
+    from bot.models import Trigger
+    from bot.webhooks.verify import sign_generic
+    from tests.conftest import fake_clock, until_bots_idle
+
+    fake_slack.add_user("U0002", tz="UTC")
+    fake_slack.add_channel("C0999", "gone")
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    reply = await running.command(
+        "/hook create theirs <#C0999|gone> preset=generic", user="U0002", team="T0002"
+    )
+    path = re.search(r"(/hooks/[\w-]+)", reply)
+    secret = re.search(r"\*Secret\* \(shown once — keep it\): `([^`]+)`", reply)
+    assert path and secret, reply
+    del fake_slack.channels["C0999"]
+    body = json.dumps({"text": "lost"}).encode()
+    headers = {"Content-Type": "application/json", "X-Signature-256": sign_generic(secret[1], body)}
+    assert (await running.post(path[1], body, headers))[0] == 202
+    await until_bots_idle(running)
+    for team, user, channel in (("T0001", "U0001", "C0001"), ("T0002", "U0002", "C0002")):
+        added = await running.command(
+            "/trigger add weekly every monday at 9am report", user=user, team=team, channel=channel
+        )
+        assert "Added" in added, added
+    async with running.bot.db.sessions() as session:
+        reports = (
+            (await session.execute(select(Trigger).where(col(Trigger.kind) == "report")))
+            .scalars()
+            .all()
+        )
+    for report in reports:
+        assert report.id is not None and report.next_run_at is not None
+        clock.set(max(clock.now(), report.next_run_at))
+        await running.bot.triggers.run(report.id, report.next_run_at)
+    await until_bots_idle(running)
+    texts = {
+        m.args["channel"]: m.args["text"]
+        for m in fake_slack.calls_to("chat.postMessage")
+        if "*Report*" in m.args.get("text", "")
+    }
+    assert "refused" not in texts["C0001"]  # T0001's report: none of T0002's failures
+    assert "no deliveries" in texts["C0001"]
+    assert "1 × theirs" in texts["C0002"] and "Messages Slack refused:* 1" in texts["C0002"]
