@@ -337,3 +337,89 @@ async def test_a_report_counts_only_its_own_workspaces_refused_posts(
     assert "refused" not in texts["C0001"]  # T0001's report: none of T0002's failures
     assert "no deliveries" in texts["C0001"]
     assert "1 × theirs" in texts["C0002"] and "Messages Slack refused:* 1" in texts["C0002"]
+
+
+async def test_a_slack_error_is_never_taken_as_an_answer_about_a_person(
+    start_bot, fake_slack: Any
+) -> None:
+    from sqlmodel import col, select
+
+    from bot.models import Trigger
+    from tests.conftest import eventually, fake_clock
+
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    # One 429 asking for a second: waited for (on the bot's clock), then asked again.
+    fake_slack.fail_next(1, status=429, retry_after=1, method="users.info")
+    command = asyncio.create_task(
+        running.command('/trigger add standup every weekday at 9:30 message "Standup"')
+    )
+    await eventually(lambda: _calls(fake_slack, "users.info", 1))
+    clock.advance(1)
+    assert "Added" in await command
+    async with running.bot.db.sessions() as session:
+        trigger = (
+            await session.execute(select(Trigger).where(col(Trigger.name) == "standup"))
+        ).scalar_one()
+    assert trigger.schedule["tz"] == "Europe/Berlin"  # the person's zone, not a guessed UTC
+    # Slack keeps failing: the bot says so and creates nothing …
+    fake_slack.fail_next(1, status=503, method="users.info")
+    running.bot.users._cache.clear()
+    refused = await running.command('/trigger add other every day at 9:00 message "x"')
+    assert "couldn't check your Slack profile" in refused and "Nothing was changed" in refused
+    # … and does not remember the failure: the next try works.
+    assert "Added" in await running.command('/trigger add other every day at 9:00 message "x"')
+
+
+async def _calls(fake_slack: Any, method: str, count: int) -> bool:
+    return len(fake_slack.calls_to(method)) >= count
+
+
+async def test_an_admin_is_not_refused_because_slack_hiccuped(start_bot, fake_slack: Any) -> None:
+    fake_slack.add_user("U0002", tz="UTC", is_admin=True)
+    running: RunningBot = await start_bot()
+    await running.command('/trigger add site every day at 9:00 message "x"')
+    fake_slack.fail_next(1, status=500, method="users.info")
+    hiccup = await running.command("/trigger pause site", user="U0002")
+    assert "couldn't check your Slack profile" in hiccup
+    assert "Paused" in await running.command("/trigger pause site", user="U0002")
+
+
+async def test_a_submitted_form_is_answered_before_a_slow_app_home_refresh(
+    start_bot, fake_slack: Any
+) -> None:
+    import time
+
+    running: RunningBot = await start_bot()
+    fake_slack.slow["views.publish"] = 2.5
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T0001"},
+        "user": {"id": "U0001", "team_id": "T0001"},
+        "view": {
+            "callback_id": "hook_modal",
+            "type": "modal",
+            "private_metadata": "",
+            "state": {
+                "values": {
+                    "name": {"name": {"type": "plain_text_input", "value": "deploys"}},
+                    "channel": {
+                        "channel": {
+                            "type": "conversations_select",
+                            "selected_conversation": "C0001",
+                        }
+                    },
+                    "preset": {
+                        "preset": {
+                            "type": "static_select",
+                            "selected_option": {"value": "github"},
+                        }
+                    },
+                }
+            },
+        },
+    }
+    started = time.monotonic()
+    status, _answer = await running.post_interaction(submission)
+    assert status == 200 and time.monotonic() - started < 2.0  # Slack waits 3 s at most
+    await fake_slack.wait_for("views.publish")  # the Home is still refreshed, afterwards
