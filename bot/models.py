@@ -7,7 +7,7 @@ is owned by one module each (a schedule by `bot.triggers.schedule`, a trigger's 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +58,8 @@ class Hook(SQLModel, table=True):
     threads: str | None = None  # None: the preset's default
     rate_limit: int | None = None  # deliveries per minute; None: the configured default
     run_trigger: str | None = None
+    categorise: str | None = None  # AI labels, "name: when; name2: when" (bot.ai.labels)
+    summary: bool = False  # an AI summary above long messages
     paused: bool = False
     rejected: int = 0
     created_by: str
@@ -158,6 +160,9 @@ class Trigger(SQLModel, table=True):
     schedule: dict[str, Any] = _json()
     schedule_text: str | None = None  # as the user wrote it, for editing
     options: dict[str, str] = _json()
+    # Set with `/trigger set` (bot.triggers.settings), apart from ``options``: the form
+    # shows and re-reads ``options`` as the add grammar's, and an edit replaces them.
+    settings: dict[str, str] = _json(default_factory=dict)
     state: dict[str, Any] = _json()
     paused: bool = False
     created_by: str
@@ -218,3 +223,13 @@ class Draft(SQLModel, table=True):
     spec: dict[str, Any] | None = _json(default=None)  # TriggerSpec / HookSpec ``to_dict``
     created_at: datetime = _utc_datetime()
     status: str = "open"  # open | created | cancelled | expired
+
+
+class AIUsage(SQLModel, table=True):
+    """Tokens a workspace spent on the AI step per UTC day (`bot.ai.budget`)."""
+
+    __tablename__ = "ai_usage"
+
+    team_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    tokens: int = 0
