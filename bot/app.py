@@ -19,10 +19,15 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ai.budget import TokenBudget
+from bot.ai.client import AIClient, AISettings
+from bot.ai.steps import AISteps
+from bot.ai.usage import DatabaseUsageStore
 from bot.clock import Clock, SystemClock
 from bot.config import Secret, Settings
 from bot.conversation.drafts import Drafts
 from bot.conversation.flows import Conversation
+from bot.credentials.redact import Redactor
 from bot.db import Database
 from bot.leader import Leadership, postgres_dsn
 from bot.metrics import CONTENT_TYPE, Metrics, Snapshot, age_seconds
@@ -87,7 +92,8 @@ class Bot:
     retention: Retention
     metrics: Metrics
     leadership: Leadership
-    signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
+    signing_secret: Secret
+    ai: AISteps  # what Slack's requests are signed with (local mode makes one)
     loops: list[asyncio.Task[None]] = field(default_factory=list)
     slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
     listeners: listeners.Listeners = field(init=False)
@@ -118,7 +124,9 @@ def build(
     policy = AddressPolicy.from_allowlist(settings.check_allowlist)
     fetcher = SafeFetcher(policy)
     background = BackgroundTasks()
-    usercode = UserCodeRunner(on_event=metrics.usercode_event)
+    slack_secret = Secret(signing_secret or settings.slack_signing_secret or "")
+    ai = _ai_steps(settings, db, clock, metrics, slack_secret)
+    usercode = UserCodeRunner(on_event=metrics.usercode_event, write_summaries=ai.write_summaries)
     triggers = TriggerRunner(
         db=db,
         clock=clock,
@@ -130,6 +138,7 @@ def build(
         on_run=metrics.trigger_run,
         background=background,
         usercode=usercode,
+        ai=ai,
     )
     scheduling = TriggerScheduling(db=db, clock=clock, outbox=outbox, runner=triggers)
     leadership = Leadership(
@@ -140,7 +149,12 @@ def build(
     )
     metrics.leader = lambda: leadership.is_leader
     deliveries = DeliveryProcessor(
-        db=db, clock=clock, outbox=outbox, usercode=usercode, run_trigger=triggers.run_named
+        db=db,
+        clock=clock,
+        outbox=outbox,
+        usercode=usercode,
+        run_trigger=triggers.run_named,
+        ai=ai,
     )
     receiver = Receiver(
         db=db,
@@ -155,7 +169,6 @@ def build(
         max_bytes_per_day=settings.webhook_max_bytes_per_day,
         on_outcome=metrics.webhook,
     )
-    slack_secret = Secret(signing_secret or settings.slack_signing_secret or "")
     bolt = AsyncApp(
         client=slack,
         signing_secret=str(slack_secret),
@@ -191,6 +204,7 @@ def build(
         metrics=metrics,
         leadership=leadership,
         signing_secret=slack_secret,
+        ai=ai,
     )
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
@@ -229,6 +243,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         scheduling=bot.scheduling,
         users=bot.users,
         outbox=bot.outbox,
+        ai=bot.ai,
     )
     talk = Conversation(
         settings=bot.settings,
@@ -239,9 +254,10 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         triggers=triggers,
         trigger_slash=trigger_slash,
         hooks=hooks,
-        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users),
+        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users, ai=bot.ai),
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
+        ai=bot.ai,
     )
     return listeners.Listeners(
         commands={"/hook": talk.hook_command, "/trigger": talk.trigger_command},
@@ -253,6 +269,42 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         actions=talk.actions(),
         views=talk.modals(),
     )
+
+
+def _ai_steps(
+    settings: Settings, db: Database, clock: Clock, metrics: Metrics, signing_secret: Secret
+) -> AISteps:
+    """The optional AI step (off unless AI_BASE_URL and AI_MODEL are set), its budget
+    counted in the database so that replicas share it."""
+    ai_settings = AISettings(
+        base_url=settings.ai_base_url,
+        model=settings.ai_model,
+        api_key=str(settings.ai_api_key or ""),
+        timeout=settings.ai_timeout,
+        daily_tokens=settings.ai_daily_tokens,
+    )
+    client = AIClient(
+        ai_settings,
+        # CREDENTIALS: when the secret store lands (issue 13), pass SecretService's redactor
+        # here instead (its stored values, plus these), e.g. ``redact=secrets.redact``.
+        redact=_configured_secrets(settings, signing_secret).redact,
+        budget=TokenBudget(DatabaseUsageStore(db), settings.ai_daily_tokens),
+        metrics=metrics.ai,
+        clock=clock.now,
+    )
+    return AISteps(client)
+
+
+def _configured_secrets(settings: Settings, signing_secret: Secret) -> Redactor:
+    """A redactor of the secrets the bot is configured with, until the secret store lands:
+    nothing the AI step sends may hold one of them, whatever an email or payload echoes."""
+    values = {
+        "SLACK_BOT_TOKEN": settings.slack_bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
+        "SLACK_APP_TOKEN": settings.slack_app_token,
+        "AI_API_KEY": settings.ai_api_key,
+    }
+    return Redactor({name: str(value) for name, value in values.items() if value})
 
 
 def _web_app(bot: Bot) -> web.Application:
@@ -417,6 +469,7 @@ async def stop(bot: Bot) -> None:
     await bot.background.stop()
     await bot.triggers.flush()
     await bot.triggers.usercode.close()
+    await bot.ai.close()
     await bot.outbox.stop()
     await bot.fetcher.close()
     await bot.db.close()

@@ -57,6 +57,21 @@ class ToSummarise:
     text: str
 
 
+_ON: Final = (
+    "AI is *on*: `categorise=` labels, `summary=on`, `|summarise` in templates, and "
+    "requests the rules do not understand are read by the model (you confirm what it read)."
+)
+_OFF: Final = (
+    "AI is *off*: `categorise=` and `summary=on` are kept but rules alone decide, and "
+    "`|summarise` prints the first words (AI_BASE_URL and AI_MODEL turn it on)."
+)
+
+
+def help_line(ai: AISteps | None) -> str:
+    """The line ``/trigger help`` and ``/hook help`` end with: whether AI is on."""
+    return _ON if ai is not None and ai.enabled else _OFF
+
+
 class AISteps:
     """The AI uses with their fallbacks, bounded in concurrency and time."""
 
@@ -83,18 +98,6 @@ class AISteps:
     async def status(self, team: str) -> str:
         """The AI line of ``/trigger status``: off, tokens used today, or budget spent."""
         return await self.client.status(team)
-
-    def help_line(self) -> str:
-        """The line ``/trigger help`` and ``/hook help`` end with."""
-        if self.enabled:
-            return (
-                "AI is *on*: `categorise=` labels, `summary=on`, `|summarise` in templates, "
-                "and requests the rules do not understand are read by the model (you confirm)."
-            )
-        return (
-            "AI is *off*: `categorise=` and `summary=on` are kept but rules alone decide, and "
-            "`|summarise` prints the first words (set AI_BASE_URL and AI_MODEL to turn it on)."
-        )
 
     # ----- categorise -------------------------------------------------------------------
 
