@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -116,7 +116,9 @@ class AISteps:
     async def _categorise(self, item: ToCategorise) -> Label | None:
         if len(item.labels) < MIN_LABELS or not item.text.strip():
             return None
-        result = await self._bounded(self.client.categorise(item.text, item.labels, team=item.team))
+        result = await self._bounded(
+            lambda: self.client.categorise(item.text, item.labels, team=item.team)
+        )
         return result.label if isinstance(result, Category) else None
 
     # ----- summarise --------------------------------------------------------------------
@@ -137,7 +139,7 @@ class AISteps:
         if len(item.text.strip()) <= LONG_TEXT_CHARS:
             return None
         result = await self._bounded(
-            self.client.summarise(item.text, team=item.team, words=SUMMARY_WORDS)
+            lambda: self.client.summarise(item.text, team=item.team, words=SUMMARY_WORDS)
         )
         return result.text if isinstance(result, Summary) else None
 
@@ -156,7 +158,7 @@ class AISteps:
 
     async def _written(self, team: str, request: SummaryRequest) -> str | None:
         result = await self._bounded(
-            self.client.summarise(
+            lambda: self.client.summarise(
                 request.text, team=team, words=request.words, instruction=request.instruction
             )
         )
@@ -168,13 +170,15 @@ class AISteps:
         self, team: str, text: str, grammar: str
     ) -> CommandProposal | Question | AIUnavailable:
         """One command that ``text`` asks for, a question back, or AIUnavailable."""
-        return await self._bounded(self.client.read_request(text, grammar, team=team))
+        return await self._bounded(lambda: self.client.read_request(text, grammar, team=team))
 
     # ----- bounds -----------------------------------------------------------------------
 
-    async def _bounded(self, request: Awaitable[T]) -> T:
+    async def _bounded(self, request: Callable[[], Awaitable[T]]) -> T:
+        """``request()`` once a slot is free (made only then: a request cancelled while it
+        waits for a slot leaves nothing half-started)."""
         async with self._limit:
-            return await request
+            return await request()
 
     async def _all(self, requests: Sequence[Awaitable[T]], default: T) -> list[T]:
         """Every request's answer, in order; those unanswered after ``step_seconds`` (or
