@@ -23,8 +23,12 @@ from bot.config import ConfigError, load_settings
 from bot.db import Database
 from bot.devtools.fake_openai import DEFAULT_API_KEY, FakeOpenAI, Reply
 from bot.errors import SpecError
+from bot.models import Trigger
 from bot.outbox import Message
 from bot.slack import blocks as kit
+from bot.triggers.ai_notes import NO_NOTES, ItemNotes, notes_for
+from bot.triggers.evaluate import Announcement
+from bot.triggers.observation import FeedItem
 from bot.triggers.settings import SETTINGS, TriggerSettings, read_settings
 from tests.conftest import reset_postgres
 
@@ -146,6 +150,33 @@ async def test_with_ai_off_nothing_is_asked_and_everything_falls_back() -> None:
         assert await ai.status("T") == "AI: off (rules only)"
     finally:
         await ai.close()
+
+
+async def test_a_triggers_items_get_a_label_and_long_ones_a_summary(
+    fake: FakeOpenAI, steps: AISteps
+) -> None:
+    fake.responder = lambda request: (
+        Reply.json({"label": "billing"}) if request.response_format else Reply.text("Short.")
+    )
+    trigger = Trigger(
+        team_id="T1", name="mail", channel_id="C1", kind="rss", created_by="U1",
+        settings={"categorise": "billing: invoices; other", "summary": "on"},
+    )  # fmt: skip
+    announcements = [
+        Announcement("new_item", "a", FeedItem("1", "Invoice", summary=LONG)),
+        Announcement("new_items_summary", "…and 3 more"),
+        Announcement("new_item", "b", FeedItem("2", "Invoice again", summary="short")),
+    ]
+    notes = await notes_for(steps, trigger, announcements)
+    assert notes == [
+        ItemNotes(Label("billing", "invoices"), "Short."),
+        NO_NOTES,
+        ItemNotes(Label("billing", "invoices"), None),
+    ]
+    assert await notes_for(None, trigger, announcements) == [NO_NOTES] * 3
+    trigger.settings = {}
+    assert await notes_for(steps, trigger, announcements) == [NO_NOTES] * 3
+    assert len(fake.requests) == 3  # two labels and one summary; nothing once unset
 
 
 # ----- notes on messages ----------------------------------------------------------------
@@ -270,4 +301,3 @@ def test_ai_is_off_by_default_and_configured_by_four_variables() -> None:
 def test_bad_ai_settings_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings(env)
-
