@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.webhooks import (
     ARRIVAL_TIMEOUT,
+    BENCH_SECRETS_KEY,
     BOT_TOKEN,
     SIGNING_SECRET,
     Arrivals,
@@ -142,6 +143,7 @@ def replica_env(database_url: str, slack_url: str, port: int) -> dict[str, str]:
     return inherited | {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SECRETS_KEY": BENCH_SECRETS_KEY,
         "SLACK_API_URL": slack_url,
         "DATABASE_URL": database_url,
         "PORT": str(port),

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import select
 
-from bench.webhooks import BOT_TOKEN, ROOT, Server, percentile, stop_process
+from bench.webhooks import BENCH_SECRETS_KEY, BOT_TOKEN, ROOT, Server, percentile, stop_process
 from bot.config import Secret, Settings
 from bot.db import Database
 from bot.devtools.fake_slack import FakeSlack
@@ -133,6 +133,7 @@ def bench_settings(database_url: str, slack_url: str) -> Settings:
         database_url=database_url,
         check_allowlist=("127.0.0.1",),
         log_level="WARNING",
+        secrets_key=Secret(BENCH_SECRETS_KEY),
     )
 
 

@@ -37,6 +37,7 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 PUSH_FIXTURE: Final = ROOT / "tests" / "fixtures" / "github" / "push.json"
 SIGNING_SECRET: Final = "bench-signing-secret-0123456789"
 BOT_TOKEN: Final = "xoxb-bench"
+BENCH_SECRETS_KEY: Final = "b7m0dC2bJ2bV8hXbYI1r5Zp3a3v9S0k7uQ4wE6tY1nA="  # SECRETS_KEY
 MARKER: Final = re.compile(r"benchmark(\d+)")
 ARRIVAL_TIMEOUT: Final = 15.0  # seconds to wait for the last posts after sending stops
 # Repository fields the GitHub preset and typical templates read; the rest is trimmed so
@@ -137,6 +138,7 @@ def bench_settings(database_url: str, slack_url: str) -> Settings:
         slack_channel_rate=1.0,
         slack_channel_burst=3,
         log_level="WARNING",
+        secrets_key=Secret(BENCH_SECRETS_KEY),
     )
 
 

@@ -27,9 +27,14 @@ from bot.clock import Clock, SystemClock
 from bot.config import Secret, Settings
 from bot.conversation.drafts import Drafts
 from bot.conversation.flows import Conversation
+from bot.credentials.keys import Keyring
 from bot.credentials.redact import Redactor
+from bot.credentials.service import SecretService
+from bot.credentials.slash import SecretSlash
+from bot.credentials.store import open_with_key
 from bot.db import Database
 from bot.leader import Leadership, postgres_dsn
+from bot.logs import redact_records
 from bot.metrics import CONTENT_TYPE, Metrics, Snapshot, age_seconds
 from bot.net import AddressPolicy, SafeFetcher
 from bot.notices import FailureNotices
@@ -92,12 +97,15 @@ class Bot:
     retention: Retention
     metrics: Metrics
     leadership: Leadership
-    signing_secret: Secret
-    ai: AISteps  # what Slack's requests are signed with (local mode makes one)
+    signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
+    ai: AISteps  # the optional AI step, with its fallbacks
+    keyring: Keyring | None = None  # SECRETS_KEY: encrypts credentials at rest
     loops: list[asyncio.Task[None]] = field(default_factory=list)
     slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
     listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
+    secrets: SecretService = field(init=False)
+    stop_redacting_logs: Callable[[], None] = field(default=lambda: None)
 
 
 def build(
@@ -106,6 +114,7 @@ def build(
     """Wire the bot. ``signing_secret`` overrides the configured one (local mode)."""
     clock = clock or SystemClock()
     db = Database(settings.database_url)
+    keyring = Keyring.from_setting(settings.secrets_key) if settings.secrets_key else None
     slack = AsyncWebClient(
         token=str(settings.slack_bot_token or LOCAL_BOT_TOKEN),
         base_url=settings.slack_api_url,
@@ -125,7 +134,9 @@ def build(
     fetcher = SafeFetcher(policy)
     background = BackgroundTasks()
     slack_secret = Secret(signing_secret or settings.slack_signing_secret or "")
-    ai = _ai_steps(settings, db, clock, metrics, slack_secret)
+    users = UserDirectory(slack, clock)
+    secrets = SecretService(db, clock, keyring, Permissions(users, settings.bot_admins))
+    ai = _ai_steps(settings, db, clock, metrics, _ai_redactor(settings, slack_secret, secrets))
     usercode = UserCodeRunner(on_event=metrics.usercode_event, write_summaries=ai.write_summaries)
     triggers = TriggerRunner(
         db=db,
@@ -159,7 +170,7 @@ def build(
     receiver = Receiver(
         db=db,
         clock=clock,
-        hooks=HookCache(db, clock),
+        hooks=HookCache(db, clock, keyring),
         writer=DeliveryWriter(
             db, fast_path=fast_message, on_enqueued=outbox.wake, on_unprocessed=deliveries.wake
         ),
@@ -194,7 +205,7 @@ def build(
         triggers=triggers,
         scheduling=scheduling,
         background=background,
-        users=UserDirectory(slack, clock),
+        users=users,
         retention=Retention(
             db,
             clock,
@@ -205,7 +216,11 @@ def build(
         leadership=leadership,
         signing_secret=slack_secret,
         ai=ai,
+        keyring=keyring,
     )
+    # Secrets are hidden from everything the bot stores for Slack, replies and logs.
+    bot.secrets = secrets
+    db.outgoing_text = bot.secrets.redact
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
     bot.web = _web_app(bot)
@@ -233,6 +248,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         permissions=permissions,
         find_trigger=triggers.find,
         channels=channels,
+        keyring=bot.keyring,
     )
     trigger_slash = TriggerSlash(
         settings=bot.settings,
@@ -257,10 +273,24 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users, ai=bot.ai),
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
+        secrets=bot.secrets,
         ai=bot.ai,
     )
+    secret_slash = SecretSlash(
+        bot.secrets,
+        talk.open_secret_form,
+        bot.fetcher,
+        bot.outbox,
+        bot.background,
+        timeout=bot.settings.check_timeout,
+        max_bytes=bot.settings.check_max_bytes,
+    )
     return listeners.Listeners(
-        commands={"/hook": talk.hook_command, "/trigger": talk.trigger_command},
+        commands={
+            "/hook": talk.hook_command,
+            "/trigger": talk.trigger_command,
+            "/secret": secret_slash,
+        },
         events={
             "app_mention": talk.on_mention,
             "message": talk.on_direct_message,
@@ -268,11 +298,17 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         },
         actions=talk.actions(),
         views=talk.modals(),
+        redact=bot.secrets.redact,
+        private_text=frozenset({"/secret"}),
     )
 
 
 def _ai_steps(
-    settings: Settings, db: Database, clock: Clock, metrics: Metrics, signing_secret: Secret
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    metrics: Metrics,
+    redact: Callable[[str], str],
 ) -> AISteps:
     """The optional AI step (off unless AI_BASE_URL and AI_MODEL are set), its budget
     counted in the database so that replicas share it."""
@@ -285,9 +321,7 @@ def _ai_steps(
     )
     client = AIClient(
         ai_settings,
-        # CREDENTIALS: when the secret store lands (issue 13), pass SecretService's redactor
-        # here instead (its stored values, plus these), e.g. ``redact=secrets.redact``.
-        redact=_configured_secrets(settings, signing_secret).redact,
+        redact=redact,
         budget=TokenBudget(DatabaseUsageStore(db), settings.ai_daily_tokens),
         metrics=metrics.ai,
         clock=clock.now,
@@ -295,16 +329,26 @@ def _ai_steps(
     return AISteps(client)
 
 
-def _configured_secrets(settings: Settings, signing_secret: Secret) -> Redactor:
-    """A redactor of the secrets the bot is configured with, until the secret store lands:
-    nothing the AI step sends may hold one of them, whatever an email or payload echoes."""
+def _ai_redactor(
+    settings: Settings, signing_secret: Secret, secrets: SecretService
+) -> Callable[[str], str]:
+    """What the AI step hides before anything is sent: every stored secret (``/secret``,
+    as the secret service knows them now) and the secrets the bot is configured with,
+    whatever an email or payload echoes."""
     values = {
         "SLACK_BOT_TOKEN": settings.slack_bot_token,
         "SLACK_SIGNING_SECRET": signing_secret,
         "SLACK_APP_TOKEN": settings.slack_app_token,
         "AI_API_KEY": settings.ai_api_key,
     }
-    return Redactor({name: str(value) for name, value in values.items() if value})
+    keys = str(settings.secrets_key or "").split(",")  # "new,old" while rotating
+    values |= {f"SECRETS_KEY_{n}": Secret(key.strip()) for n, key in enumerate(keys, 1)}
+    configured = Redactor({name: str(value) for name, value in values.items() if value})
+
+    def redact(text: str) -> str:
+        return configured.redact(secrets.redact(text))
+
+    return redact
 
 
 def _web_app(bot: Bot) -> web.Application:
@@ -345,7 +389,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         log.warning(
             "%s %s: database unavailable (%s)",
             request.method,
-            _loggable_path(request),
+            _route_of(request),
             type(error).__name__,
         )
         return web.json_response(
@@ -354,15 +398,14 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
             headers={"Retry-After": "5"},
         )
     except Exception:
-        log.exception("%s %s failed", request.method, _loggable_path(request))
+        log.exception("%s %s failed", request.method, _route_of(request))
         return web.json_response({"ok": False, "error": "internal error"}, status=500)
 
 
-def _loggable_path(request: web.Request) -> str:
-    """The path with a hook's URL token left out: for an unsigned hook it is the credential."""
-    if request.path.startswith("/hooks/"):
-        return "/hooks/<token>"
-    return request.path
+def _route_of(request: web.Request) -> str:
+    """The route, not the path: ``/hooks/{token}`` must not log the hook's credential."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
 
 
 def _readyz(bot: Bot) -> Handler:
@@ -438,7 +481,12 @@ async def start(bot: Bot) -> None:
     """Open the database (migrating it), then start the background workers."""
     if bot.db.is_sqlite:
         bot.db.claim_sqlite_file()
-    await bot.db.migrate()
+    # Migrates with SECRETS_KEY, then stops start-up (one line, exit 2) if the key is
+    # missing or does not open what is stored.
+    await open_with_key(bot.db, bot.settings.secrets_key)
+    await bot.secrets.reload()
+    bot.stop_redacting_logs = redact_records(bot.secrets.current_redactor)
+    bot.loops.append(asyncio.create_task(bot.secrets.watch()))
     if bot.db.is_sqlite:  # one process owns the file: whatever is held was held by a crash
         await bot.outbox.release_all_leases()
         await bot.deliveries.release_all_claims()
@@ -461,7 +509,9 @@ async def stop(bot: Bot) -> None:
     """
     for task in bot.loops:
         task.cancel()
+    # Waited for: the secrets' watch may be mid-query, on a connection closed below.
     await asyncio.gather(*bot.loops, return_exceptions=True)
+    bot.stop_redacting_logs()
     await bot.receiver.writer.flush()
     await bot.deliveries.stop()
     await bot.leadership.stop()

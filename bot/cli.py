@@ -1,4 +1,4 @@
-"""The command line: ``chatops-bot run | migrate | say "/hook help"``.
+"""The command line: ``chatops-bot run | migrate | say "/hook help" | keygen | rekey``.
 
 This is the only place that reads the process environment (and ``.env``) and the only
 place that prints errors for people; everything below it takes `Settings`.
@@ -26,7 +26,9 @@ from aiohttp import web
 from dotenv import load_dotenv
 
 from bot.app import LOCAL_BOT_TOKEN, Bot, build
-from bot.config import Settings, load_settings
+from bot.config import Secret, Settings, load_settings, local_key_file
+from bot.credentials.keys import KEY_SETTING, generate_key, load_or_create_key_file
+from bot.credentials.store import open_with_key, rekey_all
 from bot.db import Database
 from bot.devtools import local
 from bot.devtools.render import Names, mrkdwn
@@ -43,11 +45,16 @@ log = logging.getLogger("bot")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bot`` and the ``chatops-bot`` script."""
     args = _parser().parse_args(argv)
+    if args.command == "keygen":
+        print(generate_key())
+        return 0
     load_dotenv(Path.cwd() / ".env")
     try:
         settings = load_settings(os.environ)
+        if args.command != "say":
+            settings = _with_local_key(settings)
         configure_logging(settings.log_level, settings.log_format)
-        commands = {"run": _run, "migrate": _migrate, "say": _say}
+        commands = {"run": _run, "migrate": _migrate, "say": _say, "rekey": _rekey}
         return asyncio.run(commands[args.command or "run"](settings, args))
     except BotError as error:
         print(f"chatops-bot: {error}", file=sys.stderr)
@@ -90,16 +97,47 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument(
         "--wait", type=float, default=3.0, help="seconds to wait for what the bot shows"
     )
+    sub.add_parser("keygen", help=f"print a new key for {KEY_SETTING}")
+    sub.add_parser(
+        "rekey",
+        help=f"re-encrypt every stored credential with the first key of {KEY_SETTING} (new,old)",
+    )
     return parser
+
+
+def _with_local_key(settings: Settings) -> Settings:
+    """Local mode keeps its SECRETS_KEY in a 0600 file beside its database, made on first use."""
+    path = local_key_file(settings)
+    if path is None:
+        return settings
+    return replace(settings, secrets_key=Secret(load_or_create_key_file(path)))
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     try:
-        await db.migrate()
+        await open_with_key(db, settings.secrets_key)
     finally:
         await db.close()
     print("database is at the newest migration")
+    return 0
+
+
+async def _rekey(settings: Settings, _args: argparse.Namespace) -> int:
+    db = Database(settings.database_url)
+    try:
+        keyring = await open_with_key(db, settings.secrets_key)
+        changed = 0 if keyring is None else await rekey_all(db, keyring)
+    finally:
+        await db.close()
+    if keyring is None:
+        print(f"nothing is encrypted and {KEY_SETTING} is not set: nothing to re-encrypt")
+    else:
+        print(
+            f"re-encrypted {changed} stored credential{'s' if changed != 1 else ''} with the "
+            f"first key of {KEY_SETTING}; once every running copy has the new key first, "
+            "the old one can be removed"
+        )
     return 0
 
 
@@ -407,7 +445,7 @@ def _form_errors(answer: str) -> dict[str, str]:
 
 def _reply_text(command: str, status: int, answer: str) -> str:
     if status == 404:
-        return f"the bot has no {command} command (it answers /hook and /trigger)"
+        return f"the bot has no {command} command (it answers /hook, /trigger and /secret)"
     if status != 200:
         return f"the bot answered HTTP {status}: {answer}"
     if not answer:

@@ -58,6 +58,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     heartbeat_url: str | None = None
+    # SECRETS_KEY: Fernet keys (new,old) that encrypt credentials at rest.
+    secrets_key: Secret | None = None
     # The optional AI step (bot.ai): on only when both the endpoint and the model are set.
     ai_base_url: str | None = None
     ai_api_key: Secret | None = None
@@ -126,6 +128,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
         heartbeat_url=reader.optional_url("HEARTBEAT_URL"),
+        secrets_key=reader.secret("SECRETS_KEY"),
         **_ai_settings(reader),
     )
 
@@ -271,6 +274,16 @@ def _is_network(entry: str) -> bool:
 
 def _is_hostname(entry: str) -> bool:
     return all(part.isalnum() or "-" in part for part in entry.split(".")) and bool(entry)
+
+
+def local_key_file(settings: Settings) -> Path | None:
+    """Where local mode keeps its generated SECRETS_KEY: beside its SQLite database
+    (``chatops-local.db`` → ``chatops-local.key``). None outside local mode, when
+    SECRETS_KEY is set, or when the database is not a SQLite file."""
+    if not settings.local_mode or settings.secrets_key is not None:
+        return None
+    database = sqlite_path(settings.database_url)
+    return None if database is None else database.with_suffix(".key")
 
 
 def sqlite_path(database_url: str) -> Path | None:

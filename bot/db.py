@@ -12,11 +12,11 @@ import asyncio
 import fcntl
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -41,6 +41,18 @@ log = logging.getLogger(__name__)
 # milliseconds; a stuck one is left behind after this).
 CLOSE_WAIT_SECONDS = 10.0
 
+if TYPE_CHECKING:
+    from bot.credentials.keys import Keyring
+
+# Where a transaction keeps the filter that texts bound for Slack pass through before
+# they are stored (see `outgoing_text_of`).
+_OUTGOING_TEXT = "bot.outgoing_text"
+TextFilter = Callable[[str], str]
+
+
+def _unchanged(text: str) -> str:
+    return text
+
 
 class Database:
     """The engine, a session factory, and the things done to the database as a whole."""
@@ -57,6 +69,9 @@ class Database:
         self.sessions = async_sessionmaker(reading, expire_on_commit=False)
         self._writing = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lock_file: IO[str] | None = None
+        # Every text written for Slack passes through this before it is stored: the
+        # composition root sets the credential store's redactor (`bot.outbox.enqueue`).
+        self.outgoing_text: TextFilter = _unchanged
 
     # ``sessions()`` is for reading only: each statement sees the newest committed data.
     # Changes go through ``transaction()`` (on PostgreSQL a write through ``sessions()``
@@ -66,6 +81,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self._writing() as session, session.begin():
+            session.info[_OUTGOING_TEXT] = self.outgoing_text
             yield session
 
     @asynccontextmanager
@@ -76,6 +92,7 @@ class Database:
         inserts rows and loads no objects.
         """
         async with self.engine.begin() as connection:
+            connection.info[_OUTGOING_TEXT] = self.outgoing_text
             yield connection
 
     def claim_sqlite_file(self) -> None:
@@ -97,16 +114,27 @@ class Database:
         lock.flush()
         self._lock_file = lock
 
-    async def migrate(self) -> None:
+    async def migrate(self, keyring: Keyring | None = None) -> None:
         """Bring the schema to the newest migration (Alembic), creating it if needed.
 
-        A SQLite file is also switched to incremental auto-vacuum once, so that space freed
+        ``keyring`` encrypts the credentials an older version kept in plain text. When
+        a migration replaced such plaintext, SQLite's file is rebuilt (VACUUM) and its
+        write-ahead log emptied, so that no freed page still holds the old values. A
+        SQLite file is also switched to incremental auto-vacuum once, so that space freed
         by retention (`bot.retention`) can be given back to the file system.
         """
         if self.is_sqlite:
             await self._use_incremental_vacuum()
         async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade_to_head)
+            replaced_plaintext = await conn.run_sync(_upgrade_to_head, keyring)
+        if replaced_plaintext and self.is_sqlite:
+            await self._rebuild_sqlite_file()
+
+    async def _rebuild_sqlite_file(self) -> None:
+        async with self.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(sa.text("VACUUM"))
+            await autocommit.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     async def _use_incremental_vacuum(self) -> None:
         async with self.engine.connect() as conn:
@@ -203,16 +231,27 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def alembic_config(connection: sa.Connection | None = None) -> Config:
-    """Alembic's configuration, pointing at the migrations shipped inside the package."""
+def alembic_config(
+    connection: sa.Connection | None = None, keyring: Keyring | None = None
+) -> Config:
+    """Alembic's configuration, pointing at the migrations shipped inside the package.
+
+    Migrations find the open ``connection`` and the ``keyring`` (SECRETS_KEY, or None)
+    in ``config.attributes``; none of them reads the environment. One that replaced
+    plaintext credentials sets ``config.attributes["replaced_plaintext"]``.
+    """
     config = Config()
     config.set_main_option("script_location", str(Path(str(resources.files("bot"))) / "migrations"))
     config.attributes["connection"] = connection
+    config.attributes["keyring"] = keyring
     return config
 
 
-def _upgrade_to_head(connection: sa.Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
+def _upgrade_to_head(connection: sa.Connection, keyring: Keyring | None) -> bool:
+    """Upgrade; True when a migration replaced plaintext credentials."""
+    config = alembic_config(connection, keyring)
+    command.upgrade(config, "head")
+    return bool(config.attributes.get("replaced_plaintext"))
 
 
 def current_revision_matches_head(connection: sa.Connection) -> bool:
@@ -235,6 +274,13 @@ def insert_skipping_conflicts(table: Any, dialect: str) -> Any:
 
 # Where statements run: an ORM session, or a Core connection (`core_transaction`).
 Executor = AsyncSession | AsyncConnection
+
+
+def outgoing_text_of(executor: Executor) -> TextFilter:
+    """The filter for texts bound for Slack in this transaction (unchanged outside one
+    opened by `Database.transaction` or `Database.core_transaction`)."""
+    found: TextFilter = executor.info.get(_OUTGOING_TEXT, _unchanged)
+    return found
 
 
 async def insert_ignoring_conflicts(

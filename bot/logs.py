@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+from bot.credentials.redact import RedactingFilter, Redactor
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is context.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -52,3 +55,22 @@ def _drop_client_and_token_warning(record: logging.LogRecord) -> bool:
     # outbox retries), and Bolt also reads SLACK_BOT_TOKEN from the environment; it then
     # warns at every start that the token is unused, which is expected here.
     return not record.getMessage().startswith("As you gave `client` as well")
+
+
+def redact_records(current: Callable[[], Redactor]) -> Callable[[], None]:
+    """Hide every secret's value (``••••(NAME)``) in what the root logger's handlers write.
+
+    ``current`` returns the redactor for the secrets as they are now. The filter goes on
+    the handlers, not a logger: a logger's filter misses its children's records. Returns
+    the function that takes it off again.
+    """
+    redacting = RedactingFilter(current)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redacting)
+
+    def remove() -> None:
+        for handler in handlers:
+            handler.removeFilter(redacting)
+
+    return remove

@@ -51,7 +51,9 @@ class Hook(SQLModel, table=True):
     name: str
     channel_id: str
     preset: str = "auto"
-    token: str = Field(unique=True, index=True)
+    # The URL token is shown once and stored only as its SHA-256 (`hash_token`); the
+    # signing secret is stored encrypted with SECRETS_KEY (`bot.credentials.keys`).
+    token_hash: str = Field(unique=True, index=True)
     secret: str | None = None
     template: str | None = None
     filter: str | None = None
@@ -223,6 +225,32 @@ class Draft(SQLModel, table=True):
     spec: dict[str, Any] | None = _json(default=None)  # TriggerSpec / HookSpec ``to_dict``
     created_at: datetime = _utc_datetime()
     status: str = "open"  # open | created | cancelled | expired
+
+
+class SecretRecord(SQLModel, table=True):
+    """A credential set with ``/secret``, sent only to the hosts it is bound to.
+
+    ``ciphertext`` is the value encrypted with SECRETS_KEY (`bot.credentials.keys`): the
+    value itself is never stored, shown or logged. ``hosts`` are canonical host patterns
+    (`bot.credentials.hosts`); ``allowed`` are the users who may use it besides its
+    creator and the admins.
+    """
+
+    __tablename__ = "secret"
+    __table_args__ = (sa.UniqueConstraint("team_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    name: str
+    hosts: list[str] = _json()
+    ciphertext: str
+    user: str | None = None  # the user name of a basic-auth secret
+    allowed: list[str] = _json()
+    created_by: str
+    created_at: datetime = _utc_datetime()
+    set_by: str
+    set_at: datetime = _utc_datetime()
+    last_change: str | None = None
 
 
 class AIUsage(SQLModel, table=True):

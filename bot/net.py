@@ -11,6 +11,11 @@ its private network or the cloud metadata service (server-side request forgery).
   address used: there is no window for DNS rebinding between check and connect.
 
 Redirects are followed here (never by aiohttp), and every hop is judged again.
+
+A request may carry `Credentials` (``auth=bearer:NAME``, ``header.X=secret:NAME``): their
+headers are built only if every secret named is bound to the target's host (otherwise
+`FetchBlocked`, before connecting), dropped when a redirect leaves the origin, and the
+secrets' values are hidden (``••••(NAME)``) in the response and in every error text.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -37,6 +42,15 @@ from aiohttp.tracing import Trace
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from bot.credentials.redact import Redactor
+from bot.credentials.refs import CredentialRef, HeaderBuildError, secret_names
+from bot.credentials.send import (
+    SecretNotAllowed,
+    StoredSecret,
+    headers_after_redirect,
+    headers_for,
+)
+
 USER_AGENT = "chatops-bot/0.1 (+health check)"
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 1 << 20
@@ -47,6 +61,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _SCHEMES = frozenset({"http", "https"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Redirects after which a request's method becomes GET and its body is dropped
+# (RFC 9110 15.4: 303 always; 301 and 302 for POST, as browsers and requests do).
+_TO_GET_ALWAYS = frozenset({303})
+_TO_GET_FROM_POST = frozenset({301, 302})
 _READ_CHUNK = 64 * 1024
 # Characters of the legacy IPv4 spellings inet_aton accepts (decimal, octal, hex, short).
 _NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
@@ -333,7 +351,7 @@ class _PolicyResolver(AbstractResolver):
 
 @dataclass(frozen=True)
 class FetchResult:
-    """What one GET returned, after redirects, with the body capped at ``max_bytes``."""
+    """What one request returned, after redirects, with the body capped at ``max_bytes``."""
 
     status: int
     headers: Mapping[str, str]
@@ -524,16 +542,54 @@ class SafeFetcher:
         # A per-check setting; applied with asyncio.timeout over all hops and the body.
         timeout: float,  # noqa: ASYNC109
         max_bytes: int = DEFAULT_MAX_BYTES,
+        credentials: Credentials | None = None,
     ) -> FetchResult:
         """GET ``url``, following up to 5 redirects, within ``timeout`` seconds in total.
 
-        Raises `FetchBlocked` when the scheme or an address is refused (before connecting),
-        and `FetchError` with a short reason for timeouts and connection, DNS or TLS errors.
+        Raises `FetchBlocked` when the scheme or an address is refused, or a secret in
+        ``credentials`` is not bound to the host (before connecting), and `FetchError`
+        with a short reason for timeouts and connection, DNS or TLS errors.
         """
+        return await self.request(
+            "GET", url, timeout=timeout, max_bytes=max_bytes, credentials=credentials
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float,  # noqa: ASYNC109
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        credentials: Credentials | None = None,
+    ) -> FetchResult:
+        """Send ``method`` to ``url`` with ``headers`` and ``body``, as `get` does.
+
+        A secret header from ``credentials`` replaces a header of the same name in
+        ``headers``. After a 303 (and a 301 or 302 answering a POST) the request goes on
+        as a GET without its body.
+        """
+        redactor = credentials.redactor() if credentials is not None else None
+        try:
+            hop = _first_hop(method, url, headers, body, credentials)
+            result = await self._within(timeout, hop, credentials, max_bytes)
+        except (FetchBlocked, FetchError) as error:
+            raise _redacted_error(error, redactor) from None
+        return _redacted_result(result, redactor) if redactor is not None else result
+
+    async def _within(
+        self,
+        timeout: float,  # noqa: ASYNC109
+        hop: _Hop,
+        credentials: Credentials | None,
+        max_bytes: int,
+    ) -> FetchResult:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(url, max_bytes, started)
+                return await self._follow(hop, credentials, max_bytes, started)
         except TimeoutError as exc:
             raise FetchError(f"timed out after {_seconds(timeout)}") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -541,24 +597,32 @@ class SafeFetcher:
         except aiohttp.ClientError as exc:
             raise FetchError(describe_client_error(exc)) from exc
 
-    async def _follow(self, url: str, max_bytes: int, started: float) -> FetchResult:
-        target = check_url(url, self._policy)
+    async def _follow(
+        self, hop: _Hop, credentials: Credentials | None, max_bytes: int, started: float
+    ) -> FetchResult:
+        hop = replace(hop, url=check_url(hop.url, self._policy))
+        refs = credentials.refs if credentials is not None else ()
         for _hop in range(MAX_REDIRECTS + 1):
-            result_or_next = await self._request(target, max_bytes, started)
+            result_or_next = await self._request(hop, max_bytes, started)
             if isinstance(result_or_next, FetchResult):
                 return result_or_next
-            target = check_url(result_or_next, self._policy)
+            status, next_url = result_or_next
+            hop = hop.redirected(check_url(next_url, self._policy), status, refs)
         raise FetchError(f"too many redirects (more than {MAX_REDIRECTS})")
 
-    async def _request(self, url: URL, max_bytes: int, started: float) -> FetchResult | URL:
+    async def _request(
+        self, hop: _Hop, max_bytes: int, started: float
+    ) -> FetchResult | tuple[int, URL]:
         session = self._get_session()
         not_after: list[datetime | None] = []
         token = _PEER_NOT_AFTER.set(not_after)
         try:
-            async with session.get(url, allow_redirects=False) as resp:
+            async with session.request(
+                hop.method, hop.url, headers=hop.headers, data=hop.body, allow_redirects=False
+            ) as resp:
                 next_url = _redirect_target(resp)
                 if next_url is not None:
-                    return next_url
+                    return resp.status, next_url
                 body, truncated = await _read_capped(resp, max_bytes)
         finally:
             _PEER_NOT_AFTER.reset(token)
@@ -571,3 +635,84 @@ class SafeFetcher:
             final_url=str(resp.url),
             cert_not_after=not_after[-1] if not_after else None,
         )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The secrets one request sends: the references as written (``auth=bearer:NAME``,
+    ``header.X-Api-Key=secret:NAME``) and a lookup of each secret named (its value, the
+    hosts it is bound to, its user name). `bot.credentials.service.SecretService`
+    makes these for a person allowed to use the secrets."""
+
+    refs: tuple[CredentialRef, ...]
+    lookup: Callable[[str], StoredSecret]
+
+    def redactor(self) -> Redactor:
+        """Hides the values of the secrets named, in every form they take on the wire."""
+        stored = {name: self.lookup(name) for name in secret_names(self.refs)}
+        users = {name: s.user for name, s in stored.items() if s.user is not None}
+        return Redactor({name: s.value for name, s in stored.items()}, users)
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """One request of a chain of redirects."""
+
+    method: str
+    url: URL | str
+    headers: dict[str, str]
+    body: bytes | None
+
+    def redirected(self, to: URL, status: int, refs: tuple[CredentialRef, ...]) -> _Hop:
+        """The next request: secret headers dropped if ``to`` is another origin."""
+        headers = headers_after_redirect(self.headers, refs, str(self.url), str(to))
+        method, body = self.method.upper(), self.body
+        if (status in _TO_GET_ALWAYS and method != "HEAD") or (
+            status in _TO_GET_FROM_POST and method == "POST"
+        ):
+            method, body = "GET", None
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        return _Hop(method, to, headers, body)
+
+
+def _first_hop(
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | None,
+    body: bytes | None,
+    credentials: Credentials | None,
+) -> _Hop:
+    """The first request, with the secret headers only if every secret may go to ``url``."""
+    given = dict(headers or {})
+    if credentials is None:
+        return _Hop(method.upper(), url, given, body)
+    try:
+        secret_headers = headers_for(credentials.refs, url, credentials.lookup)
+    except (SecretNotAllowed, HeaderBuildError) as error:
+        raise FetchBlocked(str(error)) from None
+    overridden = {name.lower() for name in secret_headers}
+    kept = {name: value for name, value in given.items() if name.lower() not in overridden}
+    return _Hop(method.upper(), url, kept | secret_headers, body)
+
+
+def _redacted_error(
+    error: FetchBlocked | FetchError, redactor: Redactor | None
+) -> FetchBlocked | FetchError:
+    if redactor is None:
+        return error
+    return type(error)(redactor.redact(error.reason))
+
+
+def _redacted_result(result: FetchResult, redactor: Redactor) -> FetchResult:
+    """The result with every form of the secrets sent replaced by ``••••(NAME)``: the
+    body (any bytes: what is not UTF-8 passes through unchanged), headers and final URL."""
+    text = result.body.decode("utf-8", "surrogateescape")
+    clean = redactor.redact(text)
+    body = result.body if clean == text else clean.encode("utf-8", "surrogateescape")
+    headers = CIMultiDict((name, redactor.redact(value)) for name, value in result.headers.items())
+    return replace(
+        result,
+        body=body,
+        headers=CIMultiDictProxy(headers),
+        final_url=redactor.redact(result.final_url),
+    )

@@ -34,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
 
 from bot.clock import Clock, sleep_or_wake
-from bot.db import Database, Executor, insert_ignoring_conflicts
+from bot.db import Database, Executor, TextFilter, insert_ignoring_conflicts, outgoing_text_of
 from bot.models import OutboxChannel, OutboxMessage, ThreadRoot
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,16 @@ async def enqueue(
     Call `Outbox.wake` after the transaction commits. (No ids come back: asking for them
     in order makes SQLite insert row by row.) ``known_channels`` already have their
     ``outbox_channel`` row (rows are never deleted), which saves a statement.
+
+    This is the one door for messages, so every secret's value is hidden here
+    (``••••(NAME)``, see `bot.credentials.redact`) in the text and the blocks, before
+    anything is stored or sent.
     """
     if not messages:
         return 0
-    await session.execute(sa.insert(_OUTBOX), [_row(message, now) for message in messages])
+    redact = outgoing_text_of(session)
+    rows = [_row(message, now, redact) for message in messages]
+    await session.execute(sa.insert(_OUTBOX), rows)
     new = dict.fromkeys(m.channel for m in messages if m.channel not in known_channels)
     await insert_ignoring_conflicts(session, OutboxChannel, [{"channel": c} for c in new])
     return len(messages)
@@ -93,12 +99,12 @@ async def enqueue(
 _OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-def _row(message: Message, now: datetime) -> dict[str, Any]:
+def _row(message: Message, now: datetime, redact: TextFilter) -> dict[str, Any]:
     return {
         "channel": message.channel,
         "kind": message.kind,
-        "text": message.text,
-        "blocks": message.blocks,
+        "text": redact(message.text),
+        "blocks": _redacted_blocks(message.blocks, redact),
         "user": message.user,
         "ts": message.ts,
         "thread_key": message.thread_key,
@@ -112,6 +118,17 @@ def _row(message: Message, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "next_attempt_at": now,
     }
+
+
+def _redacted_blocks(blocks: Any, redact: TextFilter) -> Any:
+    """Every string in Block Kit JSON passed through ``redact`` (keys are Slack's own)."""
+    if isinstance(blocks, str):
+        return redact(blocks)
+    if isinstance(blocks, list):
+        return [_redacted_blocks(item, redact) for item in blocks]
+    if isinstance(blocks, dict):
+        return {key: _redacted_blocks(value, redact) for key, value in blocks.items()}
+    return blocks
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ from bot.slack.signing import signed_headers
 FIXTURES = Path(__file__).parent / "fixtures"
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-fake"
+# SECRETS_KEY of the test bots: encrypts hook signing secrets and /secret values at rest.
+SECRETS_KEY = "4GjLu2Fvt24BtLND4MkiQN_545DgPDrdW6a4WpFQCeY="
 
 
 def fixture_bytes(relative: str) -> bytes:
@@ -232,6 +234,7 @@ def settings_for(database_url: str, fake: FakeSlack) -> Settings:
         check_allowlist=("127.0.0.1",),
         slack_channel_burst=100,
         slack_channel_rate=100.0,
+        secrets_key=Secret(SECRETS_KEY),
     )
 
 

@@ -327,9 +327,10 @@ async def test_hook_modal_creates_and_tells_the_url_privately(
         "preset": {"preset": {"type": "static_select", "selected_option": {"value": "github"}}},
         "secret": {"secret": text_value(None)},
     }
-    assert await running.interact(submission(view, values)) in ("", None, {})
-    (told,) = await fake_slack.wait_for("chat.postEphemeral")
-    assert "/hooks/" in told.args["text"] and told.args["user"] == "U0001"
+    answer = await running.interact(submission(view, values))
+    # Shown in the modal, once: a private message would be stored (URL and secret) first.
+    assert answer["response_action"] == "update" and "/hooks/" in json.dumps(answer["view"])
+    assert not fake_slack.calls_to("chat.postEphemeral")
     async with running.bot.db.sessions() as session:
         hook = (await session.execute(select(Hook))).scalars().one()
     assert (hook.name, hook.channel_id, hook.preset) == ("deploys", "C0002", "github")

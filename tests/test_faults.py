@@ -29,6 +29,7 @@ from bot.config import to_async_driver
 from bot.devtools.fake_slack import FakeSlack
 from tests.conftest import (
     BOT_TOKEN,
+    SECRETS_KEY,
     SIGNING_SECRET,
     eventually,
     reset_postgres,
@@ -74,6 +75,7 @@ class Cluster:
         env |= {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SECRETS_KEY": SECRETS_KEY,
             "SLACK_API_URL": self.fake.url,
             "DATABASE_URL": self.database_url,
             "PORT": str(port),

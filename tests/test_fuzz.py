@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 from sqlmodel import col
 
 from bot.clock import FakeClock
+from bot.credentials.keys import hash_token
 from bot.devtools.fake_slack import FakeSlack
 from bot.models import Hook
 from bot.webhooks.verify import sign_github
@@ -152,7 +153,7 @@ async def drop_secret(running: RunningBot, name: str, path: str) -> None:
     """Make the hook unsigned (its URL is the credential); /hook always generates a secret."""
     async with running.bot.db.transaction() as session:
         await session.execute(sa.update(Hook).where(col(Hook.name) == name).values(secret=None))
-    running.bot.receiver.hooks.forget(path.rsplit("/", 1)[1])
+    running.bot.receiver.hooks.forget(hash_token(path.rsplit("/", 1)[1]))
 
 
 async def posted_containing(fake_slack: FakeSlack, marker: str) -> None:

@@ -110,8 +110,11 @@ async def test_a_webhook_asked_for_by_dm_is_created_as_the_summary_showed(
     assert name, summary
     create = button(proposal.args, "draft_create")
     await running.interact(click("draft_create", create["value"], channel="D0001"))
-    (told,) = await fake_slack.wait_for("chat.postEphemeral")
-    assert told.args["text"].startswith(f"Created hook *{name.group(1)}* → "), told.args["text"]
+    # The URL and secret are shown once, in a form (never stored in a message).
+    (shown,) = await fake_slack.wait_for("views.open")
+    assert f"Created hook *{name.group(1)}* → " in json.dumps(
+        shown.args["view"], ensure_ascii=False
+    )
     hook = await stored_hook(running, name.group(1))
     assert hook is not None and hook.preset == name.group(2) == "github"
     # "#ops" as typed is the fake workspace's #ops: the hook posts there, by its id.

@@ -113,7 +113,7 @@ HOOK = Hook(
     name="deploys",
     channel_id="C1",
     preset="github",
-    token="tok",
+    token_hash="0" * 64,
     created_by="U1",
     created_at=NOW,
 )

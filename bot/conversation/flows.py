@@ -30,12 +30,15 @@ from bot.conversation import home
 from bot.conversation import modals as forms
 from bot.conversation.ai_read import AIAnswer, read_by_ai
 from bot.conversation.understand import HookProposal, NotUnderstood, understand
+from bot.credentials import slash as secret_text
+from bot.credentials.service import SecretService
+from bot.credentials.spec import SecretTarget
 from bot.errors import SpecError, UsageError
 from bot.models import Hook, Trigger
 from bot.outbox import Message, Outbox
 from bot.slack import blocks as kit
 from bot.slack import interactive as ui
-from bot.slack.listeners import ActionHandler, ViewHandler
+from bot.slack.listeners import ActionHandler, ShowInModal, ViewHandler
 from bot.slack.payloads import Click, team_of, user_of
 from bot.slack.slash import Command, Reply
 from bot.slack.users import UserDirectory
@@ -72,6 +75,7 @@ class Conversation:
     hook_slash: HookSlash
     drafts: proposals.Drafts
     background: BackgroundTasks
+    secrets: SecretService
     ai: AISteps | None = None  # reads requests the rules do not understand (ai_read)
 
     # Slash commands: no arguments (or "new"/"edit NAME") open a modal.
@@ -185,6 +189,7 @@ class Conversation:
         return {
             forms.TRIGGER_MODAL: self._trigger_submitted,
             forms.HOOK_MODAL: self._hook_submitted,
+            forms.SECRET_MODAL: self._secret_submitted,
         }
 
     def _on_trigger(self, act: TriggerAction) -> ActionHandler:
@@ -287,7 +292,10 @@ class Conversation:
             await self._replace_message(click, f":warning: {error}")
             return
         await self.drafts.close(draft.id, "created")
-        await self._tell(click, text)
+        if isinstance(draft.spec, HookSpec):  # its URL and secret: shown once, never stored
+            await self._open(click.trigger_id, _notice_modal(text))
+        else:
+            await self._tell(click, text)
         await self._replace_message(click, f":white_check_mark: Created by <@{click.user_id}>.")
 
     async def _create(self, asker: Actor, spec: proposals.Spec) -> str:
@@ -354,7 +362,7 @@ class Conversation:
         self._refresh_home_later(actor)
         return None
 
-    async def _hook_submitted(self, body: dict[str, Any]) -> dict[str, str] | None:
+    async def _hook_submitted(self, body: dict[str, Any]) -> dict[str, str] | ShowInModal | None:
         form = forms.read_hook_form(body.get("view") or {})
         actor = Actor(team_of(body), user_of(body), form.channel or "")
         try:
@@ -363,8 +371,29 @@ class Conversation:
             return forms.inline_errors(error)
         except UsageError as error:
             return {"name": str(error)[: ui.INLINE_ERROR_MAX]}
-        await self._post_private(actor.channel_id, actor.user_id, hook_text.created_text(created))
         self._refresh_home_later(actor)
+        # Its URL and secret are shown once, in the modal: a message would be stored first.
+        return ShowInModal(_notice_modal(hook_text.created_text(created)))
+
+    # Secrets: ``/secret set NAME for HOST`` opens this form, so the value never travels
+    # in a command's text; the confirmation names the secret, never its value.
+
+    async def open_secret_form(self, command: Command, target: SecretTarget) -> Reply:
+        """Open the form asking for the value of ``target``."""
+        return await self._open(command.trigger_id, forms.secret_modal(target, command.channel_id))
+
+    async def _secret_submitted(self, body: dict[str, Any]) -> dict[str, str] | None:
+        actor = Actor(team_of(body), user_of(body), "")
+        try:
+            form = forms.read_secret_form(body.get("view") or {})
+            actor = replace(actor, channel_id=form.channel)
+            info = await self.secrets.set(actor, forms.secret_spec_of(form))
+        except SpecError as error:
+            return forms.secret_inline_errors(error)
+        except UsageError as error:
+            return {"value": str(error)[: ui.INLINE_ERROR_MAX]}
+        if actor.channel_id:
+            await self._post_private(actor.channel_id, actor.user_id, secret_text.set_text(info))
         return None
 
     # App Home.

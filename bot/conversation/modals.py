@@ -8,12 +8,14 @@ anything, quotes included. The spec then goes to the same service as a slash com
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from bot.credentials.spec import SecretSpec, SecretTarget, secret_target_from_dict
 from bot.errors import SpecError
 from bot.models import Trigger
 from bot.names import NAME_RULE, valid_name
@@ -38,6 +40,8 @@ TRIGGER_BLOCKS: Final = (
     "options",
 )
 HOOK_BLOCKS: Final = ("name", "channel", "preset", "secret")
+SECRET_MODAL: Final = "secret_modal"
+SECRET_BLOCKS: Final = ("value", "user")
 
 _KIND_LABELS: Final[Mapping[TriggerKind, str]] = {
     "http": "Check a website (http)",
@@ -375,3 +379,76 @@ def read_hook_form(view: Mapping[str, Any]) -> HookForm:
         preset=values.get("preset"),
         secret=values.get("secret"),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Secret modal: the one way a secret's value reaches the bot without passing through a
+# slash command's text. The name, hosts and reply channel ride in the private metadata.
+
+
+@dataclass(frozen=True)
+class SecretForm:
+    """What the secret modal holds: the target typed in ``/secret set``, where to reply,
+    and the value (and user name) filled in. Empty fields are None."""
+
+    target: SecretTarget
+    channel: str
+    value: str | None = field(repr=False)
+    user: str | None
+
+
+def secret_modal(target: SecretTarget, channel: str) -> dict[str, Any]:
+    """The modal asking for the value of ``target`` (and a user name, for basic auth)."""
+    metadata = json.dumps({"target": target.to_dict(), "channel": channel})
+    blocks: list[Block] = [
+        context(
+            [
+                f"*{escape_mrkdwn(target.name)}* will only be sent to "
+                f"{escape_mrkdwn(target.hosts_text())}. Once saved, the value is never shown again."
+            ]
+        ),
+        ui.input_block(
+            "value",
+            "Value",
+            # Slack's longest text input; longer secrets can be typed after the host.
+            ui.text_input("value", None, "paste the token or password", max_length=3000),
+            hint="Stored encrypted; hidden from every message and log line as ••••(name)",
+        ),
+    ]
+    if target.basic:
+        blocks.append(
+            ui.input_block(
+                "user", "User name", ui.text_input("user", target.user, "ops-bot", max_length=200)
+            )
+        )
+    return ui.modal(SECRET_MODAL, "Set a secret", "Save", blocks, metadata)
+
+
+def read_secret_form(view: Mapping[str, Any]) -> SecretForm:
+    """The secret modal's values; `SpecError` when its metadata is not this modal's."""
+    try:
+        metadata = json.loads(str(view.get("private_metadata") or ""))
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict):
+        metadata = {}
+    values = ui.submitted_values(view)
+    return SecretForm(
+        target=secret_target_from_dict(metadata.get("target")),
+        channel=str(metadata.get("channel") or ""),
+        value=values.get("value"),
+        user=values.get("user"),
+    )
+
+
+def secret_spec_of(form: SecretForm) -> SecretSpec:
+    """The secret a submitted form describes; `SpecError` on the field at fault."""
+    if not form.value:
+        raise SpecError("Paste the value", field="value")
+    return form.target.with_value(form.value, form.user)
+
+
+def secret_inline_errors(error: SpecError) -> dict[str, str]:
+    """A `SpecError` under the secret modal's field (the value field for the others)."""
+    field_name = error.field if error.field in SECRET_BLOCKS else "value"
+    return {field_name: truncate(str(error), ui.INLINE_ERROR_MAX)}

@@ -211,25 +211,49 @@ class RedactingFilter(logging.Filter):
         self._current = current
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record in place; never drops it."""
+        """Rewrite the record in place if it shows a secret; never drops it.
+
+        A record with nothing to hide is left as it is (its ``exc_info`` included, which
+        handlers and tests may look at).
+        """
         redactor = self._current()
-        record.msg = redactor.redact(_message_of(record))
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redactor.redact(record.exc_text)
-            # Formatters print exc_text only when exc_info is set; the JSON format
-            # formats exc_info itself, so the redacted text must replace it.
-            record.exc_info = None
-            record.msg = f"{record.msg}\n{record.exc_text}"
-            record.exc_text = None
-        if record.stack_info:
-            record.stack_info = redactor.redact(record.stack_info)
-        for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD_RECORD_FIELDS and isinstance(value, str):
-                setattr(record, key, redactor.redact(value))
+        if redactor.names and _shows_a_secret(record, redactor):
+            _rewrite(record, redactor)
         return True
+
+
+def _shows_a_secret(record: logging.LogRecord, redactor: Redactor) -> bool:
+    texts = [_message_of(record), record.stack_info or ""]
+    if record.exc_text:
+        texts.append(record.exc_text)
+    elif record.exc_info:
+        texts.append(logging.Formatter().formatException(record.exc_info))
+    texts += [
+        value
+        for key, value in record.__dict__.items()
+        if key not in _STANDARD_RECORD_FIELDS and isinstance(value, str)
+    ]
+    return any(redactor.redact(text) != text for text in texts)
+
+
+def _rewrite(record: logging.LogRecord, redactor: Redactor) -> None:
+    """Redact the message, ``extra=`` texts and the traceback of ``record`` in place."""
+    record.msg = redactor.redact(_message_of(record))
+    record.args = None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redactor.redact(record.exc_text)
+        # Formatters print exc_text only when exc_info is set; the JSON format
+        # formats exc_info itself, so the redacted text must replace it.
+        record.exc_info = None
+        record.msg = f"{record.msg}\n{record.exc_text}"
+        record.exc_text = None
+    if record.stack_info:
+        record.stack_info = redactor.redact(record.stack_info)
+    for key, value in list(record.__dict__.items()):
+        if key not in _STANDARD_RECORD_FIELDS and isinstance(value, str):
+            setattr(record, key, redactor.redact(value))
 
 
 def _message_of(record: logging.LogRecord) -> str:

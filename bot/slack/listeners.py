@@ -25,53 +25,94 @@ log = logging.getLogger(__name__)
 # Events get the whole envelope (the workspace is there); the event itself is ``body["event"]``.
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 ActionHandler = Callable[[dict[str, Any]], Awaitable[None]]
-# A modal submission: None to close it, or {block_id: message} to show inline errors.
-ViewHandler = Callable[[dict[str, Any]], Awaitable[dict[str, str] | None]]
+
+
+@dataclass(frozen=True)
+class ShowInModal:
+    """Answer a modal submission by showing ``view`` in its place: for what is shown once
+    (a new hook's URL and secret), which must not be stored on its way, as a message is."""
+
+    view: dict[str, Any]
+
+
+# A modal submission: None to close it, {block_id: message} to show inline errors, or
+# `ShowInModal` to replace it with another view.
+ViewHandler = Callable[[dict[str, Any]], Awaitable[dict[str, str] | ShowInModal | None]]
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
 class Listeners:
-    """The handlers the composition root plugs into Bolt."""
+    """The handlers the composition root plugs into Bolt.
+
+    ``redact`` hides secrets' values in every reply to a slash command and every inline
+    error of a modal; the text of the commands in ``private_text`` (which may carry a
+    secret being set) is never logged.
+    """
 
     commands: dict[str, CommandHandler]
     events: dict[str, EventHandler]
     actions: dict[str, ActionHandler] = field(default_factory=dict)
     views: dict[str, ViewHandler] = field(default_factory=dict)
+    redact: Callable[[str], str] = _unchanged
+    private_text: frozenset[str] = frozenset()
 
 
 def register(app: AsyncApp, listeners: Listeners, db: Database, clock: Clock) -> None:
     """Attach the retry guard, every slash command and every event to ``app``."""
     app.middleware(_skip_events_already_handled(db, clock))
     for name, handler in listeners.commands.items():
-        app.command(name)(_command_listener(name, handler))
+        shown = _first_word if name in listeners.private_text else repr
+        app.command(name)(_command_listener(name, handler, listeners.redact, shown))
     for event, event_handler in listeners.events.items():
         app.event(event)(_event_listener(event, event_handler))
     for action_id, action_handler in listeners.actions.items():
         app.action(action_id)(_action_listener(action_id, action_handler))
     for callback_id, view_handler in listeners.views.items():
-        app.view(callback_id)(_view_listener(callback_id, view_handler))
+        app.view(callback_id)(_view_listener(callback_id, view_handler, listeners.redact))
+
+
+def _first_word(text: str) -> str:
+    return repr(text.split(" ", 1)[0] + " …")
 
 
 def _command_listener(
-    name: str, handler: CommandHandler
+    name: str,
+    handler: CommandHandler,
+    redact: Callable[[str], str],
+    shown: Callable[[str], str],
 ) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
     async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
         command = Command.from_slack(body)
         try:
             reply = await handler(command)
         except Exception:
-            log.exception("%s %r from %s failed", name, command.text, command.user_id)
+            log.exception("%s %s from %s failed", name, shown(command.text), command.user_id)
             reply = Reply("Sorry, something went wrong on my side. It has been logged.")
         if not reply.text and not reply.blocks:
             await ack()  # e.g. a modal was opened instead
             return
         await ack(
-            text=reply.text,
-            blocks=reply.blocks,
+            text=redact(reply.text),
+            blocks=_redacted(reply.blocks, redact),
             response_type="in_channel" if reply.public else "ephemeral",
         )
 
     return listener
+
+
+def _redacted(data: Any, redact: Callable[[str], str]) -> Any:
+    """Every string in Block Kit JSON passed through ``redact``."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, list):
+        return [_redacted(item, redact) for item in data]
+    if isinstance(data, dict):
+        return {key: _redacted(value, redact) for key, value in data.items()}
+    return data
 
 
 def _event_listener(
@@ -101,7 +142,7 @@ def _action_listener(
 
 
 def _view_listener(
-    callback_id: str, handler: ViewHandler
+    callback_id: str, handler: ViewHandler, redact: Callable[[str], str]
 ) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
     async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
@@ -109,7 +150,10 @@ def _view_listener(
         except Exception:
             log.exception("modal %s failed", callback_id)
             errors = {"name": "Sorry, something went wrong on my side. It has been logged."}
-        if errors:
+        if isinstance(errors, ShowInModal):
+            await ack(response_action="update", view=_redacted(errors.view, redact))
+        elif errors:
+            errors = {block: redact(text) for block, text in errors.items()}
             await ack(response_action="errors", errors=errors)
         else:
             await ack()

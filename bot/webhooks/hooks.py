@@ -3,6 +3,10 @@
 The receiver looks a hook up on every request; the cache keeps that off the database.
 Entries live a couple of seconds, so a pause, rotate or delete made through another
 replica takes effect almost at once, and changes made here are invalidated at once.
+
+Only the SHA-256 of a URL token is stored (`hash_token`), and the cache is keyed by it.
+A signing secret is stored encrypted; the cache decrypts it once, when the hook is
+loaded, so a request costs no decryption.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlmodel import col, select
 
 from bot.audit import Actor, audit_entry, change_note
 from bot.clock import Clock
+from bot.credentials.keys import Keyring, UndecryptableToken, hash_token
 from bot.db import Database
 from bot.models import Delivery, Hook, OutboxMessage
 
@@ -32,30 +37,51 @@ def new_secret() -> str:
     return secrets.token_hex(20)
 
 
+@dataclass(frozen=True)
+class LiveHook:
+    """A hook as the receiver uses it: the row, and its signing secret in clear text
+    (None for an unsigned hook). Kept in memory only; the row's ``secret`` stays encrypted."""
+
+    hook: Hook
+    signing_secret: str | None = field(repr=False)
+
+
 @dataclass
 class HookCache:
-    """Hooks by URL token, cached for a moment."""
+    """Hooks by the hash of their URL token, cached for a moment."""
 
     db: Database
     clock: Clock
-    _entries: dict[str, tuple[float, Hook | None]] = field(default_factory=dict)
+    keyring: Keyring | None
+    _entries: dict[str, tuple[float, LiveHook | None]] = field(default_factory=dict)
 
-    async def by_token(self, token: str) -> Hook | None:
+    async def by_token(self, token: str) -> LiveHook | None:
+        """The hook whose URL carries ``token``, if any."""
+        token_hash = hash_token(token)
         now = self.clock.now().timestamp()
-        cached = self._entries.get(token)
+        cached = self._entries.get(token_hash)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
         async with self.db.sessions() as session:
-            result = await session.execute(select(Hook).where(col(Hook.token) == token))
+            result = await session.execute(select(Hook).where(col(Hook.token_hash) == token_hash))
             hook = result.scalars().first()
+        live = None if hook is None else LiveHook(hook, self._signing_secret(hook))
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[token] = (now, hook)
-        return hook
+        self._entries[token_hash] = (now, live)
+        return live
 
-    def forget(self, *tokens: str) -> None:
-        for token in tokens:
-            self._entries.pop(token, None)
+    def forget(self, *token_hashes: str) -> None:
+        """Drop the cached hooks with these token hashes (after a change)."""
+        for token_hash in token_hashes:
+            self._entries.pop(token_hash, None)
+
+    def _signing_secret(self, hook: Hook) -> str | None:
+        if hook.secret is None:
+            return None
+        if self.keyring is None:  # start-up refuses this; see bot.credentials.store
+            raise UndecryptableToken(f"hook {hook.name} is signed but SECRETS_KEY is not set")
+        return self.keyring.decrypt(hook.secret)
 
 
 async def find_hook(db: Database, team_id: str, name: str) -> Hook | None:

@@ -21,7 +21,7 @@ from bot.models import Hook
 from bot.webhooks import presets
 from bot.webhooks.delivery import BadRequest, NewDelivery, parse_body
 from bot.webhooks.event import Sender
-from bot.webhooks.hooks import HookCache
+from bot.webhooks.hooks import HookCache, LiveHook
 from bot.webhooks.ingest import DeliveryWriter
 from bot.webhooks.verify import Verdict, verify
 
@@ -84,8 +84,8 @@ class Receiver:
     on_outcome: Callable[[str, str], None] = lambda hook, outcome: None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        hook = await self.hooks.by_token(request.match_info["token"])
-        if hook is None or hook.id is None:
+        live = await self.hooks.by_token(request.match_info["token"])
+        if live is None or live.hook.id is None:
             return _error(404, "no hook has this URL; it may have been deleted or rotated")
         if (request.content_length or 0) > self.max_body:
             return _too_large(self.max_body)
@@ -97,9 +97,12 @@ class Receiver:
             return response
         if body is None:
             return _too_large(self.max_body)
-        return await self._accept(hook, request, body)
+        return await self._accept(live, request, body)
 
-    async def _accept(self, hook: Hook, request: web.Request, body: bytes) -> web.StreamResponse:
+    async def _accept(
+        self, live: LiveHook, request: web.Request, body: bytes
+    ) -> web.StreamResponse:
+        hook = live.hook
         assert hook.id is not None
         headers = {name.lower(): value for name, value in request.headers.items()}
         try:
@@ -107,7 +110,7 @@ class Receiver:
         except BadRequest as error:
             return _error(400, str(error))
         sender = _sender_of(hook, headers, payload)
-        verdict = verify(sender, hook.secret, body, headers, self.clock.now().timestamp())
+        verdict = verify(sender, live.signing_secret, body, headers, self.clock.now().timestamp())
         if verdict is not Verdict.OK:
             self.writer.count_rejection(hook.id)
             self.on_outcome(hook.name, "rejected")

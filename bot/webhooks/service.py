@@ -9,14 +9,15 @@ and its audit entry together, and forgets the cached copy the receiver uses.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from bot.audit import Actor
 from bot.clock import Clock
 from bot.config import Settings
+from bot.credentials.keys import KEY_SETTING, KEYGEN_COMMAND, Keyring, hash_token
 from bot.db import Database
 from bot.errors import SpecError, UsageError
 from bot.expressions import ExpressionError, compile_expression, compile_template
@@ -31,14 +32,18 @@ from bot.webhooks.event import SENDERS, Sender
 from bot.webhooks.ingest import DeliveryWriter
 from bot.webhooks.spec import MIN_SECRET_CHARS, SENDER_CHOSEN_SECRETS, HookSettings, HookSpec
 
+# What `/hook rotate NAME [url|secret]` renews.
+Renewed = Literal["url", "secret", "both"]
+
 
 @dataclass(frozen=True)
 class CreatedHook:
-    """A new (or rotated) hook, with the secret to show once (None: the sender has its own)."""
+    """A new (or rotated) hook, with what is shown once: the secret (None: the sender has
+    its own, or it was not renewed) and the URL (None: not renewed)."""
 
     hook: Hook
-    secret: str | None
-    url: str
+    secret: str | None = field(repr=False)
+    url: str | None = field(repr=False)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class HookService:
     permissions: Permissions
     find_trigger: Callable[[str, str], Awaitable[object | None]]
     channels: ChannelDirectory
+    keyring: Keyring | None
 
     # Reading
 
@@ -87,11 +93,8 @@ class HookService:
         return await store.recent_deliveries(self.db, _id(hook), limit=limit)
 
     async def may_change(self, actor: Actor, hook: Hook) -> bool:
-        """True when ``actor`` created ``hook`` or is an admin (they may also see its URL)."""
+        """True when ``actor`` created ``hook`` or is an admin (they may rotate its URL)."""
         return await self.permissions.may_change(actor.user_id, hook.created_by)
-
-    def url_of(self, hook: Hook) -> str:
-        return self.settings.hook_url(hook.token)
 
     # Changing
 
@@ -106,13 +109,14 @@ class HookService:
         )
         channel = await self.channels.resolve(spec.channel) if spec.channel else None
         await self.channels.require_member(channel or actor.channel_id, actor.user_id)
+        token = store.new_token()
         hook = Hook(
             team_id=actor.team_id,
             name=spec.name,
             channel_id=channel or actor.channel_id,
             preset=spec.preset,
-            token=store.new_token(),
-            secret=secret,
+            token_hash=hash_token(token),
+            secret=self._encrypted(secret),
             created_by=actor.user_id,
             created_at=self.clock.now(),
         )
@@ -120,7 +124,7 @@ class HookService:
             hook = await self._save(hook, actor, "created")
         except sa.exc.IntegrityError:  # created by someone else since we looked
             raise _name_taken(spec.name) from None
-        return CreatedHook(hook, secret, self.url_of(hook))
+        return CreatedHook(hook, secret, self.settings.hook_url(token))
 
     async def change(self, actor: Actor, hook: Hook, settings: HookSettings) -> Hook:
         """Apply ``settings`` to ``hook``."""
@@ -136,9 +140,10 @@ class HookService:
         if settings.channel is not None:
             settings = replace(settings, channel=await self.channels.resolve(settings.channel))
             await self.channels.require_member(settings.channel or "", actor.user_id)
-        return await self._save(
-            _with(hook, settings.columns()), actor, f"set {settings.describe()}"
-        )
+        columns = settings.columns()
+        if "secret" in columns:
+            columns["secret"] = self._encrypted(columns["secret"])
+        return await self._save(_with(hook, columns), actor, f"set {settings.describe()}")
 
     async def pause(self, actor: Actor, hook: Hook) -> Hook:
         await self._require_owner(actor, hook)
@@ -151,18 +156,25 @@ class HookService:
     async def delete(self, actor: Actor, hook: Hook) -> None:
         await self._require_owner(actor, hook)
         await store.delete_hook(self.db, hook, actor=actor, now=self.clock.now())
-        self.cache.forget(hook.token)
+        self.cache.forget(hook.token_hash)
 
-    async def rotate(self, actor: Actor, hook: Hook) -> CreatedHook:
-        """A new URL (the old one answers 404) and, if the bot made the secret, a new one."""
+    async def rotate(self, actor: Actor, hook: Hook, renew: Renewed = "both") -> CreatedHook:
+        """A new URL (the old one answers 404) and, if the bot made the secret, a new one;
+        ``renew`` limits it to one of the two. What is new is shown once, in the result."""
         await self._require_owner(actor, hook)
-        old_token = hook.token
+        changes: dict[str, Any] = {}
+        token = store.new_token() if renew in ("url", "both") else None
+        if token is not None:
+            changes["token_hash"] = hash_token(token)
         generated = hook.secret is not None and hook.preset not in SENDER_CHOSEN_SECRETS
-        secret = store.new_secret() if generated else hook.secret
-        changes = {"token": store.new_token(), "secret": secret}
-        rotated = await self._save(_with(hook, changes), actor, "rotated")
-        self.cache.forget(old_token)
-        return CreatedHook(rotated, secret if generated else None, self.url_of(rotated))
+        secret = store.new_secret() if generated and renew in ("secret", "both") else None
+        if secret is not None:
+            changes["secret"] = self._encrypted(secret)
+        action = {"url": "rotated the URL", "secret": "rotated the secret", "both": "rotated"}
+        rotated = await self._save(_with(hook, changes), actor, action[renew])
+        self.cache.forget(hook.token_hash)
+        url = self.settings.hook_url(token) if token is not None else None
+        return CreatedHook(rotated, secret, url)
 
     async def set_template(self, actor: Actor, hook: Hook, source: str | None) -> Hook:
         """Use ``source`` as the hook's template (None: the preset's message again)."""
@@ -222,8 +234,20 @@ class HookService:
         saved = await store.save_hook(
             self.db, hook, actor=actor, action=action, now=self.clock.now()
         )
-        self.cache.forget(saved.token)
+        self.cache.forget(saved.token_hash)
         return saved
+
+    def _encrypted(self, secret: str | None) -> str | None:
+        """A signing secret as it is stored: encrypted with SECRETS_KEY."""
+        if secret is None:
+            return None
+        if self.keyring is None:
+            raise SpecError(
+                f"Signing secrets are stored encrypted, and {KEY_SETTING} is not set: ask "
+                f"whoever runs the bot to set it (`{KEYGEN_COMMAND}` makes a key).",
+                field="secret",
+            )
+        return self.keyring.encrypt(secret)
 
 
 def _name_taken(name: str) -> SpecError:

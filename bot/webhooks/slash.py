@@ -26,7 +26,7 @@ from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.text import parse_channel, parse_key_values, unescape
 from bot.slack.users import UserDirectory
 from bot.webhooks.processor import default_thread_mode
-from bot.webhooks.service import CreatedHook, HookService
+from bot.webhooks.service import CreatedHook, HookService, Renewed
 from bot.webhooks.setup import setup_instructions
 from bot.webhooks.spec import PRESETS, HookSettings, HookSpec, label_names
 
@@ -38,9 +38,10 @@ HELP = """*Webhooks* — give any system a URL that posts into a channel.
 • `/hook set NAME threads=update+thread|update|thread|off rate=600 channel=#ops preset=github secret=VALUE run=TRIGGER`
 • `/hook template NAME {{ payload.action }} on {{ payload.repository.full_name }}` · `/hook template NAME clear`
 • `/hook filter NAME event == "pull_request" and payload.action in ["opened", "closed"]` · `/hook filter NAME clear`
-• `/hook pause NAME` · `/hook resume NAME` · `/hook rotate NAME` · `/hook delete NAME` · `/hook replay NAME DELIVERY_ID`
+• `/hook pause NAME` · `/hook resume NAME` · `/hook rotate NAME [url|secret]` · `/hook delete NAME` · `/hook replay NAME DELIVERY_ID`
 • `/hook set NAME categorise="sales: buying or prices; support: problems with the product; spam" summary=on|off`
 `run=TRIGGER` runs a trigger (say a health check) each time a delivery passes the filter. `categorise=` has the AI pick one label per event (`category` in templates and filters; `categorise=` alone stops it); `summary=on` puts an AI summary above long messages.
+A hook's URL and secret are shown once, when made: `/hook rotate NAME url` makes a new URL.
 Example: `/hook create deploys #ops preset=github`"""
 
 
@@ -87,12 +88,11 @@ class HookSlash:
         zone = await self.users.zone(command.user_id)
         threads = hook.threads or f"{default_thread_mode(hook.preset)} (the {hook.preset} default)"
         deliveries = await self.service.deliveries(hook, limit=5)
-        # Only who may change the hook sees its URL: without a secret the URL is its only
-        # credential, and with one it is still where forged requests would be sent.
+        # Only the hash of the URL's token is stored, so no one can be shown the URL again.
         url = (
-            f"`{self.service.url_of(hook)}`"
+            f"shown once, when it was made; `/hook rotate {hook.name} url` makes a new one"
             if await self.service.may_change(command.actor, hook)
-            else f"shown to <@{hook.created_by}> and admins"
+            else f"shown once, to <@{hook.created_by}>"
         )
         lines = [
             f"*{hook.name}* → {channel_mention(hook.channel_id)}{'  *(paused)*' if hook.paused else ''}",
@@ -143,15 +143,9 @@ class HookSlash:
         return Reply(f"Resumed *{hook.name}*.")
 
     async def rotate(self, command: Command, words: list[str], _rest: str) -> Reply:
-        rotated = await self.service.rotate(
-            command.actor, await self._named(command, words, "rotate")
-        )
-        hook = rotated.hook
-        return Reply(
-            f"Rotated *{hook.name}*. The old URL now answers 404.\n*New URL:* `{rotated.url}`\n"
-            + (f"*New secret* (shown once): `{rotated.secret}`\n" if rotated.secret else "")
-            + setup_instructions(hook.preset, rotated.url, hook.secret)
-        )
+        hook = await self._named(command, words, "rotate")
+        renew = _renewed(words[1:], hook.name)
+        return Reply(rotated_text(await self.service.rotate(command.actor, hook, renew)))
 
     async def template(self, command: Command, words: list[str], rest: str) -> Reply:
         hook = await self._named(command, words, "template")
@@ -334,6 +328,17 @@ def _only_options(options: Mapping[str, str], allowed: tuple[str, ...], example:
         )
 
 
+def _renewed(words: list[str], hook_name: str) -> Renewed:
+    if not words:
+        return "both"
+    if len(words) == 1 and words[0].lower() in ("url", "secret"):
+        return "url" if words[0].lower() == "url" else "secret"
+    raise UsageError(
+        f"`/hook rotate {hook_name}` renews the URL and the secret; add `url` or `secret` "
+        f"to renew only one. Example: `/hook rotate {hook_name} url`"
+    )
+
+
 def _after_name(rest: str) -> str:
     """What follows the hook's name in the command text, Slack's escaping undone."""
     parts = unescape(rest).split(None, 1)
@@ -344,14 +349,33 @@ def _after_name(rest: str) -> str:
 
 
 def created_text(created: CreatedHook) -> str:
-    """The answer to creating a hook: where it posts, its URL, its secret once, set-up steps."""
+    """The answer to creating a hook: where it posts, its URL and secret once, set-up steps."""
     hook = created.hook
+    url = created.url or ""
     return (
         f"Created hook *{hook.name}* → {channel_mention(hook.channel_id)}."
-        f"{unknown_channel_note(hook.channel_id)}\n*URL:* `{created.url}`\n"
+        f"{unknown_channel_note(hook.channel_id)}\n*URL:* `{url}` (shown once — keep it)\n"
         + (f"*Secret* (shown once — keep it): `{created.secret}`\n" if created.secret else "")
-        + setup_instructions(hook.preset, created.url, created.secret)
+        + setup_instructions(hook.preset, url, created.secret)
     )
+
+
+def rotated_text(rotated: CreatedHook) -> str:
+    """The answer to rotating a hook: what is new, shown once, and the set-up steps."""
+    hook = rotated.hook
+    lines = [f"Rotated *{hook.name}*."]
+    if rotated.url is not None:
+        lines.append(f"The old URL now answers 404.\n*New URL* (shown once): `{rotated.url}`")
+    if rotated.secret is not None:
+        lines.append(f"*New secret* (shown once): `{rotated.secret}`")
+    if rotated.url is None and rotated.secret is None:
+        lines.append("It has no secret the bot made; the URL is unchanged.")
+    if rotated.url is not None:
+        kept = "(the secret it already has)" if hook.secret else None
+        lines.append(setup_instructions(hook.preset, rotated.url, rotated.secret or kept))
+    elif rotated.secret is not None:
+        lines.append("Give the new secret to the sender; the old one is refused from now on.")
+    return "\n".join(lines)
 
 
 def paused_text(hook: Hook) -> str:

@@ -6,7 +6,7 @@ triggers get ``settings``, what ``/trigger set`` changes (kept apart from ``opti
 which the edit form re-reads with the ``/trigger add`` grammar and replaces).
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0008
 Create Date: 2026-12-05 10:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
