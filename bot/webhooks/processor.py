@@ -187,8 +187,12 @@ def hook_labels(hook: Hook) -> tuple[Label, ...]:
 
 
 def event_text(event: InboundEvent) -> str:
-    """What the AI step reads of an event: the words its preset's message shows."""
-    rendered = presets.render(event)
+    """What the AI step reads of an event: the words its preset's message shows ("" if
+    the preset fails: then nothing is asked, and `assemble` reports the failure)."""
+    try:
+        rendered = presets.render(event)
+    except Exception:
+        return ""
     return content_text(rendered.text, rendered.blocks)
 
 
