@@ -19,11 +19,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ai.budget import TokenBudget
+from bot.ai.client import AIClient, AISettings
+from bot.ai.steps import AISteps
+from bot.ai.usage import DatabaseUsageStore
 from bot.clock import Clock, SystemClock
 from bot.config import Secret, Settings
 from bot.conversation.drafts import Drafts
 from bot.conversation.flows import Conversation
 from bot.credentials.keys import Keyring
+from bot.credentials.redact import Redactor
 from bot.credentials.service import SecretService
 from bot.credentials.slash import SecretSlash
 from bot.credentials.store import open_with_key
@@ -94,6 +99,7 @@ class Bot:
     metrics: Metrics
     leadership: Leadership
     signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
+    ai: AISteps  # the optional AI step, with its fallbacks
     keyring: Keyring | None = None  # SECRETS_KEY: encrypts credentials at rest
     loops: list[asyncio.Task[None]] = field(default_factory=list)
     slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
@@ -128,7 +134,11 @@ def build(
     policy = AddressPolicy.from_allowlist(settings.check_allowlist)
     fetcher = SafeFetcher(policy)
     background = BackgroundTasks()
-    usercode = UserCodeRunner(on_event=metrics.usercode_event)
+    slack_secret = Secret(signing_secret or settings.slack_signing_secret or "")
+    users = UserDirectory(slack, clock)
+    secrets = SecretService(db, clock, keyring, Permissions(users, settings.bot_admins))
+    ai = _ai_steps(settings, db, clock, metrics, _ai_redactor(settings, slack_secret, secrets))
+    usercode = UserCodeRunner(on_event=metrics.usercode_event, write_summaries=ai.write_summaries)
     triggers = TriggerRunner(
         db=db,
         clock=clock,
@@ -140,6 +150,7 @@ def build(
         on_run=metrics.trigger_run,
         background=background,
         usercode=usercode,
+        ai=ai,
     )
     scheduling = TriggerScheduling(db=db, clock=clock, outbox=outbox, runner=triggers)
     leadership = Leadership(
@@ -150,7 +161,12 @@ def build(
     )
     metrics.leader = lambda: leadership.is_leader
     deliveries = DeliveryProcessor(
-        db=db, clock=clock, outbox=outbox, usercode=usercode, run_trigger=triggers.run_named
+        db=db,
+        clock=clock,
+        outbox=outbox,
+        usercode=usercode,
+        run_trigger=triggers.run_named,
+        ai=ai,
     )
     receiver = Receiver(
         db=db,
@@ -165,7 +181,6 @@ def build(
         max_bytes_per_day=settings.webhook_max_bytes_per_day,
         on_outcome=metrics.webhook,
     )
-    slack_secret = Secret(signing_secret or settings.slack_signing_secret or "")
     bolt = AsyncApp(
         client=slack,
         signing_secret=str(slack_secret),
@@ -191,7 +206,7 @@ def build(
         triggers=triggers,
         scheduling=scheduling,
         background=background,
-        users=UserDirectory(slack, clock),
+        users=users,
         retention=Retention(
             db,
             clock,
@@ -201,10 +216,11 @@ def build(
         metrics=metrics,
         leadership=leadership,
         signing_secret=slack_secret,
+        ai=ai,
         keyring=keyring,
     )
     # Secrets are hidden from everything the bot stores for Slack, replies and logs.
-    bot.secrets = SecretService(db, clock, keyring, Permissions(bot.users, settings.bot_admins))
+    bot.secrets = secrets
     db.outgoing_text = bot.secrets.redact
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
@@ -246,6 +262,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         users=bot.users,
         outbox=bot.outbox,
         limits=manual,
+        ai=bot.ai,
     )
     talk = Conversation(
         settings=bot.settings,
@@ -256,10 +273,11 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         triggers=triggers,
         trigger_slash=trigger_slash,
         hooks=hooks,
-        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users, manual),
+        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users, manual, ai=bot.ai),
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
         secrets=bot.secrets,
+        ai=bot.ai,
     )
     secret_slash = SecretSlash(
         bot.secrets,
@@ -286,6 +304,54 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         redact=bot.secrets.redact,
         private_text=frozenset({"/secret"}),
     )
+
+
+def _ai_steps(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    metrics: Metrics,
+    redact: Callable[[str], str],
+) -> AISteps:
+    """The optional AI step (off unless AI_BASE_URL and AI_MODEL are set), its budget
+    counted in the database so that replicas share it."""
+    ai_settings = AISettings(
+        base_url=settings.ai_base_url,
+        model=settings.ai_model,
+        api_key=str(settings.ai_api_key or ""),
+        timeout=settings.ai_timeout,
+        daily_tokens=settings.ai_daily_tokens,
+    )
+    client = AIClient(
+        ai_settings,
+        redact=redact,
+        budget=TokenBudget(DatabaseUsageStore(db), settings.ai_daily_tokens),
+        metrics=metrics.ai,
+        clock=clock.now,
+    )
+    return AISteps(client)
+
+
+def _ai_redactor(
+    settings: Settings, signing_secret: Secret, secrets: SecretService
+) -> Callable[[str], str]:
+    """What the AI step hides before anything is sent: every stored secret (``/secret``,
+    as the secret service knows them now) and the secrets the bot is configured with,
+    whatever an email or payload echoes."""
+    values = {
+        "SLACK_BOT_TOKEN": settings.slack_bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
+        "SLACK_APP_TOKEN": settings.slack_app_token,
+        "AI_API_KEY": settings.ai_api_key,
+    }
+    keys = str(settings.secrets_key or "").split(",")  # "new,old" while rotating
+    values |= {f"SECRETS_KEY_{n}": Secret(key.strip()) for n, key in enumerate(keys, 1)}
+    configured = Redactor({name: str(value) for name, value in values.items() if value})
+
+    def redact(text: str) -> str:
+        return configured.redact(secrets.redact(text))
+
+    return redact
 
 
 def _web_app(bot: Bot) -> web.Application:
@@ -456,6 +522,7 @@ async def stop(bot: Bot) -> None:
     await bot.background.stop()
     await bot.triggers.flush()
     await bot.triggers.usercode.close()
+    await bot.ai.close()
     await bot.outbox.stop()
     await bot.fetcher.close()
     await bot.db.close()

@@ -10,11 +10,14 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_AI_DAILY_TOKENS = 200_000
+DEFAULT_AI_TIMEOUT = 20.0
 DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
 LOCAL_DATABASE_URL = "sqlite:///chatops-local.db"
 
@@ -57,6 +60,12 @@ class Settings:
     heartbeat_url: str | None = None
     # SECRETS_KEY: Fernet keys (new,old) that encrypt credentials at rest.
     secrets_key: Secret | None = None
+    # The optional AI step (bot.ai): on only when both the endpoint and the model are set.
+    ai_base_url: str | None = None
+    ai_api_key: Secret | None = None
+    ai_model: str | None = None
+    ai_daily_tokens: int = DEFAULT_AI_DAILY_TOKENS
+    ai_timeout: float = DEFAULT_AI_TIMEOUT
 
     @property
     def local_mode(self) -> bool:
@@ -120,7 +129,34 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
         heartbeat_url=reader.optional_url("HEARTBEAT_URL"),
         secrets_key=reader.secret("SECRETS_KEY"),
+        **_ai_settings(reader),
     )
+
+
+def _ai_settings(reader: _Reader) -> dict[str, Any]:
+    """The ``AI_*`` variables; an endpoint without a model (or the reverse) is an error."""
+    base_url = reader.optional_url("AI_BASE_URL")
+    model = reader.text("AI_MODEL", "") or None
+    if base_url and not model:
+        raise ConfigError(
+            "AI_MODEL is missing: AI_BASE_URL is set, so the model to ask is needed too "
+            "(e.g. gpt-4o-mini, or llama3.1 on Ollama), or unset AI_BASE_URL to turn AI off"
+        )
+    if model and not base_url:
+        raise ConfigError(
+            "AI_BASE_URL is missing: AI_MODEL is set, so the endpoint is needed too "
+            "(e.g. https://api.openai.com/v1 or http://localhost:11434/v1), "
+            "or unset AI_MODEL to turn AI off"
+        )
+    return {
+        "ai_base_url": base_url,
+        "ai_api_key": reader.secret("AI_API_KEY"),
+        "ai_model": model,
+        "ai_daily_tokens": reader.integer(
+            "AI_DAILY_TOKENS", DEFAULT_AI_DAILY_TOKENS, low=0, high=1_000_000_000
+        ),
+        "ai_timeout": reader.number("AI_TIMEOUT", DEFAULT_AI_TIMEOUT, low=1, high=300),
+    }
 
 
 def _require_both_or_neither(token: Secret | None, signing: Secret | None) -> None:

@@ -81,6 +81,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, pass_eval_context
 from markupsafe import Markup
 
+from bot.ai.summaries import SummaryRecorder, summarise_filter
 from bot.slack.blocks import escape_mrkdwn, link
 
 MAX_TEMPLATE_CHARS = 10_000
@@ -648,6 +649,9 @@ _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
     "json": _json_filter,
     "tojson": _json_filter,  # Slack text is not HTML, so no HTML-safe escaping
     "join": _join_filter,
+    # A marker for the bot to fill with an AI summary (see bot.ai.summaries).
+    "summarise": summarise_filter,
+    "summarize": summarise_filter,
 }
 
 
@@ -871,6 +875,8 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         )
         self._clock = clock
         self._time_limit = time_limit
+        # Where ``|summarise`` records its requests (None: it prints the fallback).
+        self.summaries: SummaryRecorder | None = None
         self._deadline = clock() + time_limit
         for name in _REMOVED_GLOBALS:
             self.globals.pop(name, None)
@@ -1086,9 +1092,15 @@ def render_template(
     *,
     max_chars: int = DEFAULT_MAX_CHARS,
     time_limit: float = DEFAULT_TIME_LIMIT,
+    summaries: SummaryRecorder | None = None,
 ) -> str:
-    """Render ``template`` with ``context``; RenderError on any failure or limit."""
+    """Render ``template`` with ``context``; RenderError on any failure or limit.
+
+    With ``summaries``, ``|summarise`` records its requests there and prints markers
+    (`bot.ai.summaries`); without, it prints the rule-based fallback.
+    """
     environment = make_environment(time_limit=time_limit)
+    environment.summaries = summaries
     bound = environment.template_class.from_code(
         environment, template.code, environment.make_globals(None)
     )

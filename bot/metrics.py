@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.ai.results import AIUse, FailureKind
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -79,6 +81,7 @@ class Metrics:
             "When the last webhook was accepted",
             registry=r,
         )
+        self.ai = AICounters(r)
         r.register(_Live(self))
 
     def webhook(self, hook: str, outcome: str) -> None:
@@ -101,6 +104,50 @@ class Metrics:
         """The exposition text, after reading the database-backed values."""
         self.snapshot = await refresh()
         return generate_latest(self.registry)
+
+
+class AICounters:
+    """The AI step's four counters, by use; a `bot.ai.metrics.AIMetrics`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "chatops_ai_requests_total",
+            "Requests sent to the AI endpoint, by use (categorise, summarise, understand)",
+            ["use"],
+            registry=registry,
+        )
+        self.token_counts = Counter(
+            "chatops_ai_tokens_total",
+            "Tokens the AI endpoint reported (or the bot estimated), by use",
+            ["use"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "chatops_ai_failures_total",
+            "AI requests whose answer was unusable (timeout, HTTP error, invalid output), "
+            "by use and kind",
+            ["use", "kind"],
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "chatops_ai_fallbacks_total",
+            "AI steps that fell back to rules while AI is configured (failures and a spent "
+            "budget), by use and kind",
+            ["use", "kind"],
+            registry=registry,
+        )
+
+    def request(self, use: AIUse) -> None:
+        self.requests.labels(use).inc()
+
+    def tokens(self, use: AIUse, count: int) -> None:
+        self.token_counts.labels(use).inc(max(0, count))
+
+    def failure(self, use: AIUse, kind: FailureKind) -> None:
+        self.failures.labels(use, kind.value).inc()
+
+    def fallback(self, use: AIUse, kind: FailureKind) -> None:
+        self.fallbacks.labels(use, kind.value).inc()
 
 
 class _Live(Collector):

@@ -7,7 +7,7 @@ is owned by one module each (a schedule by `bot.triggers.schedule`, a trigger's 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,6 +60,8 @@ class Hook(SQLModel, table=True):
     threads: str | None = None  # None: the preset's default
     rate_limit: int | None = None  # deliveries per minute; None: the configured default
     run_trigger: str | None = None
+    categorise: str | None = None  # AI labels, "name: when; name2: when" (bot.ai.labels)
+    summary: bool = False  # an AI summary above long messages
     paused: bool = False
     rejected: int = 0
     created_by: str
@@ -161,6 +163,9 @@ class Trigger(SQLModel, table=True):
     schedule: dict[str, Any] = _json()
     schedule_text: str | None = None  # as the user wrote it, for editing
     options: dict[str, str] = _json()
+    # Set with `/trigger set` (bot.triggers.settings), apart from ``options``: the form
+    # shows and re-reads ``options`` as the add grammar's, and an edit replaces them.
+    settings: dict[str, str] = _json(default_factory=dict)
     state: dict[str, Any] = _json()
     paused: bool = False
     created_by: str
@@ -247,3 +252,13 @@ class SecretRecord(SQLModel, table=True):
     set_by: str
     set_at: datetime = _utc_datetime()
     last_change: str | None = None
+
+
+class AIUsage(SQLModel, table=True):
+    """Tokens a workspace spent on the AI step per UTC day (`bot.ai.budget`)."""
+
+    __tablename__ = "ai_usage"
+
+    team_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    tokens: int = 0

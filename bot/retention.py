@@ -10,6 +10,7 @@ What is kept, and for how long (``RETENTION_DAYS`` is the setting, 30 by default
 | drafts | open ones expire after a day; answered ones are deleted after a week |
 | audit entries | `AUDIT_DAYS` |
 | thread roots | `THREAD_DAYS`: an event for a thread older than that starts a new one |
+| AI token counts | `AI_USAGE_DAYS` (the budget needs only today's) |
 
 Trigger runs are pruned by the runner itself (the last 200 per trigger). Deliveries still
 being received or processed are never deleted. Each statement deletes at most `BATCH` rows
@@ -30,9 +31,19 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlmodel import col
 
+from bot.ai.budget import budget_day
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import AuditEntry, Delivery, Draft, Hook, OutboxMessage, SlackEvent, ThreadRoot
+from bot.models import (
+    AIUsage,
+    AuditEntry,
+    Delivery,
+    Draft,
+    Hook,
+    OutboxMessage,
+    SlackEvent,
+    ThreadRoot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,7 @@ OPEN_DRAFT_DAYS: Final = 1
 CLOSED_DRAFT_DAYS: Final = 7
 AUDIT_DAYS: Final = 365
 THREAD_DAYS: Final = 90
+AI_USAGE_DAYS: Final = 7
 FINISHED_DELIVERIES: Final = ("posted", "filtered", "dropped", "failed")
 VACUUM_PAGES: Final = 2000  # pages returned per statement (8 MB with 4 kB pages)
 
@@ -102,6 +114,9 @@ class Retention:
             ),
             "thread_roots": await self._in_batches(
                 ThreadRoot, col(ThreadRoot.created_at) < now - timedelta(days=THREAD_DAYS)
+            ),
+            "ai_usage": await self._in_batches(
+                AIUsage, col(AIUsage.day) < budget_day(now - timedelta(days=AI_USAGE_DAYS))
             ),
         }
         if sum(deleted.values()) and self.db.is_sqlite:

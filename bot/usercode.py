@@ -35,6 +35,12 @@ Guarantees:
 * The event loop never runs user code; it encodes each context as JSON (one job per
   turn of the loop: a 1 MB payload takes about 5 ms) and waits on pipes.
 
+Summaries: a template's ``|summarise`` calls are recorded in the worker, which prints a
+marker for each (`bot.ai.summaries`); `run` then has ``write_summaries`` (the AI step,
+given by the composition root) write them, for ``TemplateJob.team``'s budget, and
+returns the text with each marker replaced. Without it, or if it fails, each becomes the
+rule-based fallback (the first words and "…"). Callers only ever see finished text.
+
 Wiring: one runner per app, built in the composition root (``on_event`` can feed a
 Prometheus counter) and closed after the callers stop. The webhook processor runs a
 `ConditionJob` per delivery whose hook has a filter, then a `TemplateJob` per delivery
@@ -58,11 +64,17 @@ import itertools
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Literal, overload
 
+from bot.ai.summaries import (
+    RecordedSummaries,
+    SummaryRequest,
+    fill_markers,
+    slack_fallback,
+)
 from bot.expressions import (
     DEFAULT_MAX_CHARS,
     DEFAULT_TIME_LIMIT,
@@ -120,11 +132,17 @@ class WorkerStartError(UserCodeUnavailable):
 
 @dataclass(frozen=True)
 class TemplateJob:
-    """Render the template ``source``; the outcome is its text (at most ``max_chars``)."""
+    """Render the template ``source``; the outcome is its text (at most ``max_chars``,
+    plus what ``|summarise`` calls write).
+
+    ``team`` is the workspace whose AI budget pays for the template's ``|summarise``
+    calls (None: they print the rule-based fallback).
+    """
 
     source: str
     context: Context
     max_chars: int = DEFAULT_MAX_CHARS
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,20 @@ class Failed:
 
 
 Outcome = str | bool | JSON | Failed
+# Writes the summaries a template asked for (``|summarise``), as Slack text to put in
+# place of its markers: ``(team, requests) -> one text per request``. Never raises.
+SummaryWriter = Callable[[str | None, Sequence[SummaryRequest]], Awaitable[Sequence[str]]]
+
+
+@dataclass(frozen=True)
+class _Summarised:
+    """A template's text whose markers still wait for their summaries (`bot.ai.summaries`)."""
+
+    text: str
+    summaries: RecordedSummaries
+
+
+_Settled = Outcome | _Summarised
 
 
 @dataclass(frozen=True)
@@ -253,7 +285,7 @@ _FAILURE_KINDS: Mapping[str, FailureKind] = {
 }
 
 
-def _outcome(job: Job, reply: Mapping[str, Any]) -> Outcome:
+def _outcome(job: Job, reply: Mapping[str, Any]) -> _Settled:
     """The worker's reply for ``job``, checked: the worker runs untrusted code."""
     if "ok" not in reply:
         line = reply.get("line")
@@ -261,10 +293,21 @@ def _outcome(job: Job, reply: Mapping[str, Any]) -> Outcome:
         return Failed(str(reply.get("error")), line if isinstance(line, int) else None, kind)
     value = reply["ok"]
     if isinstance(job, TemplateJob):
-        return value if isinstance(value, str) else Failed("the worker sent no text")
+        if not isinstance(value, str):
+            return Failed("the worker sent no text")
+        return _template_text(value, reply.get("summaries"))
     if isinstance(job, ConditionJob):
         return value if isinstance(value, bool) else Failed("the worker sent no truth value")
     return value  # type: ignore[no-any-return]  # any JSON, by contract
+
+
+def _template_text(text: str, summaries: Any) -> str | _Summarised | Failed:
+    if summaries is None:
+        return text
+    try:
+        return _Summarised(text, RecordedSummaries.from_json(summaries))
+    except ValueError as error:
+        return Failed(f"the worker sent malformed summaries ({error})")
 
 
 # -- the queue --------------------------------------------------------------------------------
@@ -283,7 +326,7 @@ class _Batch:
 @dataclass(eq=False)
 class _Pending:
     job: Job
-    result: asyncio.Future[Outcome]
+    result: asyncio.Future[_Settled]
     batch: _Batch
 
     def fail(self, error: UserCodeUnavailable) -> None:
@@ -340,7 +383,7 @@ class _Queue:
             for pending in self._batches.popleft().waiting:
                 pending.fail(error)
 
-    def settle(self, pending: _Pending, outcome: Outcome) -> None:
+    def settle(self, pending: _Pending, outcome: _Settled) -> None:
         self.event(_event_for(outcome))
         if isinstance(outcome, Failed) and outcome.kind == "time_limit":
             pending.batch.timed_out.add(pending.job.source)
@@ -368,7 +411,7 @@ def _next_live(waiting: deque[_Pending]) -> _Pending | None:
     return None
 
 
-def _event_for(outcome: Outcome) -> Event:
+def _event_for(outcome: _Settled) -> Event:
     if not isinstance(outcome, Failed):
         return "job_ok"
     events: Mapping[str, Event] = {"time_limit": "job_timed_out", "crashed": "job_crashed"}
@@ -507,7 +550,7 @@ class _Slot:
         )
         return Failed(f"the worker running it stopped ({status})", None, "crashed")
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: _Settled) -> None:
         done = self.sent.popleft()
         self.sent_bytes -= done.size
         self.queue.settle(done.pending, outcome)
@@ -542,9 +585,11 @@ class UserCodeRunner:
         limits: UserCodeLimits | None = None,
         *,
         on_event: Callable[[Event], None] | None = None,
+        write_summaries: SummaryWriter | None = None,
     ) -> None:
         self.limits = limits or UserCodeLimits()
         self._on_event = on_event
+        self._write_summaries = write_summaries
         self._queue: _Queue | None = None
         self._slots: list[asyncio.Task[None]] = []
         self._pids: set[int] = set()
@@ -573,10 +618,45 @@ class UserCodeRunner:
         )
         queue.add(batch)
         try:
-            return list(await asyncio.gather(*results))
+            settled = list(await asyncio.gather(*results))
         finally:
             for result in results:
                 result.cancel()  # no-op for the settled ones
+        return await self._with_summaries(jobs, settled)
+
+    async def _with_summaries(
+        self, jobs: Sequence[Job], settled: Sequence[_Settled]
+    ) -> list[Outcome]:
+        """The outcomes, with every template's ``|summarise`` markers filled, all
+        templates' summaries written at once."""
+        waiting = [
+            (index, job.team if isinstance(job, TemplateJob) else None, outcome)
+            for index, (job, outcome) in enumerate(zip(jobs, settled, strict=True))
+            if isinstance(outcome, _Summarised)
+        ]
+        outcomes: list[Outcome] = [
+            "" if isinstance(outcome, _Summarised) else outcome for outcome in settled
+        ]
+        texts = await asyncio.gather(
+            *(self._summaries(team, outcome.summaries.requests) for _, team, outcome in waiting)
+        )
+        for (index, _, outcome), written in zip(waiting, texts, strict=True):
+            summaries = outcome.summaries
+            outcomes[index] = fill_markers(outcome.text, summaries.nonce, written)
+        return outcomes
+
+    async def _summaries(
+        self, team: str | None, requests: Sequence[SummaryRequest]
+    ) -> Sequence[str]:
+        fallback = [slack_fallback(request) for request in requests]
+        if self._write_summaries is None:
+            return fallback
+        try:
+            written = await self._write_summaries(team, requests)
+        except Exception:  # a summary is never worth losing the message over
+            log.exception("writing template summaries failed; using the fallback")
+            return fallback
+        return written if len(written) == len(requests) else fallback
 
     def pids(self) -> set[int]:
         """The process ids of the running workers (for tests and diagnostics)."""

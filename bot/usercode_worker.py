@@ -8,6 +8,10 @@ order, each a frame: 4 bytes of big-endian length, then that many bytes of JSON.
              "context": {...}, "time_limit": float, "max_chars": int}
     reply:  {"ok": value}  or  {"error": str, "line": int | null, "kind": FailureKind}
 
+A template that called ``|summarise`` is answered ``{"ok": text, "summaries": {"nonce":
+str, "requests": [{"text", "words", "instruction"}, ...]}}``: its text holds a marker per
+request, which the bot fills (`bot.ai.summaries`); the worker itself never calls a model.
+
 and first of all, once it is ready, ``{"ready": pid}``. It exits when stdin closes.
 
 Jobs run with `bot.expressions` and its cooperative deadline; the bot kills the worker
@@ -35,6 +39,7 @@ from typing import Any, BinaryIO, Literal
 
 from jinja2.runtime import Undefined
 
+from bot.ai.summaries import SummaryRecorder
 from bot.expressions import (
     ExpressionError,
     RenderError,
@@ -76,11 +81,25 @@ def write_reply(stream: BinaryIO, reply: Reply) -> None:
 # -- one job ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _WithSummaries:
+    """A template's text with the ``|summarise`` requests its markers stand for."""
+
+    text: str
+    summaries: SummaryRecorder
+
+
 def _render(job: Mapping[str, Any]) -> Any:
     template = compile_template(job["source"])
-    return render_template(
-        template, job["context"], max_chars=job["max_chars"], time_limit=job["time_limit"]
+    recorder = SummaryRecorder()
+    text = render_template(
+        template,
+        job["context"],
+        max_chars=job["max_chars"],
+        time_limit=job["time_limit"],
+        summaries=recorder,
     )
+    return _WithSummaries(text, recorder) if recorder.requests else text
 
 
 def _truth(job: Mapping[str, Any]) -> Any:
@@ -168,7 +187,10 @@ def run_job(payload: bytes, timed_out: TimedOut) -> Reply:
 
 def _run(job: Mapping[str, Any]) -> Reply:
     try:
-        return {"ok": _KINDS[job["kind"]](job)}
+        value = _KINDS[job["kind"]](job)
+        if isinstance(value, _WithSummaries):
+            return {"ok": value.text, "summaries": value.summaries.to_json()}
+        return {"ok": value}
     except TimeLimitError as error:
         return _failure(error.reason, error.line, "time_limit")
     except RenderError as error:

@@ -21,12 +21,14 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ai.steps import AISteps
 from bot.audit import Actor
 from bot.clock import Clock
 from bot.config import Settings
 from bot.conversation import drafts as proposals
 from bot.conversation import home
 from bot.conversation import modals as forms
+from bot.conversation.ai_read import AIAnswer, read_by_ai
 from bot.conversation.understand import HookProposal, NotUnderstood, understand
 from bot.credentials import slash as secret_text
 from bot.credentials.service import SecretService
@@ -74,6 +76,7 @@ class Conversation:
     drafts: proposals.Drafts
     background: BackgroundTasks
     secrets: SecretService
+    ai: AISteps | None = None  # reads requests the rules do not understand (ai_read)
 
     # Slash commands: no arguments (or "new"/"edit NAME") open a modal.
 
@@ -139,13 +142,19 @@ class Conversation:
             min_interval=timedelta(seconds=self.settings.trigger_min_interval),
             user_id=asker.user_id,
         )
+        note = ""
         if isinstance(heard, NotUnderstood):
-            raise UsageError(_not_understood(heard))
+            read = await read_by_ai(self.ai, asker, text, self.trigger_slash.parse)
+            if read is None:
+                raise UsageError(_not_understood(heard))
+            if isinstance(read, AIAnswer):
+                raise UsageError(read.text)
+            heard, note = read.proposal, read.note
         if isinstance(heard, HookProposal):
-            return _hook_summary(heard.spec, asker), heard.spec
+            return _hook_summary(heard.spec, asker) + note, heard.spec
         self.triggers.validate(heard.spec)
         preview = self.triggers.preview(asker, heard.spec)
-        return trigger_text.summary_text(preview, heard.spec.schedule), heard.spec
+        return trigger_text.summary_text(preview, heard.spec.schedule) + note, heard.spec
 
     # Buttons.
 

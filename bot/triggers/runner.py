@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.ai.steps import AISteps
 from bot.batching import GroupCommit
 from bot.clock import Clock
 from bot.db import Database, insert_skipping_conflicts
@@ -30,6 +31,7 @@ from bot.net import DEFAULT_MAX_BYTES
 from bot.outbox import Outbox, enqueue
 from bot.tasks import BackgroundTasks
 from bot.triggers import checks
+from bot.triggers.ai_notes import NO_NOTES, ItemNotes, noted, notes_for
 from bot.triggers.conditions import to_expression
 from bot.triggers.digest import digest
 from bot.triggers.evaluate import (
@@ -92,6 +94,7 @@ class _Outcome:
     state: TriggerState
     announcements: list[Announcement]
     next_run: datetime | None
+    notes: Sequence[ItemNotes] = ()  # the AI's, per announcement (bot.triggers.ai_notes)
 
 
 _TRIGGERS: sa.Table = Trigger.__table__  # type: ignore[attr-defined]
@@ -160,6 +163,7 @@ class TriggerRunner:
     concurrency: int
     check_max_bytes: int = DEFAULT_MAX_BYTES
     usercode: UserCodeRunner = field(default_factory=UserCodeRunner)
+    ai: AISteps | None = None
     on_run: Callable[[str, str, float, float], None] = lambda kind, outcome, late, took: None
     last_lateness: float = 0.0  # seconds, of the latest scheduled run (for /trigger status)
     _limit: asyncio.Semaphore = field(init=False)
@@ -192,6 +196,7 @@ class TriggerRunner:
             observation = await self._observe(trigger, self.clock.now())
             duration_ms = (time.perf_counter() - began) * 1000
             state, announcements = self._decide(trigger, observation, self.clock.now())
+            notes = await notes_for(self.ai, trigger, announcements)
             schedule = schedule_from_dict(trigger.schedule)
             next_run = (
                 trigger.next_run_at
@@ -200,7 +205,14 @@ class TriggerRunner:
             )
             await self._saves.submit(
                 _Outcome(
-                    trigger, scheduled_for, observation, duration_ms, state, announcements, next_run
+                    trigger,
+                    scheduled_for,
+                    observation,
+                    duration_ms,
+                    state,
+                    announcements,
+                    next_run,
+                    notes,
                 )
             )
         trigger.next_run_at = next_run
@@ -425,10 +437,11 @@ class TriggerRunner:
         trigger = outcome.trigger
         incident = trigger.incident
         messages = []
-        for announcement in outcome.announcements:
+        notes = outcome.notes or [NO_NOTES] * len(outcome.announcements)
+        for announcement, said in zip(outcome.announcements, notes, strict=True):
             if opens_incident(announcement):
                 incident += 1
-            messages.append(announcement_message(trigger, announcement, incident))
+            messages.append(noted(announcement_message(trigger, announcement, incident), said))
         if trigger.kind == "message":
             messages.append(post_message(trigger, trigger.target or ""))
         elif trigger.kind == "report":

@@ -30,6 +30,7 @@ from bot.triggers.conditions import ConditionError, check_condition
 from bot.triggers.evaluate import TriggerState, mute, state_from_dict
 from bot.triggers.schedule import schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
+from bot.triggers.settings import TriggerSettings
 from bot.triggers.spec import TriggerSpec
 
 FEED_PROBE_SECONDS = 1.5
@@ -200,6 +201,14 @@ class TriggerService:
         await self._require_owner(actor, trigger)
         state = mute(state_from_dict(trigger.state), self.clock.now())
         return await self._change(actor, trigger, "unmuted", state=state.to_dict())
+
+    async def change_settings(
+        self, actor: Actor, trigger: Trigger, settings: TriggerSettings
+    ) -> Trigger:
+        """Apply ``settings`` (``/trigger set``) to ``trigger``: its creator or an admin."""
+        await self._require_owner(actor, trigger)
+        updated = settings.applied_to(trigger.settings or {})
+        return await self._change(actor, trigger, f"set {settings.describe()}", settings=updated)
 
     async def delete(self, actor: Actor, trigger: Trigger) -> None:
         await self._require_owner(actor, trigger)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.ai.steps import AISteps, help_line
 from bot.audit import Actor, note_in
 from bot.clock import Clock
 from bot.config import Settings
@@ -26,6 +27,7 @@ from bot.outbox import Message, Outbox
 from bot.slack.blocks import channel_mention, escape_mrkdwn, plural
 from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
+from bot.slack.text import parse_key_values
 from bot.slack.users import UserDirectory
 from bot.status import describe_health, read_health
 from bot.triggers.evaluate import TriggerState, state_from_dict
@@ -38,6 +40,7 @@ from bot.triggers.runner import NotRun, RunResult, TriggerRunner
 from bot.triggers.schedule import Schedule, local_time, schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
 from bot.triggers.service import TriggerService
+from bot.triggers.settings import SETTINGS, describe, example_settings, read_settings
 from bot.triggers.spec import TriggerSpec
 
 CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.I)
@@ -52,6 +55,7 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 • `/trigger add weekly every monday at 9am report #ops`
 Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
+Settings: `/trigger set NAME categorise="sales: buying or prices; support: problems; spam" summary=on|off` — the AI picks one label per new item (`key=` with nothing clears a setting).
 Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME` · `/trigger edit NAME` (a form)"""
 
 
@@ -68,6 +72,7 @@ class TriggerSlash:
     users: UserDirectory
     outbox: Outbox
     limits: ManualLimits
+    ai: AISteps | None = None
 
     async def __call__(self, command: Command) -> Reply:
         subcommands: dict[str, Subcommand] = {
@@ -82,8 +87,11 @@ class TriggerSlash:
             "mute": self.mute,
             "unmute": self.unmute,
             "status": self.status,
+            "set": self.set,
         }
-        return await run_subcommand(command, "/trigger", subcommands, HELP)
+        return await run_subcommand(
+            command, "/trigger", subcommands, f"{HELP}\n{help_line(self.ai)}"
+        )
 
     async def parse(self, actor: Actor, text: str) -> TriggerSpec:
         """Read ``/trigger add`` text (what follows ``add``, Slack-escaped) as ``actor``
@@ -138,6 +146,7 @@ class TriggerSlash:
             f"*State:* {describe_state(trigger, self.clock.now(), zone)}",
             "*Options:* "
             + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
+            settings_line(trigger),
             f"*Last change:* {note_in(trigger.last_change, zone)}",
             "*Last runs:*" if runs else "*Last runs:* none yet",
             *(run_line(run, schedule.tz) for run in runs),
@@ -210,18 +219,35 @@ class TriggerSlash:
         )
 
     async def status(self, command: Command, _words: list[str], _rest: str) -> Reply:
-        """How the bot itself is doing: scheduler lag, overdue runs, the outbox, last activity."""
+        """How the bot itself is doing: scheduler lag, overdue runs, the outbox, last
+        activity, and the AI step's budget."""
         now = self.clock.now()
         health = await read_health(self.db, now)
-        return Reply(
-            describe_health(
-                health,
-                leader=self.scheduling.leading,
-                lateness=self.runner.last_lateness,
-                now=now,
-                zone=await self.users.zone(command.user_id),
-            )
+        text = describe_health(
+            health,
+            leader=self.scheduling.leading,
+            lateness=self.runner.last_lateness,
+            now=now,
+            zone=await self.users.zone(command.user_id),
         )
+        ai = await self.ai.status(command.team_id) if self.ai else "AI: off (rules only)"
+        return Reply(f"{text}\n{ai}")
+
+    async def set(self, command: Command, words: list[str], _rest: str) -> Reply:
+        """``/trigger set NAME key=value …``: change a trigger's settings (`SETTINGS`)."""
+        trigger = await self._named(command, words, "set")
+        options, extra = parse_key_values(words[1:])
+        if extra or not options:
+            raise UsageError(
+                f"`/trigger set` takes settings as key=value ({', '.join(SETTINGS)}). "
+                f"Example: `/trigger set {trigger.name} {example_settings()}`"
+            )
+        settings = read_settings(options)
+        trigger = await self.service.change_settings(command.actor, trigger, settings)
+        said = escape_mrkdwn(settings.describe())
+        asks_ai = any(value is not None for value in settings.changes.values())
+        no_ai = f"\n{help_line(None)}" if asks_ai and not (self.ai and self.ai.enabled) else ""
+        return Reply(f"Updated *{trigger.name}*: {said}{no_ai}")
 
     async def mute(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "mute")
@@ -350,6 +376,13 @@ def history_text(trigger: Trigger, runs: list[TriggerRun]) -> str:
     return f"*Last {plural(len(runs), 'run')} of {trigger.name}*\n" + "\n".join(
         run_line(r, tz) for r in runs
     )
+
+
+def settings_line(trigger: Trigger) -> str:
+    """``*Settings:* categorise=sales, support · summary=on`` (what ``/trigger set`` set)."""
+    stored = trigger.settings or {}
+    said = " · ".join(f"{key}={describe(key, value)}" for key, value in stored.items())
+    return f"*Settings:* {escape_mrkdwn(said) if said else 'none'}"
 
 
 def describe_target(trigger: Trigger, *, masked: bool = False) -> str:

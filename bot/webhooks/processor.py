@@ -21,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.ai.labels import Label, LabelError, parse_labels
+from bot.ai.notes import content_text, with_notes
+from bot.ai.steps import AISteps, ToCategorise, ToSummarise
 from bot.clock import Clock, sleep_or_wake
 from bot.db import Database
 from bot.expressions import (
@@ -141,8 +144,9 @@ def assemble(
 
 
 def needs_processing(hook: Hook) -> bool:
-    """True when a hook's deliveries run user code or act (so the processor handles them)."""
-    return bool(hook.template or hook.filter or hook.run_trigger)
+    """True when a hook's deliveries run user code, ask the AI step or act (so the
+    processor handles them, outside the ingest transaction)."""
+    return bool(hook.template or hook.filter or hook.run_trigger or hook.categorise or hook.summary)
 
 
 def fast_message(delivery: StoredDelivery, payload: Any, hook: Hook) -> Message | None:
@@ -157,15 +161,40 @@ def fast_message(delivery: StoredDelivery, payload: Any, hook: Hook) -> Message 
     return outcome if isinstance(outcome, Message) else None
 
 
-def template_context(event: InboundEvent, hook: Hook) -> dict[str, Any]:
-    """What templates and filters can see."""
+def template_context(
+    event: InboundEvent, hook: Hook, category: Label | None = None
+) -> dict[str, Any]:
+    """What templates and filters can see; ``category`` is the AI's label (None when the
+    hook does not categorise, AI is off, or it failed)."""
     return {
         "payload": event.payload,
         "headers": dict(event.headers),
         "event": event.event,
         "sender": event.sender,
         "hook": hook.name,
+        "category": None if category is None else category.name,
     }
+
+
+def hook_labels(hook: Hook) -> tuple[Label, ...]:
+    """The labels a hook's deliveries are sorted into (none when it does not categorise)."""
+    if not hook.categorise:
+        return ()
+    try:
+        return parse_labels(hook.categorise)
+    except LabelError:  # checked when set; a label rule changed since
+        log.warning("hook %s: its categorise= labels no longer parse; not categorising", hook.name)
+        return ()
+
+
+def event_text(event: InboundEvent) -> str:
+    """What the AI step reads of an event: the words its preset's message shows ("" if
+    the preset fails: then nothing is asked, and `assemble` reports the failure)."""
+    try:
+        rendered = presets.render(event)
+    except Exception:
+        return ""
+    return content_text(rendered.text, rendered.blocks)
 
 
 def _passes(source: str, context: dict[str, Any]) -> bool:
@@ -243,6 +272,15 @@ class _Parsed:
     hook: Hook
     event: InboundEvent
     context: dict[str, Any]
+    category: Label | None = None
+
+    def categorised(self, category: Label | None) -> _Parsed:
+        """The same delivery with the AI's label in its user code's scope."""
+        if category is None:
+            return self
+        return replace(
+            self, context=template_context(self.event, self.hook, category), category=category
+        )
 
 
 def _parse(delivery: Delivery, hook: Hook) -> _Parsed | Skip:
@@ -282,6 +320,7 @@ class DeliveryProcessor:
     outbox: Outbox
     usercode: UserCodeRunner
     run_trigger: Callable[[str, str], Awaitable[None]] | None = None
+    ai: AISteps | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
@@ -366,7 +405,7 @@ class DeliveryProcessor:
     async def _decide_all(self, deliveries: list[tuple[Delivery, Hook]]) -> list[Message | Skip]:
         """Each delivery's outcome, its filter and template run in user-code workers (one
         batch of filters, then one batch of templates); the event loop only waits."""
-        parsed = [_parse(delivery, hook) for delivery, hook in deliveries]
+        parsed = await self._categorise([_parse(delivery, hook) for delivery, hook in deliveries])
         readable = [item for item in parsed if isinstance(item, _Parsed)]
         filtered = await self._run_filters(readable)
         passing = [item for item in readable if id(item) not in filtered]
@@ -379,7 +418,61 @@ class DeliveryProcessor:
                 outcomes.append(filtered[id(item)])
             else:
                 outcomes.append(_assemble_safely(item, templates.get(id(item))))
-        return outcomes
+        return await self._with_ai_notes(parsed, outcomes)
+
+    async def _categorise(self, parsed: list[_Parsed | Skip]) -> list[_Parsed | Skip]:
+        """Each delivery of a hook with ``categorise=`` gets the AI's label (before its
+        filter and template run, which see it as ``category``); none when AI is off or
+        fails, and the delivery goes on as it would have."""
+        wanted = [
+            (index, item, labels)
+            for index, item in enumerate(parsed)
+            if isinstance(item, _Parsed) and (labels := hook_labels(item.hook))
+        ]
+        if self.ai is None or not wanted:
+            return parsed
+        asks = [
+            ToCategorise(item.hook.team_id, event_text(item.event), labels)
+            for _, item, labels in wanted
+        ]
+        labelled = list(parsed)
+        for (index, item, _), label in zip(wanted, await self.ai.categorise_all(asks), strict=True):
+            labelled[index] = item.categorised(label)
+        return labelled
+
+    async def _with_ai_notes(
+        self, parsed: list[_Parsed | Skip], outcomes: list[Message | Skip]
+    ) -> list[Message | Skip]:
+        """Messages with the AI's category line and, for hooks with ``summary=on`` and
+        long content, its summary on top (none when AI is off or fails)."""
+        posted = [
+            (item, outcome)
+            for item, outcome in zip(parsed, outcomes, strict=True)
+            if isinstance(item, _Parsed) and isinstance(outcome, Message)
+        ]
+        summaries = await self._summaries([(item, m) for item, m in posted if item.hook.summary])
+        noted = {
+            id(message): with_notes(
+                message, summary=summaries.get(id(message)), category=item.category
+            )
+            for item, message in posted
+        }
+        return [noted.get(id(outcome), outcome) for outcome in outcomes]
+
+    async def _summaries(self, posted: list[tuple[_Parsed, Message]]) -> dict[int, str]:
+        """The AI's summary of each long message (by ``id()``), where it wrote one."""
+        if self.ai is None or not posted:
+            return {}
+        asks = [
+            ToSummarise(item.hook.team_id, content_text(message.text, message.blocks))
+            for item, message in posted
+        ]
+        written = await self.ai.summaries_of(asks)
+        return {
+            id(message): text
+            for (_, message), text in zip(posted, written, strict=True)
+            if text is not None
+        }
 
     async def _run_filters(self, items: list[_Parsed]) -> dict[int, Skip]:
         """The deliveries (by ``id()``) whose hook's filter is false."""
@@ -405,7 +498,10 @@ class DeliveryProcessor:
     async def _run_templates(self, items: list[_Parsed]) -> dict[int, str | Failed]:
         """Each delivery's template output (by ``id()``), for hooks that have a template."""
         with_template = [item for item in items if item.hook.template]
-        jobs = [TemplateJob(item.hook.template or "", item.context) for item in with_template]
+        jobs = [
+            TemplateJob(item.hook.template or "", item.context, team=item.hook.team_id)
+            for item in with_template
+        ]
         outcomes = await self.usercode.run(jobs) if jobs else []
         return {id(item): outcome for item, outcome in zip(with_template, outcomes, strict=True)}
 

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.ai.labels import LabelError, format_labels, parse_labels
+from bot.ai.steps import AISteps, help_line
 from bot.audit import note_in
 from bot.errors import SpecError, UsageError
 from bot.limits import ManualLimits
 from bot.models import Delivery, Hook
 from bot.names import NAME_RULE, valid_name
 from bot.outbox import THREAD_MODES
-from bot.slack.blocks import channel_mention, plural
+from bot.slack.blocks import channel_mention, escape_mrkdwn, plural
 from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.text import parse_channel, parse_key_values, unescape
@@ -27,9 +29,9 @@ from bot.slack.users import UserDirectory
 from bot.webhooks.processor import default_thread_mode
 from bot.webhooks.service import CreatedHook, HookService, Renewed
 from bot.webhooks.setup import setup_instructions
-from bot.webhooks.spec import PRESETS, HookSettings, HookSpec
+from bot.webhooks.spec import PRESETS, HookSettings, HookSpec, label_names
 
-SETTABLE = ("threads", "rate", "channel", "preset", "secret", "run")
+SETTABLE = ("threads", "rate", "channel", "preset", "secret", "run", "categorise", "summary")
 
 HELP = """*Webhooks* — give any system a URL that posts into a channel.
 • `/hook create NAME [#channel] [preset=auto|github|gitlab|alertmanager|grafana|sentry|stripe|generic] [secret=VALUE]`
@@ -38,7 +40,8 @@ HELP = """*Webhooks* — give any system a URL that posts into a channel.
 • `/hook template NAME {{ payload.action }} on {{ payload.repository.full_name }}` · `/hook template NAME clear`
 • `/hook filter NAME event == "pull_request" and payload.action in ["opened", "closed"]` · `/hook filter NAME clear`
 • `/hook pause NAME` · `/hook resume NAME` · `/hook rotate NAME [url|secret]` · `/hook delete NAME` · `/hook replay NAME DELIVERY_ID`
-`run=TRIGGER` runs a trigger (say a health check) each time a delivery passes the filter.
+• `/hook set NAME categorise="sales: buying or prices; support: problems with the product; spam" summary=on|off`
+`run=TRIGGER` runs a trigger (say a health check) each time a delivery passes the filter. `categorise=` has the AI pick one label per event (`category` in templates and filters; `categorise=` alone stops it); `summary=on` puts an AI summary above long messages.
 A hook's URL and secret are shown once, when made: `/hook rotate NAME url` makes a new URL.
 Example: `/hook create deploys #ops preset=github`"""
 
@@ -51,6 +54,7 @@ class HookSlash:
     default_rate_limit: int
     users: UserDirectory
     limits: ManualLimits
+    ai: AISteps | None = None
 
     async def __call__(self, command: Command) -> Reply:
         subcommands: dict[str, Subcommand] = {
@@ -69,7 +73,7 @@ class HookSlash:
             "log": self.log,
             "replay": self.replay,
         }
-        return await run_subcommand(command, "/hook", subcommands, HELP)
+        return await run_subcommand(command, "/hook", subcommands, f"{HELP}\n{help_line(self.ai)}")
 
     async def create(self, command: Command, words: list[str], _rest: str) -> Reply:
         created = await self.service.create(command.actor, parse_create(words))
@@ -100,6 +104,7 @@ class HookSlash:
             f"*Template:* {'`' + hook.template[:200] + '`' if hook.template else 'the preset default'}",
             f"*Filter:* {'`' + hook.filter + '`' if hook.filter else 'none'}",
             f"*Runs trigger:* {hook.run_trigger or 'none'}",
+            ai_settings_line(hook),
             f"*Rejected requests:* {hook.rejected}",
             f"*Last change:* {note_in(hook.last_change, zone)}",
             f"Change these with `/hook set {hook.name} {' '.join(f'{key}=…' for key in SETTABLE)}`,"
@@ -122,7 +127,9 @@ class HookSlash:
         settings = parse_settings(options, hook.name)
         hook = await self.service.change(command.actor, hook, settings)
         moved = unknown_channel_note(hook.channel_id) if settings.channel else ""
-        return Reply(f"Updated *{hook.name}*: {settings.describe()}{moved}")
+        asks_ai = bool(settings.categorise or settings.summary)
+        no_ai = f"\n{help_line(None)}" if asks_ai and not (self.ai and self.ai.enabled) else ""
+        return Reply(f"Updated *{hook.name}*: {escape_mrkdwn(settings.describe())}{moved}{no_ai}")
 
     async def delete(self, command: Command, words: list[str], _rest: str) -> Reply:
         hook = await self._named(command, words, "delete")
@@ -231,7 +238,38 @@ def parse_settings(options: Mapping[str, str], hook_name: str) -> HookSettings:
         preset=_preset(options["preset"]) if "preset" in options else None,
         secret=options.get("secret"),
         run_trigger=None if run is None else (_name(run) if run else ""),
+        categorise=_labels(options["categorise"]) if "categorise" in options else None,
+        summary=_on_off(options["summary"], "summary") if "summary" in options else None,
     )
+
+
+def _labels(value: str) -> str:
+    """``categorise=`` text → the labels as stored ("" stops categorising)."""
+    if not value.strip():
+        return ""
+    try:
+        return format_labels(parse_labels(value))
+    except LabelError as error:
+        raise SpecError(
+            f"`categorise=`: {error}. Example: "
+            '`categorise="sales: questions about buying; support: problems; spam"`',
+            field="categorise",
+            part=value,
+        ) from None
+
+
+def _on_off(value: str, key: str) -> bool:
+    if value.lower() not in ("on", "off"):
+        raise SpecError(
+            f"`{key}={value}`: use on or off. Example: `{key}=on`", field=key, part=value
+        )
+    return value.lower() == "on"
+
+
+def ai_settings_line(hook: Hook) -> str:
+    """``*AI:* categorise=sales, support · summary=on`` for ``/hook show``."""
+    labels = label_names(hook.categorise) if hook.categorise else "off"
+    return f"*AI:* categorise={escape_mrkdwn(labels)} · summary={'on' if hook.summary else 'off'}"
 
 
 def _name(text: str) -> str:

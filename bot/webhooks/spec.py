@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bot.ai.labels import parse_labels
 from bot.outbox import ThreadMode
 from bot.webhooks.event import SENDERS
 
@@ -46,7 +47,8 @@ def hook_spec_from_dict(data: Mapping[str, Any]) -> HookSpec:
 class HookSettings:
     """Changes to a hook's settings; None leaves one as it is.
 
-    ``run_trigger`` "" clears the trigger a hook runs.
+    ``run_trigger`` "" clears the trigger a hook runs; ``categorise`` is the labels as
+    `bot.ai.labels.format_labels` writes them, "" to stop categorising.
     """
 
     threads: ThreadMode | None = None
@@ -55,6 +57,8 @@ class HookSettings:
     preset: str | None = None
     secret: str | None = None
     run_trigger: str | None = None
+    categorise: str | None = None
+    summary: bool | None = None
 
     def columns(self) -> dict[str, Any]:
         """The ``hook`` columns these settings change, with their new values."""
@@ -68,6 +72,10 @@ class HookSettings:
         changed = {key: value for key, value in values.items() if value is not None}
         if self.run_trigger is not None:
             changed["run_trigger"] = self.run_trigger or None
+        if self.categorise is not None:
+            changed["categorise"] = self.categorise or None
+        if self.summary is not None:
+            changed["summary"] = self.summary
         return changed
 
     def describe(self) -> str:
@@ -79,5 +87,12 @@ class HookSettings:
             "preset": self.preset,
             "secret": None if self.secret is None else "(new secret)",
             "run": None if self.run_trigger is None else self.run_trigger or "(none)",
+            "categorise": None if self.categorise is None else label_names(self.categorise),
+            "summary": None if self.summary is None else ("on" if self.summary else "off"),
         }
         return ", ".join(f"{key}={value}" for key, value in said.items() if value is not None)
+
+
+def label_names(labels: str) -> str:
+    """``sales, support, billing`` for stored labels ("(none)" when cleared)."""
+    return ", ".join(label.name for label in parse_labels(labels)) if labels else "(none)"
