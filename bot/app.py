@@ -42,6 +42,7 @@ from bot.slack.http import bolt_route
 from bot.slack.users import UserDirectory
 from bot.status import read_health
 from bot.tasks import BackgroundTasks
+from bot.triggers.email import MailWatch
 from bot.triggers.runner import TriggerRunner
 from bot.triggers.scheduling import TriggerScheduling
 from bot.triggers.service import TriggerService
@@ -205,6 +206,8 @@ def build(
     # Secrets are hidden from everything the bot stores for Slack, replies and logs.
     bot.secrets = SecretService(db, clock, keyring, Permissions(bot.users, settings.bot_admins))
     db.outgoing_text = bot.secrets.redact
+    # issue 16: email triggers read mailboxes with passwords from the secrets.
+    triggers.mail = MailWatch(bot.secrets, policy, usercode, max_bytes=settings.email_max_bytes)
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
     bot.web = _web_app(bot)
@@ -222,6 +225,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         permissions=permissions,
         channels=channels,
         fetcher=bot.fetcher,
+        secrets=bot.secrets,
     )
     hooks = HookService(
         settings=bot.settings,

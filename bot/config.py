@@ -57,6 +57,8 @@ class Settings:
     heartbeat_url: str | None = None
     # SECRETS_KEY: Fernet keys (new,old) that encrypt credentials at rest.
     secrets_key: Secret | None = None
+    # issue 16: a mail larger than this is summarised from its headers, never fetched.
+    email_max_bytes: int = 10_000_000
 
     @property
     def local_mode(self) -> bool:
@@ -120,6 +122,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
         heartbeat_url=reader.optional_url("HEARTBEAT_URL"),
         secrets_key=reader.secret("SECRETS_KEY"),
+        email_max_bytes=reader.integer("EMAIL_MAX_BYTES", 10_000_000, low=10_000, high=100_000_000),
     )
 
 

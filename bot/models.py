@@ -161,6 +161,8 @@ class Trigger(SQLModel, table=True):
     schedule_text: str | None = None  # as the user wrote it, for editing
     options: dict[str, str] = _json()
     state: dict[str, Any] = _json()
+    # issue 16: an email trigger's routing rules, in order: [{"rule": …, "channel": id}].
+    routes: list[dict[str, str]] = _json(default_factory=list)
     paused: bool = False
     created_by: str
     created_at: datetime = _utc_datetime()

@@ -26,6 +26,7 @@ from bot.slack.channels import unknown_channel_note
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.users import UserDirectory
 from bot.status import describe_health, read_health
+from bot.triggers import email
 from bot.triggers.evaluate import TriggerState, state_from_dict
 from bot.triggers.grammar import (
     TriggerSyntaxError,
@@ -48,6 +49,8 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 • `/trigger add status every 5m json https://status.example.com/api/v2/status.json when json.status.indicator != "none"`
 • `/trigger add standup every weekday at 9:30 message "Standup in 5 minutes" #team`
 • `/trigger add weekly every monday at 9am report #ops`
+• `/trigger add support every 5m email imaps://support%40example.com@imap.example.com/INBOX auth=basic:support-mail #support` — each new mail once (read-only)
+• `/trigger route support from_domain == "bigcorp.com" → #sales` · `/trigger route support` lists · `/trigger unroute support 1`
 Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
 Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME` · `/trigger edit NAME` (a form)"""
@@ -79,6 +82,8 @@ class TriggerSlash:
             "mute": self.mute,
             "unmute": self.unmute,
             "status": self.status,
+            "route": self.route,  # issue 16
+            "unroute": self.unroute,
         }
         return await run_subcommand(command, "/trigger", subcommands, HELP)
 
@@ -137,6 +142,24 @@ class TriggerSlash:
             *(run_line(run, schedule.tz) for run in runs),
         ]
         return Reply("\n".join(lines))
+
+    async def route(self, command: Command, words: list[str], rest: str) -> Reply:
+        """``/trigger route NAME RULE → #channel`` adds a rule; ``/trigger route NAME`` lists."""
+        if len(words) <= 1:
+            return Reply(email.routes_text(await self._named(command, words, "route")))
+        parsed = email.parse_route(rest)
+        trigger = await self.service.named(command.team_id, parsed.name, verb="route")
+        trigger = await self.service.add_route(command.actor, trigger, parsed.rule, parsed.channel)
+        added = len(email.routes_of(trigger))
+        return Reply(f"Added rule {added} to *{trigger.name}*.\n{email.routes_text(trigger)}")
+
+    async def unroute(self, command: Command, words: list[str], _rest: str) -> Reply:
+        """``/trigger unroute NAME N`` removes rule N."""
+        trigger = await self._named(command, words, "unroute")
+        if len(words) != 2 or not words[1].isdigit():
+            raise UsageError(f"Which rule? Example: `/trigger unroute {trigger.name} 1`")
+        trigger, _removed = await self.service.remove_route(command.actor, trigger, int(words[1]))
+        return Reply(f"Removed rule {words[1]} of *{trigger.name}*.\n{email.routes_text(trigger)}")
 
     async def history(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "history")
@@ -310,6 +333,8 @@ def describe_target(trigger: Trigger) -> str:
         return f'posts "{trigger.target}"'
     if trigger.kind == "report":
         return "posts a report of webhooks and triggers"
+    if trigger.kind == "email":
+        return email.describe_mailbox(trigger)
     # Slack reads replies as mrkdwn: a condition's "<" or ">" must not open or close a link.
     condition = f" when {escape_mrkdwn(trigger.condition)}" if trigger.condition else ""
     verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]
