@@ -118,7 +118,9 @@ def names_used(text: str) -> list[str]:
     Raises `ConditionError` when it does not compile."""
     compile_condition(text)  # cached; refuses what the parser below would choke on
     expression = parse_expression_tree(to_expression(text))
-    found = [node.name for node in expression.find_all(nodes.Name) if node.ctx == "load"]
+    # find_all walks below the root: a condition that is one bare name is its own root.
+    candidates = [expression, *expression.find_all(nodes.Name)]
+    found = [n.name for n in candidates if isinstance(n, nodes.Name) and n.ctx == "load"]
     return list(dict.fromkeys(found))
 
 
