@@ -29,6 +29,7 @@ from bot.credentials.slash import SecretSlash
 from bot.credentials.store import open_with_key
 from bot.db import Database
 from bot.leader import Leadership, postgres_dsn
+from bot.limits import ManualLimits
 from bot.logs import redact_records
 from bot.metrics import CONTENT_TYPE, Metrics, Snapshot, age_seconds
 from bot.net import AddressPolicy, SafeFetcher
@@ -238,6 +239,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         channels=channels,
         keyring=bot.keyring,
     )
+    manual = ManualLimits(bot.clock)
     trigger_slash = TriggerSlash(
         settings=bot.settings,
         db=bot.db,
@@ -247,6 +249,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         scheduling=bot.scheduling,
         users=bot.users,
         outbox=bot.outbox,
+        limits=manual,
     )
     talk = Conversation(
         settings=bot.settings,
@@ -257,7 +260,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         triggers=triggers,
         trigger_slash=trigger_slash,
         hooks=hooks,
-        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users),
+        hook_slash=HookSlash(hooks, bot.settings.webhook_rate_limit, bot.users, manual),
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
         secrets=bot.secrets,

@@ -111,6 +111,7 @@ class OutboxMessage(SQLModel, table=True):
     thread_mode: str = "update+thread"
     updates_root: bool = False
     reaction: str | None = None
+    new_thread: bool = False  # a new incident under a key that had a thread: a new root
     source: str | None = Field(default=None, index=True)  # "delivery:<id>" / "trigger:<id>"
     status: str = "pending"  # pending | sent | failed
     attempts: int = 0

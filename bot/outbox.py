@@ -64,6 +64,8 @@ class Message:
     thread_mode: ThreadMode = "update+thread"
     updates_root: bool = False
     reaction: str | None = None
+    # A new incident under a thread key that had one: a new first message, not a reply.
+    new_thread: bool = False
     kind: Literal["post", "ephemeral", "update"] = "post"
     user: str | None = None
     ts: str | None = None
@@ -111,6 +113,7 @@ def _row(message: Message, now: datetime, redact: TextFilter) -> dict[str, Any]:
         "thread_mode": message.thread_mode,
         "updates_root": message.updates_root,
         "reaction": message.reaction,
+        "new_thread": message.new_thread,
         "source": message.source,
         "status": "pending",
         "attempts": 0,
@@ -520,7 +523,7 @@ class Outbox:
     # Bookkeeping in the database.
 
     async def _thread_root(self, message: OutboxMessage) -> str | None:
-        if not message.thread_key or message.thread_mode == "off":
+        if not message.thread_key or message.thread_mode == "off" or message.new_thread:
             return None
         async with self.db.sessions() as session:
             root = await session.get(ThreadRoot, (message.channel, message.thread_key))
@@ -536,6 +539,13 @@ class Outbox:
                 "ts": ts,
                 "created_at": self.clock.now(),
             }
+            if message.new_thread:  # the key's later events belong to this new first message
+                await session.execute(
+                    sa.delete(ThreadRoot).where(
+                        col(ThreadRoot.channel) == message.channel,
+                        col(ThreadRoot.thread_key) == message.thread_key,
+                    )
+                )
             await insert_ignoring_conflicts(session, ThreadRoot, [row])
 
     async def _note_progress(self, message: OutboxMessage, step: str) -> None:

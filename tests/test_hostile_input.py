@@ -217,3 +217,209 @@ async def test_a_private_channel_the_bot_is_not_in_and_someone_elses_dm_are_refu
     assert "private conversation you are not in" in theirs
     mine = await running.command('/trigger add y every day at 9:00 message "hi" <#D0001>')
     assert "Added" in mine
+
+
+async def test_credentials_in_a_trigger_url_are_shown_only_to_who_may_change_it(
+    start_bot, fake_slack: Any
+) -> None:
+    from tests.conftest import fake_clock
+
+    fake_slack.add_user("U0002", tz="UTC")
+    running: RunningBot = await start_bot(clock=fake_clock())
+    url = "http://ops:hunter22@127.0.0.1:9/status?api_key=abc123&verbose=1"
+    added = await running.command(f"/trigger add site every 5m http {url}")
+    assert "Added" in added and "stored secret is safer" in added
+    theirs = await running.command("/trigger show site", user="U0002")
+    assert "hunter22" not in theirs and "abc123" not in theirs
+    assert "••••@127.0.0.1:9/status?api_key=••••" in theirs
+    assert "hunter22" in await running.command("/trigger show site")  # the creator's own
+    refused = await running.command_raw("/trigger edit site", user="U0002")
+    assert "Only <@U0001>" in refused and "hunter22" not in refused
+    assert fake_slack.calls_to("views.open") == []
+
+
+async def test_a_non_owner_running_a_trigger_gets_a_private_check_and_nobody_floods(
+    start_bot, fake_slack: Any
+) -> None:
+    from aiohttp import web
+
+    from tests.conftest import until_bots_idle
+
+    hits: list[str] = []
+
+    async def failing(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", failing)
+    server = web.AppRunner(app)
+    await server.setup()
+    await web.TCPSite(server, "127.0.0.1", 0).start()
+    try:
+        from tests.conftest import fake_clock
+
+        fake_slack.add_user("U0002", tz="UTC")
+        running: RunningBot = await start_bot(clock=fake_clock())
+        port = server.addresses[0][1]
+        await running.command(f"/trigger add site every 1h http http://127.0.0.1:{port}/x")
+        answers = await asyncio.gather(
+            *(running.command("/trigger run site", user="U0002") for _ in range(20))
+        )
+        checks = [answer for answer in answers if "Checking *site* for you" in answer]
+        refused = [a for a in answers if "running already" in a or "please wait" in a]
+        assert 1 <= len(checks) <= 6 and len(checks) + len(refused) == 20, answers
+        await until_bots_idle(running)
+        told = fake_slack.calls_to("chat.postEphemeral")
+        assert len(told) == len(checks)
+        assert all(t.args["user"] == "U0002" and "checked for you" in t.args["text"] for t in told)
+        assert fake_slack.calls_to("chat.postMessage") == []  # the channel heard nothing
+        assert len(hits) == len(checks)
+        while "please wait" not in await running.command("/trigger run site", user="U0002"):
+            await until_bots_idle(running)
+        assert len(hits) <= 6
+        await running.command("/hook create deploys preset=generic")
+        assert "only <@U0001> or an admin" in await running.command(
+            "/hook test deploys", user="U0002"
+        )
+    finally:
+        await server.cleanup()
+
+
+async def test_a_report_counts_only_its_own_workspaces_refused_posts(
+    start_bot, fake_slack: Any
+) -> None:
+    import json
+    import re
+
+    from sqlmodel import col, select
+
+    from bot.models import Trigger
+    from bot.webhooks.verify import sign_generic
+    from tests.conftest import fake_clock, until_bots_idle
+
+    fake_slack.add_user("U0002", tz="UTC")
+    fake_slack.add_channel("C0999", "gone")
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    reply = await running.command(
+        "/hook create theirs <#C0999|gone> preset=generic", user="U0002", team="T0002"
+    )
+    path = re.search(r"(/hooks/[\w-]+)", reply)
+    secret = re.search(r"\*Secret\* \(shown once — keep it\): `([^`]+)`", reply)
+    assert path and secret, reply
+    del fake_slack.channels["C0999"]
+    body = json.dumps({"text": "lost"}).encode()
+    headers = {"Content-Type": "application/json", "X-Signature-256": sign_generic(secret[1], body)}
+    assert (await running.post(path[1], body, headers))[0] == 202
+    await until_bots_idle(running)
+    for team, user, channel in (("T0001", "U0001", "C0001"), ("T0002", "U0002", "C0002")):
+        added = await running.command(
+            "/trigger add weekly every monday at 9am report", user=user, team=team, channel=channel
+        )
+        assert "Added" in added, added
+    async with running.bot.db.sessions() as session:
+        reports = (
+            (await session.execute(select(Trigger).where(col(Trigger.kind) == "report")))
+            .scalars()
+            .all()
+        )
+    for report in reports:
+        assert report.id is not None and report.next_run_at is not None
+        clock.set(max(clock.now(), report.next_run_at))
+        await running.bot.triggers.run(report.id, report.next_run_at)
+    await until_bots_idle(running)
+    texts = {
+        m.args["channel"]: m.args["text"]
+        for m in fake_slack.calls_to("chat.postMessage")
+        if "*Report*" in m.args.get("text", "")
+    }
+    assert "refused" not in texts["C0001"]  # T0001's report: none of T0002's failures
+    assert "no deliveries" in texts["C0001"]
+    assert "1 × theirs" in texts["C0002"] and "Messages Slack refused:* 1" in texts["C0002"]
+
+
+async def test_a_slack_error_is_never_taken_as_an_answer_about_a_person(
+    start_bot, fake_slack: Any
+) -> None:
+    from sqlmodel import col, select
+
+    from bot.models import Trigger
+    from tests.conftest import eventually, fake_clock
+
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    # One 429 asking for a second: waited for (on the bot's clock), then asked again.
+    fake_slack.fail_next(1, status=429, retry_after=1, method="users.info")
+    command = asyncio.create_task(
+        running.command('/trigger add standup every weekday at 9:30 message "Standup"')
+    )
+    await eventually(lambda: _calls(fake_slack, "users.info", 1))
+    clock.advance(1)
+    assert "Added" in await command
+    async with running.bot.db.sessions() as session:
+        trigger = (
+            await session.execute(select(Trigger).where(col(Trigger.name) == "standup"))
+        ).scalar_one()
+    assert trigger.schedule["tz"] == "Europe/Berlin"  # the person's zone, not a guessed UTC
+    # Slack keeps failing: the bot says so and creates nothing …
+    fake_slack.fail_next(1, status=503, method="users.info")
+    running.bot.users._cache.clear()
+    refused = await running.command('/trigger add other every day at 9:00 message "x"')
+    assert "couldn't check your Slack profile" in refused and "Nothing was changed" in refused
+    # … and does not remember the failure: the next try works.
+    assert "Added" in await running.command('/trigger add other every day at 9:00 message "x"')
+
+
+async def _calls(fake_slack: Any, method: str, count: int) -> bool:
+    return len(fake_slack.calls_to(method)) >= count
+
+
+async def test_an_admin_is_not_refused_because_slack_hiccuped(start_bot, fake_slack: Any) -> None:
+    fake_slack.add_user("U0002", tz="UTC", is_admin=True)
+    running: RunningBot = await start_bot()
+    await running.command('/trigger add site every day at 9:00 message "x"')
+    fake_slack.fail_next(1, status=500, method="users.info")
+    hiccup = await running.command("/trigger pause site", user="U0002")
+    assert "couldn't check your Slack profile" in hiccup
+    assert "Paused" in await running.command("/trigger pause site", user="U0002")
+
+
+async def test_a_submitted_form_is_answered_before_a_slow_app_home_refresh(
+    start_bot, fake_slack: Any
+) -> None:
+    import time
+
+    running: RunningBot = await start_bot()
+    fake_slack.slow["views.publish"] = 2.5
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T0001"},
+        "user": {"id": "U0001", "team_id": "T0001"},
+        "view": {
+            "callback_id": "hook_modal",
+            "type": "modal",
+            "private_metadata": "",
+            "state": {
+                "values": {
+                    "name": {"name": {"type": "plain_text_input", "value": "deploys"}},
+                    "channel": {
+                        "channel": {
+                            "type": "conversations_select",
+                            "selected_conversation": "C0001",
+                        }
+                    },
+                    "preset": {
+                        "preset": {
+                            "type": "static_select",
+                            "selected_option": {"value": "github"},
+                        }
+                    },
+                }
+            },
+        },
+    }
+    started = time.monotonic()
+    status, _answer = await running.post_interaction(submission)
+    assert status == 200 and time.monotonic() - started < 2.0  # Slack waits 3 s at most
+    await fake_slack.wait_for("views.publish")  # the Home is still refreshed, afterwards

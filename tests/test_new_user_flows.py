@@ -198,6 +198,65 @@ async def test_an_alert_that_fires_again_after_resolving_gets_a_new_message(
     assert "FIRING" in second["text"]
 
 
+def sentry_issue(action: str, **issue: Any) -> dict[str, Any]:
+    """A Sentry issue webhook (``Sentry-Hook-Resource: issue``), shaped as Sentry documents it
+    (docs.sentry.io/integrations/integration-platform/webhooks/issues/)."""
+    return {
+        "action": action,
+        "actor": {"type": "user", "id": "1", "name": "Ada"},
+        "data": {
+            "issue": {
+                "id": "1170820242",
+                "shortId": "FRONT-END-1",
+                "title": "ReferenceError: heck is not defined",
+                "culprit": "?(<anonymous>)",
+                "level": "error",
+                "status": "unresolved",
+                "substatus": "new",
+                "project": {"id": "1", "name": "front-end", "slug": "front-end"},
+                "web_url": "https://sentry.io/organizations/test-org/issues/1170820242/",
+                **issue,
+            }
+        },
+        "installation": {"uuid": "a8e5d37a-696c-4c54-adb5-b3f28d64c7de"},
+    }
+
+
+async def test_a_sentry_issue_that_regresses_after_resolving_gets_a_new_message(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    import hashlib
+    import hmac
+
+    running: RunningBot = await start_bot()
+    secret = "sentry-client-secret"
+    path, _ = await create_hook(running, f"errors <#C0002|ops> preset=sentry secret={secret}")
+    lifecycle = [
+        sentry_issue("created"),
+        sentry_issue("resolved", status="resolved"),
+        sentry_issue("unresolved", substatus="regressed"),
+    ]
+    for number, payload in enumerate(lifecycle):
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Sentry-Hook-Resource": "issue",
+            "Request-ID": f"req-{number}",
+            "Sentry-Hook-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+        }
+        before = len(fake_slack.calls_to("chat.postMessage"))
+        status, answer = await running.post(path, body, headers)
+        assert status == 202, answer
+        await fake_slack.wait_for("chat.postMessage", before + 1)
+    first, resolved, regressed = (c.args for c in fake_slack.calls_to("chat.postMessage"))
+    assert "thread_ts" not in first and resolved.get("thread_ts")
+    assert "thread_ts" not in regressed, "a regression is a new incident: its own message"
+    assert "Regressed" in regressed["text"] or "regressed" in regressed["text"]
+    old_root = fake_slack.message_by_ts("C0002", resolved["thread_ts"])
+    assert old_root is not None and "resolved" in old_root["text"].lower()
+    assert [r["name"] for r in old_root.get("reactions", [])] == ["white_check_mark"]
+
+
 # Defect 10: times were shown in mixed zones; each is now in the reader's zone, named.
 
 

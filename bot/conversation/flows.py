@@ -84,6 +84,7 @@ class Conversation:
         if words[0] == "edit" and len(words) == 2:
             try:
                 trigger = await self.triggers.named(command.team_id, words[1], verb="edit")
+                await self.triggers.require_may_change(command.actor, trigger)
             except UsageError as error:
                 return Reply(str(error), ok=False)
             form = forms.TriggerForm.of(trigger)
@@ -218,8 +219,7 @@ class Conversation:
         return trigger
 
     async def _run(self, actor: Actor, trigger: Trigger) -> str:
-        self.trigger_slash.run_and_tell(actor, trigger)
-        return f"Running *{trigger.name}* now; I'll tell you the result here."
+        return await self.trigger_slash.run_for(actor, trigger)
 
     async def _snooze(self, actor: Actor, trigger: Trigger) -> str:
         until = self.clock.now() + SNOOZE
@@ -253,6 +253,7 @@ class Conversation:
         click = Click.from_body(body)
         try:
             trigger = await self._trigger_clicked(click)
+            await self.triggers.require_may_change(click.actor, trigger)
         except UsageError as error:
             await self._tell(click, str(error))
             return

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 import re2
 
@@ -333,3 +333,34 @@ def _base64_forms(text: str) -> set[str]:
     padded = {base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")}
     # Leftmost-longest matching takes the padded form where the padding is there.
     return padded | {form.rstrip("=") for form in padded}
+
+
+# Query parameters that usually carry a credential.
+_CREDENTIAL_PARAMETER = re2.compile(
+    r"(?i)^(?:.*[-_])?(?:token|key|apikey|secret|password|passwd|pwd|auth|sig|signature|"
+    r"credential|session)s?$"
+)
+
+
+def mask_url_credentials(url: str) -> str:
+    """``url`` with its user-info and every query value shown as ``••••`` (for people who
+    may not change what uses it: such URLs often carry a password or an API key)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}={MASK}" if "=" in pair else pair
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_carries_credentials(url: str) -> bool:
+    """True when ``url`` has user-info or a query parameter named like a credential."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return True
+    names = (pair.split("=", 1)[0] for pair in parts.query.split("&") if pair)
+    return any(_CREDENTIAL_PARAMETER.match(unquote(name)) for name in names)

@@ -164,6 +164,8 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.latency = latency
+        # Seconds some methods take to answer (``fake.slow["views.publish"] = 2.5``).
+        self.slow: dict[str, float] = {}
         self.calls: list[Call] = []
         self.channels: dict[str, ChannelInfo] = {}
         self.users: dict[str, dict[str, Any]] = {}
@@ -440,8 +442,9 @@ class FakeSlack:
         self, request: web.Request, method: str, answer: Callable[[_Parsed], _Outcome]
     ) -> web.Response:
         at = time.monotonic()
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+        delay = self.slow.get(method, self.latency)
+        if delay > 0:
+            await asyncio.sleep(delay)
         parsed = await _parse_request(request)
         failure = self._take_failure(method)
         outcome = failure.outcome() if failure is not None else answer(parsed)

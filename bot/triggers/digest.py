@@ -17,11 +17,7 @@ async def digest(session: Any, trigger: Trigger, now: datetime) -> str:
     since = trigger.last_run_at or trigger.created_at
     hooks = await _deliveries_per_hook(session, trigger.team_id, since)
     problems = await _problem_runs(session, trigger.team_id, since)
-    failed = await session.scalar(
-        sa.select(sa.func.count()).where(
-            col(OutboxMessage.status) == "failed", col(OutboxMessage.created_at) >= since
-        )
-    )
+    failed = await _refused_posts(session, trigger.team_id, since)
     since_text = local_time(since, schedule_from_dict(trigger.schedule).tz)
     lines = [f"*Report* — since {since_text}"]
     lines.append(
@@ -37,12 +33,37 @@ async def digest(session: Any, trigger: Trigger, now: datetime) -> str:
     return "\n".join(lines)
 
 
+async def _refused_posts(session: Any, team_id: str, since: datetime) -> int:
+    """Messages Slack refused for good since ``since``, of this workspace's hooks and
+    triggers only (the outbox has no team: a message's source names its trigger or delivery)."""
+    failed = (
+        sa.select(col(OutboxMessage.source))
+        .where(col(OutboxMessage.status) == "failed", col(OutboxMessage.created_at) >= since)
+        .subquery()
+    )
+    of_triggers = sa.select(sa.literal("trigger:") + sa.cast(col(Trigger.id), sa.String)).where(
+        col(Trigger.team_id) == team_id
+    )
+    of_deliveries = (
+        sa.select(sa.literal("delivery:") + col(Delivery.id))
+        .join(Hook, col(Hook.id) == col(Delivery.hook_id))
+        .where(col(Hook.team_id) == team_id, col(Delivery.received_at) >= since)
+    )
+    count = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(failed)
+        .where(failed.c.source.in_(of_triggers.union(of_deliveries)))
+    )
+    return int(count or 0)
+
+
 async def _deliveries_per_hook(
     session: Any, team_id: str, since: datetime
 ) -> list[tuple[str, int, int]]:
     posted = sa.func.sum(sa.case((col(Delivery.status) == "posted", 1), else_=0))
     result = await session.execute(
         sa.select(col(Hook.name), sa.func.count(), posted)
+        .select_from(Delivery)
         .join(Hook, col(Hook.id) == col(Delivery.hook_id))
         .where(col(Hook.team_id) == team_id, col(Delivery.received_at) >= since)
         .group_by(col(Hook.name))
@@ -54,6 +75,7 @@ async def _deliveries_per_hook(
 async def _problem_runs(session: Any, team_id: str, since: datetime) -> list[tuple[str, int]]:
     result = await session.execute(
         sa.select(col(Trigger.name), sa.func.count())
+        .select_from(TriggerRun)
         .join(Trigger, col(Trigger.id) == col(TriggerRun.trigger_id))
         .where(
             col(Trigger.team_id) == team_id,

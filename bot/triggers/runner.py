@@ -249,6 +249,12 @@ class TriggerRunner:
 
         self.run_in_background(trigger_id, nobody_to_tell)
 
+    async def check_only(self, trigger: Trigger) -> Observation:
+        """What the trigger's check sees now, changing nothing (no claim, no state, no post)."""
+        if trigger.kind in ("message", "report"):
+            return Observation(True, f"it posts on schedule: {trigger.target or 'a report'}")
+        return await self._observe(trigger, self.clock.now())
+
     async def flush(self) -> None:
         """Wait until every claim and save queued so far is written (at shutdown: a
         cancelled run leaves no transaction behind)."""

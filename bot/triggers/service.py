@@ -258,6 +258,11 @@ class TriggerService:
             session.add(audit_entry(actor, _subject(trigger), "deleted", self.clock.now()))
         await self.scheduling.changed(_id(trigger))
 
+    async def require_may_change(self, actor: Actor, trigger: Trigger) -> None:
+        """`UsageError` unless ``actor`` may change ``trigger`` (before showing its edit form,
+        which holds its whole definition)."""
+        await self._require_owner(actor, trigger)
+
     async def may_change(self, actor: Actor, trigger: Trigger) -> bool:
         """True when ``actor`` created ``trigger`` or is an admin."""
         return await self.permissions.may_change(actor.user_id, trigger.created_by)

@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 from bot.audit import Actor, note_in
 from bot.clock import Clock
 from bot.config import Settings
+from bot.credentials.redact import mask_url_credentials, url_carries_credentials
 from bot.db import Database
 from bot.errors import SpecError, UsageError
+from bot.limits import ManualLimits
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox
 from bot.slack.blocks import channel_mention, escape_mrkdwn, plural
@@ -68,6 +70,7 @@ class TriggerSlash:
     scheduling: TriggerScheduling
     users: UserDirectory
     outbox: Outbox
+    limits: ManualLimits
 
     async def __call__(self, command: Command) -> Reply:
         subcommands: dict[str, Subcommand] = {
@@ -103,7 +106,7 @@ class TriggerSlash:
     async def add(self, command: Command, _words: list[str], rest: str) -> Reply:
         spec = await self.parse(command.actor, rest)
         trigger = await self.service.create(command.actor, spec)
-        return Reply(added_text(trigger, spec.schedule))
+        return Reply(added_text(trigger, spec.schedule) + credentials_hint(trigger))
 
     async def list_all(self, command: Command, _words: list[str], _rest: str) -> Reply:
         triggers = await self.service.all_of(command.team_id)
@@ -126,8 +129,11 @@ class TriggerSlash:
         upcoming = upcoming_runs(trigger, 3)
         runs = await self.service.runs(trigger, 5)
         zone = await self.users.zone(command.user_id)
+        # A URL may carry a password or an API key: only who may change it sees it whole.
+        masked = not await self.service.may_change(command.actor, trigger)
         lines = [
-            f"*{trigger.name}* — {describe_target(trigger)} → {channel_mention(trigger.channel_id)}",
+            f"*{trigger.name}* — {describe_target(trigger, masked=masked)} → "
+            f"{channel_mention(trigger.channel_id)}",
             f"*Schedule:* {schedule.describe()}",
             "*Next runs:* "
             + (
@@ -182,20 +188,49 @@ class TriggerSlash:
 
     async def run(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "run")
-        self.run_and_tell(command.actor, trigger)
-        return Reply(f"Running *{trigger.name}* now; I'll tell you the result here.")
+        return Reply(await self.run_for(command.actor, trigger))
 
-    def run_and_tell(self, actor: Actor, trigger: Trigger) -> None:
+    async def run_for(self, actor: Actor, trigger: Trigger) -> str:
+        """Run ``trigger`` by hand for ``actor`` (``/trigger run``, the Run now button).
+
+        Who may change it gets a real run (which posts what changed in its channel); anyone
+        else gets its check only, told privately: nothing is posted and its state is kept.
+        A trigger runs by hand once at a time, and a person starts a few runs a minute.
+        """
+        assert trigger.id is not None
+        thing = f"trigger:{trigger.id}"
+        self.limits.admit(actor.user_id, thing)
+        self.limits.running(thing)
+        if await self.service.may_change(actor, trigger):
+            self.run_and_tell(actor, trigger, thing)
+            return f"Running *{trigger.name}* now; I'll tell you the result here."
+        self.runner.background.spawn(self._check_and_tell(actor, trigger, thing))
+        return (
+            f"Checking *{trigger.name}* for you now; I'll tell you what it sees here. (Only "
+            f"<@{trigger.created_by}> or an admin can run it for everyone.)"
+        )
+
+    def run_and_tell(self, actor: Actor, trigger: Trigger, thing: str) -> None:
         """Run ``trigger`` now, in the background, and tell ``actor`` the result privately."""
 
         async def tell(result: RunResult | NotRun | None) -> None:
-            text = ran_text(trigger, result)
-            await self.outbox.send(
-                Message(actor.channel_id, text, kind="ephemeral", user=actor.user_id)
-            )
+            self.limits.finished(thing)
+            await self._tell(actor, ran_text(trigger, result))
 
         assert trigger.id is not None
         self.runner.run_in_background(trigger.id, tell)
+
+    async def _check_and_tell(self, actor: Actor, trigger: Trigger, thing: str) -> None:
+        try:
+            observation = await self.runner.check_only(trigger)
+        finally:
+            self.limits.finished(thing)
+        await self._tell(actor, f"*{trigger.name}* (checked for you only): {observation.summary}")
+
+    async def _tell(self, actor: Actor, text: str) -> None:
+        await self.outbox.send(
+            Message(actor.channel_id, text, kind="ephemeral", user=actor.user_id)
+        )
 
     async def status(self, command: Command, _words: list[str], _rest: str) -> Reply:
         """How the bot itself is doing: scheduler lag, overdue runs, the outbox, last activity."""
@@ -289,6 +324,18 @@ def summary_text(trigger: Trigger, schedule: Schedule) -> str:
     )
 
 
+def credentials_hint(trigger: Trigger) -> str:
+    """A nudge when a URL carries what looks like a password or an API key."""
+    if not trigger.target or not url_carries_credentials(trigger.target):
+        return ""
+    return (
+        "\n:lock: That URL seems to carry a credential. Anyone can read it with `/trigger "
+        "show` only masked, but it is stored as typed: a stored secret is safer, e.g. "
+        "`/secret set my-token for HOST`, then `auth=bearer:my-token` or "
+        "`header.X-Api-Key=secret:my-token`."
+    )
+
+
 def paused_text(trigger: Trigger) -> str:
     return f"Paused *{trigger.name}*. `/trigger resume {trigger.name}` starts it again."
 
@@ -328,7 +375,8 @@ def history_text(trigger: Trigger, runs: list[TriggerRun]) -> str:
     )
 
 
-def describe_target(trigger: Trigger) -> str:
+def describe_target(trigger: Trigger, *, masked: bool = False) -> str:
+    """What the trigger does, in words; ``masked`` hides credentials in its URL."""
     if trigger.kind == "message":
         return f'posts "{trigger.target}"'
     if trigger.kind == "report":
@@ -338,7 +386,8 @@ def describe_target(trigger: Trigger) -> str:
     # Slack reads replies as mrkdwn: a condition's "<" or ">" must not open or close a link.
     condition = f" when {escape_mrkdwn(trigger.condition)}" if trigger.condition else ""
     verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]
-    return f"{verb} {escape_mrkdwn(trigger.target or '')}{condition}"
+    url = mask_url_credentials(trigger.target or "") if masked else trigger.target or ""
+    return f"{verb} {escape_mrkdwn(url)}{condition}"
 
 
 def describe_when(schedule: Schedule, next_run: datetime | None) -> str:

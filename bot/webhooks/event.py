@@ -42,6 +42,9 @@ class Rendered:
     first message of a key starts a thread. ``updates_root`` marks a state change
     (resolved, merged, closed, fixed): the thread's first message is edited to show
     this rendering, and ``reaction`` (an emoji name without colons) is added to it.
+    ``new_thread`` marks the start of a new incident under a key that had one before (an
+    issue that regressed after it was resolved): a new first message and thread, so the
+    old, resolved one stays as it was.
     """
 
     text: str
@@ -49,3 +52,4 @@ class Rendered:
     thread_key: str | None = None
     updates_root: bool = False
     reaction: str | None = None
+    new_thread: bool = False

@@ -135,6 +135,7 @@ def assemble(
         thread_mode=_thread_mode(hook),
         updates_root=rendered.updates_root,
         reaction=rendered.reaction,
+        new_thread=rendered.new_thread,
         source=f"delivery:{delivery.id}",
     )
 

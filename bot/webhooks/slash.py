@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.audit import note_in
 from bot.errors import SpecError, UsageError
+from bot.limits import ManualLimits
 from bot.models import Delivery, Hook
 from bot.names import NAME_RULE, valid_name
 from bot.outbox import THREAD_MODES
@@ -49,6 +50,7 @@ class HookSlash:
     service: HookService
     default_rate_limit: int
     users: UserDirectory
+    limits: ManualLimits
 
     async def __call__(self, command: Command) -> Reply:
         subcommands: dict[str, Subcommand] = {
@@ -170,6 +172,12 @@ class HookSlash:
 
     async def test(self, command: Command, words: list[str], _rest: str) -> Reply:
         hook = await self._named(command, words, "test")
+        if not await self.service.may_change(command.actor, hook):
+            raise UsageError(
+                f"A test posts in {channel_mention(hook.channel_id)}, so only "
+                f"<@{hook.created_by}> or an admin can send one through *{hook.name}*."
+            )
+        self.limits.admit(command.user_id, f"hook-test:{hook.id}")
         sample = await self.service.send_sample(hook)
         return Reply(
             f"Sent a sample *{sample.sender} {sample.event}* event through *{hook.name}*; it will appear in {channel_mention(hook.channel_id)}."

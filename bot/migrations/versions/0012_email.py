@@ -5,7 +5,7 @@ of ``{"rule": …, "channel": …}`` in the order they are tried. Its mailbox po
 in the existing ``state`` document.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05 12:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

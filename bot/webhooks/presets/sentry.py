@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot.slack import blocks as bk
 from bot.webhooks.event import InboundEvent, Rendered
 from bot.webhooks.presets._common import code, dict_at, esc, first_text, list_at, text_at
-from bot.webhooks.presets._pieces import field, optional_field, present, rendered
+from bot.webhooks.presets._pieces import Outcome, field, optional_field, present, rendered
 
 Payload = Mapping[str, Any]
 # Sentry's event API URL names the organization and project slugs.
@@ -74,6 +75,57 @@ def _tag(event: Payload, name: str) -> str:
     return ""
 
 
+# An issue's lifecycle (``Sentry-Hook-Resource: issue``): what each action does to its thread.
+_ISSUE_ACTIONS: dict[str, Outcome] = {
+    "created": Outcome(":red_circle:", "New issue"),
+    "assigned": Outcome(":bust_in_silhouette:", "Assigned"),
+    "resolved": Outcome(":white_check_mark:", "Resolved", "white_check_mark", updates_root=True),
+    "archived": Outcome(":zzz:", "Archived", updates_root=True),
+    "ignored": Outcome(":zzz:", "Archived", updates_root=True),
+}
+# Back after it was resolved or archived: a new incident, so a new message and thread.
+_REOPENED = Outcome(":repeat:", "Regressed")
+
+
+def _issue(p: Payload) -> Rendered | None:
+    issue = dict_at(p, "data", "issue")
+    title = first_text(issue, [("title",), ("metadata", "value"), ("culprit",)])
+    issue_id = text_at(issue, "id")
+    if not title or not issue_id:
+        return None
+    action = text_at(p, "action")
+    reopened = action == "unresolved"
+    outcome = (
+        _REOPENED if reopened else _ISSUE_ACTIONS.get(action, Outcome(":rotating_light:", "Issue"))
+    )
+    if reopened and text_at(issue, "substatus") == "escalating":
+        outcome = Outcome(":chart_with_upwards_trend:", "Escalating")
+    url = text_at(issue, "web_url") or text_at(issue, "permalink")
+    project = text_at(issue, "project", "slug") or text_at(issue, "project", "name")
+    short_id = text_at(issue, "shortId")
+    headline = f"{outcome.emoji} *{esc(outcome.verb)}:* {bk.link(url, title)}"
+    who = _assignee(issue) if action == "assigned" else ""
+    lines = present([headline, code(text_at(issue, "culprit"), 200), who])
+    facts = present(
+        [
+            optional_field("Project", esc(project)),
+            optional_field("Issue", esc(short_id)),
+            optional_field("Level", esc(text_at(issue, "level"))),
+        ]
+    )
+    blocks = [bk.section("\n".join(lines)), bk.fields(facts)]
+    text = esc(f"Sentry {outcome.verb.lower()} in {project or 'a project'}: {title}")
+    result = rendered(text, blocks, f"sentry:issue:{issue_id}", outcome)
+    return replace(result, new_thread=reopened)
+
+
+def _assignee(issue: Payload) -> str:
+    assigned = dict_at(issue, "assignedTo")
+    name = text_at(assigned, "name") or text_at(assigned, "email")
+    return f"to *{esc(name)}*" if name else ""
+
+
 _BY_RESOURCE: dict[str, Callable[[Payload], Rendered | None]] = {
     "event_alert": _event_alert,
+    "issue": _issue,
 }
