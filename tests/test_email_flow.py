@@ -583,6 +583,7 @@ async def test_a_secret_without_a_user_name_needs_one_in_the_url(
         f"/trigger add bare every 5m email imap://support%40example.com@localhost:{server.port}/INBOX auth=basic:bare"
     )
     assert "Added *bare*" in reply and "as support@example.com" in reply, reply
+    assert "seems to carry a credential" not in reply  # a user name is no password
     await run_once(running, clock, "bare")
     await deliver(server, raw(built("to the user in the URL")))
     await run_once(running, clock, "bare")

@@ -326,7 +326,10 @@ def summary_text(trigger: Trigger, schedule: Schedule) -> str:
 
 def credentials_hint(trigger: Trigger) -> str:
     """A nudge when a URL carries what looks like a password or an API key."""
-    if not trigger.target or not url_carries_credentials(trigger.target):
+    # An email trigger's URL names only the user (a password in it is refused: issue 16).
+    if trigger.kind == "email" or not trigger.target:
+        return ""
+    if not url_carries_credentials(trigger.target):
         return ""
     return (
         "\n:lock: That URL seems to carry a credential. Anyone can read it with `/trigger "
