@@ -271,7 +271,12 @@ async def test_routing_rules_by_sender_subject_and_attachment(
         '/trigger route support from == "x@y.z" → <#C0100|sales>', user="U0002"
     )
     assert "support" in other and "Added" not in other
+    fake_slack.add_channel("G0200", "board", is_private=True, members=["U0009"])
+    private = await running.command("/trigger route support size > 1 → <#G0200|board>")
+    assert "private conversation you are not in" in private
     assert len((await running.command("/trigger route support")).splitlines()) == 4
+    in_use = await running.command(f"/secret delete {SECRET}")
+    assert "is used by trigger support" in in_use, in_use
 
     await run_once(running, clock)  # baseline
     invoice = built("Your invoice 2031-001", sender="Billing <billing@vendor.example>")

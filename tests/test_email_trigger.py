@@ -337,12 +337,14 @@ async def test_rules_route_first_match_wins_and_a_failing_rule_counts_as_no_matc
         Route('from_domain == "bigcorp.com"', "C0100"),
         Route('subject matches "(?i)invoice"', "C0101"),
         Route('category == "billing"', "C0102"),
+        Route('text matches "(?i)refund"', "C0103"),
     ]
     messages = [
         mail("Invoice", sender="b@bigcorp.com"),
         mail("INVOICE 7"),
         mail("Hello"),
         mail("Pay me"),
+        mail("Question", body="Hi,\n\nI would like a REFUND please."),
     ]
     read = [ReadMessage(uid, message) for uid, message in enumerate(messages, start=1)]
 
@@ -351,7 +353,7 @@ async def test_rules_route_first_match_wins_and_a_failing_rule_counts_as_no_matc
 
     watch = MailWatch(secrets=None, policy=LOOPBACK, usercode=usercode, categorise=categorise)  # type: ignore[arg-type]
     routed = await watch.route(trigger(routes), read)
-    assert [item.channel for item in routed] == ["C0100", "C0101", "C0002", "C0102"]
+    assert [item.channel for item in routed] == ["C0100", "C0101", "C0002", "C0102", "C0103"]
     assert routed[0].route == 'rule 2: from_domain == "bigcorp.com"'
     assert routed[2].route.startswith("no rule matched (rule 1 failed: line 1: ZeroDivisionError")
     assert routed[3].category == "billing" and routed[0].category is None

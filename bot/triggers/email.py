@@ -437,9 +437,10 @@ async def settle(
     """In the run's save transaction: queue the run's posts and return the state to store
     with it (the position). Mail the stored position already covers is not posted again."""
     assert trigger.id is not None
-    current = await _current_position(session, trigger.id)
+    current, target = await _current(session, trigger.id)
     run = observation.run if isinstance(observation, MailObservation) else None
-    if run is None:
+    if run is None or target != trigger.target:
+        # Nothing read, or the trigger now watches another mailbox (edited meanwhile).
         return position_state(current)
     routed, position, notice = _still_new(run, current)
     tz = schedule_from_dict(trigger.schedule).tz
@@ -468,14 +469,16 @@ def _saved_positions(session: Executor) -> dict[int, Position]:
     return saved
 
 
-async def _current_position(session: Executor, trigger_id: int) -> Position | None:
-    saved = _saved_positions(session).get(trigger_id)  # by a run saved in this transaction
-    if saved is not None:
-        return saved
+async def _current(session: Executor, trigger_id: int) -> tuple[Position | None, str | None]:
+    """The stored position (locked until the transaction ends) and the mailbox it is for."""
     result = await session.execute(
-        select(Trigger.state).where(col(Trigger.id) == trigger_id).with_for_update()
+        select(Trigger.state, Trigger.target).where(col(Trigger.id) == trigger_id).with_for_update()
     )
-    return stored_position(result.scalars().first())
+    row = result.first()
+    if row is None:
+        return None, None
+    saved = _saved_positions(session).get(trigger_id)  # by a run saved in this transaction
+    return saved or stored_position(row[0]), row[1]
 
 
 def mail_state(trigger: Trigger) -> dict[str, Any]:
