@@ -48,6 +48,8 @@ from bot.slack.http import bolt_route
 from bot.slack.users import UserDirectory
 from bot.status import read_health
 from bot.tasks import BackgroundTasks
+from bot.triggers.ai_notes import mail_categoriser
+from bot.triggers.email import MailWatch
 from bot.triggers.runner import TriggerRunner
 from bot.triggers.scheduling import TriggerScheduling
 from bot.triggers.service import TriggerService
@@ -222,6 +224,14 @@ def build(
     # Secrets are hidden from everything the bot stores for Slack, replies and logs.
     bot.secrets = secrets
     db.outgoing_text = bot.secrets.redact
+    # Email triggers read mailboxes with passwords from the secrets.
+    triggers.mail = MailWatch(
+        bot.secrets,
+        policy,
+        usercode,
+        max_bytes=settings.email_max_bytes,
+        categorise=mail_categoriser(ai),
+    )
     bot.listeners = _listeners(bot)
     listeners.register(bolt, bot.listeners, db, clock)
     bot.web = _web_app(bot)
@@ -239,6 +249,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         permissions=permissions,
         channels=channels,
         fetcher=bot.fetcher,
+        secrets=bot.secrets,
     )
     hooks = HookService(
         settings=bot.settings,

@@ -66,6 +66,8 @@ class Settings:
     ai_model: str | None = None
     ai_daily_tokens: int = DEFAULT_AI_DAILY_TOKENS
     ai_timeout: float = DEFAULT_AI_TIMEOUT
+    # A mail larger than this is summarised from its headers, never fetched.
+    email_max_bytes: int = 10_000_000
 
     @property
     def local_mode(self) -> bool:
@@ -130,6 +132,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         heartbeat_url=reader.optional_url("HEARTBEAT_URL"),
         secrets_key=reader.secret("SECRETS_KEY"),
         **_ai_settings(reader),
+        email_max_bytes=reader.integer("EMAIL_MAX_BYTES", 10_000_000, low=10_000, high=100_000_000),
     )
 
 

@@ -37,6 +37,12 @@ The deadline is cooperative and this process is the caller's: code that must not
 the caller (the bot's event loop) runs through `bot.usercode`, whose worker processes
 are killed at a hard deadline.
 
+``value matches "pattern"`` (also ``value is matches "pattern"``, and ``not matches``) is
+true when the regular expression finds a match anywhere in ``value`` (in any item of a
+list). Patterns are RE2 (`google-re2`): linear time whatever the pattern and the text, so
+a user's pattern cannot backtrack catastrophically; a pattern written as a literal is
+compiled when the expression is, so a bad one is a compile error.
+
 Missing fields are jinja2's default `Undefined`: printed as "" and falsy, but looking an
 attribute up on them (``payload.missing.deeper``) is a `RenderError`.
 """
@@ -69,6 +75,7 @@ from itertools import islice
 from types import CodeType
 from typing import Any, AnyStr, NoReturn, cast
 
+import re2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, operators, optimizeconst
 from jinja2.environment import TemplateExpression
@@ -140,6 +147,10 @@ _FORBIDDEN_TAGS: Mapping[type[nodes.Node], str] = {
     nodes.EvalContextModifier: "'autoescape' is not available: output is Slack text, not HTML",
 }
 _TICK_EVERY = 64  # loop iterations between deadline checks
+# --- the ``matches`` test ---------------- -------------------------------------------------------
+MAX_PATTERN_CHARS = 1_000
+# RE2 compiles a pattern into an automaton within this much memory, else refuses it.
+_PATTERN_MAX_MEM = 8 << 20
 
 
 class ExpressionError(ValueError):
@@ -673,6 +684,91 @@ def _finalize(value: Any) -> Any:
     return escape_mrkdwn(value)
 
 
+# -- ``value matches "pattern"`` (RE2) ---------------------------------------------
+
+
+class PatternError(ValueError):
+    """A regular expression RE2 cannot compile (or one too long or too large)."""
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 within `_PATTERN_MAX_MEM`; `PatternError` saying why not."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise PatternError(f"the pattern is longer than {MAX_PATTERN_CHARS} characters")
+    options = re2.Options()
+    options.max_mem = _PATTERN_MAX_MEM
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as error:
+        said = error.args[0] if error.args else error
+        reason = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        raise PatternError(f"the pattern {pattern!r} is not valid: {reason}") from None
+
+
+class _MatchesTest:
+    """``value is matches pattern``: a search anywhere in the text, or in any item of a
+    list; a missing value matches nothing. The deadline is checked between items."""
+
+    def __init__(self, environment: GuardedEnvironment) -> None:
+        self._environment = environment
+
+    def __call__(self, value: Any, pattern: Any) -> bool:
+        self._environment.tick()
+        if not isinstance(pattern, str):
+            raise TypeError(f"matches takes a text pattern, not {type(pattern).__name__}")
+        regex = compile_pattern(pattern)
+        if value is None or isinstance(value, Undefined):
+            return False
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in self._environment.guarded_iter(items):
+            if item is not None and regex.search(item if isinstance(item, str) else str(item)):
+                return True
+        return False
+
+
+class _Parser(Parser):
+    """Jinja's parser, plus ``value matches "pattern"`` and ``value not matches "pattern"``
+    (the ``matches`` test written like a comparison, at the same precedence)."""
+
+    def parse_compare(self) -> nodes.Expr:
+        expr = super().parse_compare()
+        while True:
+            lineno = self.stream.current.lineno
+            if self.stream.skip_if("name:matches"):
+                expr = self._matches(expr, lineno)
+            elif self.stream.current.test("name:not") and self.stream.look().test("name:matches"):
+                self.stream.skip(2)
+                expr = nodes.Not(self._matches(expr, lineno), lineno=lineno)
+            else:
+                return expr
+
+    def _matches(self, expr: nodes.Expr, lineno: int) -> nodes.Expr:
+        return nodes.Test(expr, "matches", [self.parse_math1()], [], None, None, lineno=lineno)
+
+
+def _check_patterns(tree: nodes.Node) -> None:
+    """Compile every literal pattern of a ``matches`` test now: a bad one is a compile error."""
+    for test in tree.find_all(nodes.Test):
+        if test.name != "matches":
+            continue
+        if len(test.args) != 1:
+            raise ExpressionError("matches takes one pattern", test.lineno)
+        pattern = test.args[0]
+        if isinstance(pattern, nodes.Const) and isinstance(pattern.value, str):
+            try:
+                compile_pattern(pattern.value)
+            except PatternError as error:
+                raise ExpressionError(str(error), test.lineno) from None
+
+
+def parse_expression_tree(source: str) -> nodes.Expr:
+    """The syntax tree of an expression in this language (``matches`` included), for
+    tools that read it (the names a condition uses); raises Jinja's syntax errors."""
+    return _Parser(make_environment(), source, state="variable").parse_expression()
+
+
 # -- the environment ----------------------------------------------------------------------
 
 
@@ -890,7 +986,12 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         tests = cast("dict[str, Callable[..., bool]]", dict(self.tests))
         for name in _COMPARING_TESTS:
             tests[name] = _ComparingTest(self, tests[name])
+        tests["matches"] = _MatchesTest(self)
         self.tests = cast("dict[str, Any]", tests)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # Templates read ``matches`` as expressions do.
+        return _Parser(self, source, name, filename).parse()
 
     def tick(self) -> None:
         """Raise once the deadline has passed."""
@@ -1010,6 +1111,7 @@ def _template_code(source: str) -> CodeType:
     with _syntax_errors():
         tree = environment.parse(source)
         _refuse_forbidden(tree)
+        _check_patterns(tree)
         return environment.compile(tree, filename=_TEMPLATE_FILE)
 
 
@@ -1019,7 +1121,7 @@ def _expression_code(source: str) -> CodeType:
     with _syntax_errors():
         # What Environment.compile_expression(source, undefined_to_none=False) builds,
         # kept as code so that every evaluation binds it to a fresh environment.
-        parser = Parser(environment, source, state="variable")
+        parser = _Parser(environment, source, state="variable")
         expression = parser.parse_expression()
         if not parser.stream.eos:
             line = parser.stream.current.lineno
@@ -1028,6 +1130,7 @@ def _expression_code(source: str) -> CodeType:
         assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
         tree = nodes.Template([assign], lineno=1)
         _refuse_forbidden(tree)
+        _check_patterns(tree)
         return environment.compile(tree, filename=_EXPRESSION_FILE)
 
 

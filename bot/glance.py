@@ -109,7 +109,10 @@ def _downsample(points: list[float | None], width: int) -> list[float | None]:
 
 def _mean(points: Sequence[float | None]) -> float | None:
     present = [point for point in points if point is not None]
-    return math.fsum(present) / len(present) if present else None
+    if not present:
+        return None
+    # Summing shares rather than values: the sum of a few values near 1e308 overflows.
+    return math.fsum(point / len(present) for point in present)
 
 
 def _bar(point: float | None, bottom: float, top: float) -> str:

@@ -167,6 +167,8 @@ class Trigger(SQLModel, table=True):
     # shows and re-reads ``options`` as the add grammar's, and an edit replaces them.
     settings: dict[str, str] = _json(default_factory=dict)
     state: dict[str, Any] = _json()
+    # An email trigger's routing rules, in order: [{"rule": …, "channel": id}].
+    routes: list[dict[str, str]] = _json(default_factory=list)
     paused: bool = False
     created_by: str
     created_at: datetime = _utc_datetime()

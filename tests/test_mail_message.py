@@ -22,6 +22,7 @@ from bot.mail.message import (
     summary_from_headers,
 )
 from bot.mail.text import html_to_text, shorten, trim_reply, unflow
+from bot.triggers.conditions import EMAIL_NAMES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
 
@@ -586,6 +587,7 @@ def test_routing_context_exposes_exactly_the_documented_names() -> None:
     read = parse_message(message.as_bytes())
     context = routing_context(read)
     assert context == {
+        "category": "",  # an AI step's label, when one is on (issue 17)
         "from": "ada@example.org",
         "from_domain": "example.org",
         "to": ["support@example.com", "bob@example.com"],
@@ -599,3 +601,5 @@ def test_routing_context_exposes_exactly_the_documented_names() -> None:
     }
     assert context["headers"]["x-priority"] == "1"
     assert context["headers"]["subject"] == "Invoice 42"
+    assert set(context) == set(EMAIL_NAMES)  # what a routing rule's check lets it read
+    assert routing_context(read, category="billing")["category"] == "billing"

@@ -174,7 +174,7 @@ def test_every_example_command_parses(kind: TriggerKind) -> None:
         (
             "site every 5m",
             "every 5m",
-            "I couldn't find what to check: expected http, rss, json, message or report "
+            "I couldn't find what to check: expected http, rss, json, message, report or email "
             "after the schedule",
             "http",
         ),
@@ -306,7 +306,7 @@ def test_the_missing_kind_message_matches_the_documented_wording() -> None:
     with pytest.raises(TriggerSyntaxError) as caught:
         add("site every 5m")
     assert str(caught.value) == (
-        "I couldn't find what to check: expected http, rss, json, message or report after the "
+        "I couldn't find what to check: expected http, rss, json, message, report or email after the "
         "schedule. Example: /trigger add site every 5m http https://example.com"
     )
 

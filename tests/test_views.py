@@ -190,6 +190,7 @@ def test_trigger_modal_has_the_documented_blocks_and_metadata() -> None:
         "json",
         "message",
         "report",
+        "email",
     ]
     assert kind["initial_option"]["value"] == "json"
     channel = inputs[5]["element"]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.credentials.spec import SecretSpec, SecretTarget, secret_target_from_dict
 from bot.errors import SpecError
+from bot.mail.imap import MailError, parse_mailbox_url
 from bot.models import Trigger
 from bot.names import NAME_RULE, valid_name
 from bot.slack import interactive as ui
@@ -49,6 +50,7 @@ _KIND_LABELS: Final[Mapping[TriggerKind, str]] = {
     "json": "Watch a value in a JSON API (json)",
     "message": "Post a message (message)",
     "report": "Post a summary report (report)",
+    "email": "Watch a mailbox and post new mail (email)",
 }
 _PRESET_LABELS: Final[Mapping[str, str]] = {
     "auto": "Detect the sender (auto)",
@@ -68,7 +70,10 @@ _CONDITION_HINT: Final = (
     'Optional for http/rss, required for json: status != 200 · latency > 500ms · body contains "down" · '
     'json.status.indicator != "none"'
 )
-_OPTIONS_HINT: Final = "Optional: retries=3 recover=2 timeout=5s repeat=1h max=5 latest=1"
+_OPTIONS_HINT: Final = (
+    "Optional: retries=3 recover=2 timeout=5s repeat=1h max=5 latest=1 · "
+    "email: auth=basic:SECRET (required) tls=off latest=5"
+)
 
 
 def inline_errors(error: SpecError) -> dict[str, str]:
@@ -197,6 +202,8 @@ def _target(kind: TriggerKind, target: str | None) -> str | None:
         if not target or not target.strip():
             raise SpecError("Type the message to post", field="target")
         return target
+    if kind == "email":  # the mailbox URL, checked by its own parser
+        return _mailbox(target)
     url = parse_url(target or "")
     if url is None:
         raise SpecError(
@@ -207,8 +214,24 @@ def _target(kind: TriggerKind, target: str | None) -> str | None:
     return url
 
 
+def _mailbox(target: str | None) -> str:
+    text = (target or "").strip()
+    try:
+        parse_mailbox_url(text)
+    except MailError as error:
+        example = "imaps://support%40example.com@imap.example.com/INBOX"
+        raise SpecError(f"{error.reason}, e.g. {example}", field="target") from None
+    return text
+
+
 def _condition(kind: TriggerKind, condition: str | None) -> str | None:
-    if kind in ("message", "report"):
+    if kind == "email" and condition:
+        raise SpecError(
+            "An email trigger has no condition: clear this field, and send mail to channels "
+            "with `/trigger route NAME RULE → #channel`",
+            field="condition",
+        )
+    if kind in ("message", "report", "email"):
         if condition:
             raise SpecError(
                 f"A {kind} runs without a condition: clear this field", field="condition"
@@ -263,7 +286,7 @@ def _trigger_inputs(form: TriggerForm, user_zone: str | None) -> list[Block]:
             "target",
             "URL or message",
             ui.text_input("target", form.target, "https://example.com", multiline=True),
-            hint="URL for http/rss/json, text for message",
+            hint="URL for http/rss/json, text for message, imaps://user@host/INBOX for email",
             optional=True,
         ),
         ui.input_block(

@@ -694,6 +694,46 @@ async def connect(
     return MailboxReader(session, executor, parsed.host, timeout, password)
 
 
+async def check_server_address(
+    url: MailboxURL,
+    policy: AddressPolicy,
+    *,
+    plain: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (bounds the DNS look-up only)
+) -> None:
+    """Refuse, as `connect` would, a server the policy blocks, before any trigger is saved.
+
+    An IP literal is judged at once. A host name is judged when a run connects (as
+    other URLs are), except with ``plain`` (``tls=off``): the password would then cross
+    the network in clear, so the host must be in CHECK_ALLOWLIST by name, or resolve
+    only to allowlisted addresses. Raises `MailBlocked` or `MailConnectError`.
+    """
+    if plain and url.implicit_tls:
+        raise MailAddressError("tls=off goes with imap://, not imaps:// (which is always TLS)")
+    literal = _literal_address(url.host)
+    if literal is None and not plain:
+        return
+    if literal is None and policy.allows_host(url.host):
+        return
+    if literal is not None:
+        family = socket.AF_INET6 if ":" in literal else socket.AF_INET
+        infos: list[_AddrInfo] = [(family, (literal, url.port))]
+    else:
+        try:
+            async with asyncio.timeout(timeout):
+                infos = await _resolve(url.host, url.port)
+        except TimeoutError:
+            raise MailConnectError(f"could not find the mail server {url.host} in time") from None
+    _judged(url.host, infos, policy, plain)
+
+
+def _literal_address(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
 async def _connect_judged(
     url: MailboxURL, policy: AddressPolicy, seconds: float, plain: bool
 ) -> socket.socket:

@@ -427,9 +427,14 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-def routing_context(message: MailMessage) -> dict[str, Any]:
-    """The names a routing condition can use, with plain values (lists, dicts, str, int)."""
+def routing_context(message: MailMessage, *, category: str | None = None) -> dict[str, Any]:
+    """The names a routing condition can use, with plain values (lists, dicts, str, int).
+
+    ``category`` is the label an AI step gave the message, "" when none did;
+    `bot.triggers.conditions.EMAIL_NAMES` lists these names for the rules' check.
+    """
     return {
+        "category": category or "",
         "from": message.from_address,
         "from_domain": message.from_domain,
         "to": list(message.to),

@@ -18,6 +18,7 @@ from bot.mail.message import DEFAULT_MAX_TEXT, MailMessage, parse_message, summa
 from bot.mail.watch import (
     MAX_FETCH,
     Baseline,
+    MailboxStatus,
     NewMail,
     Position,
     Rebaseline,
@@ -64,6 +65,9 @@ class PollResult:
     messages: tuple[ReadMessage, ...] = ()
     skipped: int = 0
     notice: str | None = None
+    # True when the run stopped fetching at its deadline: the position is just past the
+    # last message read, so the next run reads the rest.
+    unfinished: bool = False
 
 
 async def poll_mailbox(
@@ -73,8 +77,13 @@ async def poll_mailbox(
     policy: AddressPolicy,
     tls_context: ssl.SSLContext | None = None,
     fetch_limit: int = MAX_FETCH,
+    fetch_until: float | None = None,
 ) -> PollResult:
-    """Run the watch once. Raises `bot.mail.imap.MailError` when the mailbox cannot be read."""
+    """Run the watch once. Raises `bot.mail.imap.MailError` when the mailbox cannot be read.
+
+    ``fetch_until`` (event-loop time) stops fetching bodies once it has passed, so a run
+    of many large messages ends in time and the next run carries on from there.
+    """
     url = parse_mailbox_url(source.url)
     reader = await connect(
         url,
@@ -94,35 +103,86 @@ async def poll_mailbox(
             return PollResult(plan.position)
         if isinstance(plan, Baseline):
             new = newest_on_baseline(await reader.newest_uids(plan.post_newest), plan)
-        else:
-            found = await reader.uids_after(plan.after_uid)
-            new = select_new(found, plan.position, status, limit=fetch_limit)
-        return await _read_new(reader, new, source)
+            # The baseline covers the whole mailbox, however much of the newest is read.
+            reading = await read_messages(reader, new.fetch, source, fetch_until)
+            return PollResult(new.position, reading.messages, new.skipped)
+        found = await reader.uids_after(plan.after_uid)
+        new = select_new(found, plan.position, status, limit=fetch_limit)
+        return await _read_new(reader, new, plan.position, source, fetch_until)
 
 
-async def _read_new(reader: MailboxReader, new: NewMail, source: MailSource) -> PollResult:
-    messages = await read_messages(reader, new.fetch, source.max_bytes, source.max_text)
-    return PollResult(new.position, tuple(messages), new.skipped)
+async def probe_mailbox(
+    source: MailSource, *, policy: AddressPolicy, tls_context: ssl.SSLContext | None = None
+) -> MailboxStatus:
+    """Log in and open the mailbox, read nothing (a muted watch still notices problems)."""
+    url = parse_mailbox_url(source.url)
+    reader = await connect(
+        url,
+        source.user,
+        source.password,
+        policy=policy,
+        timeout=source.timeout,
+        allow_plain=source.allow_plain,
+        tls_context=tls_context,
+    )
+    async with reader:
+        return await reader.examine(url.mailbox)
+
+
+async def _read_new(
+    reader: MailboxReader,
+    new: NewMail,
+    stored: Position,
+    source: MailSource,
+    fetch_until: float | None,
+) -> PollResult:
+    reading = await read_messages(reader, new.fetch, source, fetch_until)
+    if reading.stopped_at is None:
+        return PollResult(new.position, reading.messages, new.skipped)
+    done = [uid for uid in new.fetch if uid < reading.stopped_at]
+    position = Position(stored.uidvalidity, max([stored.last_uid, *done]))
+    # Older new messages beyond the fetch limit are passed over once a newer one is
+    # handled; until then the next run finds them again.
+    skipped = new.skipped if done else 0
+    return PollResult(position, reading.messages, skipped, unfinished=True)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Messages read, in order, and the first UID left unfetched when time ran out."""
+
+    messages: tuple[ReadMessage, ...]
+    stopped_at: int | None = None
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and asyncio.get_running_loop().time() > deadline
 
 
 async def read_messages(
-    reader: MailboxReader, uids: Sequence[int], max_bytes: int, max_text: int
-) -> list[ReadMessage]:
-    """Fetch and read ``uids`` in order; messages deleted meanwhile are left out."""
+    reader: MailboxReader,
+    uids: Sequence[int],
+    source: MailSource,
+    fetch_until: float | None = None,
+) -> Reading:
+    """Fetch and read ``uids`` in order, stopping before a fetch once ``fetch_until``
+    (event-loop time) has passed; messages deleted meanwhile are left out."""
     if not uids:
-        return []
+        return Reading(())
     sizes = await reader.fetch_sizes(uids)
     read: list[ReadMessage] = []
     for uid in uids:
         if uid not in sizes:
             continue
-        fetched = await reader.fetch_message(uid, max_bytes, sizes[uid])
+        if _past(fetch_until):
+            return Reading(tuple(read), stopped_at=uid)
+        fetched = await reader.fetch_message(uid, source.max_bytes, sizes[uid])
         if fetched is None:
             continue
         if fetched.complete:
             # Parsing a large message is CPU work: off the event loop.
-            message = await asyncio.to_thread(parse_message, fetched.raw, max_text=max_text)
+            message = await asyncio.to_thread(parse_message, fetched.raw, max_text=source.max_text)
         else:
-            message = summary_from_headers(fetched.raw, size=fetched.size, limit=max_bytes)
+            message = summary_from_headers(fetched.raw, size=fetched.size, limit=source.max_bytes)
         read.append(ReadMessage(uid, message))
-    return read
+    return Reading(tuple(read))

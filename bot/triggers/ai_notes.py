@@ -1,7 +1,7 @@
 """The AI step on what a trigger posts: a label for each new item, a summary of long ones.
 
 A trigger with ``/trigger set NAME categorise=…`` has each new item it posts (a feed entry
-today; an email or a JSON item from the triggers being built next) labelled by the model,
+or, through `mail_categoriser`, an email before its routing rules run) labelled by the model,
 shown as "categorised as *billing* (AI)"; with ``summary=on``, an item whose text is long
 gets a summary on top. Both are asked for after the check and before the run is saved,
 outside any transaction; when AI is off or fails, the item is posted as it would have
@@ -14,12 +14,13 @@ by the label, `categorise_item` before its routing rules run (``category`` in th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.ai.labels import Label, LabelError, parse_labels
 from bot.ai.notes import with_notes
 from bot.ai.steps import AISteps, ToCategorise, ToSummarise
+from bot.mail.message import MailMessage
 from bot.models import Trigger
 from bot.outbox import Message
 from bot.triggers.evaluate import Announcement
@@ -56,6 +57,30 @@ def wants_summary(trigger: Trigger) -> bool:
 def item_text(item: FeedItem) -> str:
     """What the model reads of a feed item: its title, link and description."""
     return "\n".join(part for part in (item.title, item.link, item.summary) if part)
+
+
+def mail_text(mail: MailMessage) -> str:
+    """What the model reads of an email: who sent it, the subject and the body's preview."""
+    sender = f"{mail.from_name} <{mail.from_address}>" if mail.from_name else mail.from_address
+    return "\n".join(part for part in (f"From: {sender}", f"Subject: {mail.subject}", mail.text))
+
+
+def mail_categoriser(
+    ai: AISteps,
+) -> Callable[[Trigger, Sequence[MailMessage]], Awaitable[Sequence[str | None]]]:
+    """The email trigger's categorise step: each message's label name, or None where the
+    AI gave none (off, budget spent, failed, or the trigger has no ``categorise=``)."""
+
+    async def categorise(trigger: Trigger, messages: Sequence[MailMessage]) -> list[str | None]:
+        labels = trigger_labels(trigger)
+        if not labels or not ai.enabled:
+            return [None] * len(messages)
+        found = await ai.categorise_all(
+            [ToCategorise(trigger.team_id, mail_text(mail), labels) for mail in messages]
+        )
+        return [label.name if label is not None else None for label in found]
+
+    return categorise
 
 
 async def categorise_item(

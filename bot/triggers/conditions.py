@@ -20,20 +20,36 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from jinja2 import nodes
-from jinja2.parser import Parser
 
-from bot.expressions import ExpressionError, compile_expression, evaluate_bool, make_environment
+from bot.expressions import (
+    ExpressionError,
+    compile_expression,
+    evaluate_bool,
+    make_environment,
+    parse_expression_tree,
+)
 
 Condition = Callable[[Mapping[str, Any]], bool]
 
 # What a condition can see, per kind: `bot.triggers.checks.condition_context` (plus
 # ``data`` for json). tests/test_condition_names.py keeps the two in step.
 _HTTP_NAMES: Final = ("status", "latency_ms", "body", "json", "headers", "cert_days_left")
+# An email routing rule sees `bot.mail.message.routing_context` (``category``
+# is the AI's label when categorising is on, else empty).
+EMAIL_NAMES: Final = (
+    "from", "from_domain", "to", "cc", "subject", "text", "has_attachment", "attachments",
+    "headers", "size", "category",
+)  # fmt: skip
 CONDITION_NAMES: Final[Mapping[str, tuple[str, ...]]] = {
     "http": _HTTP_NAMES,
     "json": ("data", *_HTTP_NAMES),
+    "email": EMAIL_NAMES,
 }
-_A_CHECK: Final[Mapping[str, str]] = {"http": "an http check", "json": "a json check"}
+_A_CHECK: Final[Mapping[str, str]] = {
+    "http": "an http check",
+    "json": "a json check",
+    "email": "an email routing rule",
+}
 # Python functions people reach for, and the filter that does the same.
 _FILTER_FOR: Final[Mapping[str, str]] = {
     "len": "length",
@@ -101,9 +117,10 @@ def names_used(text: str) -> list[str]:
 
     Raises `ConditionError` when it does not compile."""
     compile_condition(text)  # cached; refuses what the parser below would choke on
-    parser = Parser(make_environment(), to_expression(text), state="variable")
-    expression = parser.parse_expression()
-    found = [node.name for node in expression.find_all(nodes.Name) if node.ctx == "load"]
+    expression = parse_expression_tree(to_expression(text))
+    # find_all walks below the root: a condition that is one bare name is its own root.
+    candidates = [expression, *expression.find_all(nodes.Name)]
+    found = [n.name for n in candidates if isinstance(n, nodes.Name) and n.ctx == "load"]
     return list(dict.fromkeys(found))
 
 

@@ -3,7 +3,7 @@
     /trigger add NAME SCHEDULE KIND TARGET [when CONDITION] [#channel] [key=value ...]
 
 The schedule is every word between the name and the first kind keyword (http, rss, json,
-message, report). ``#channel`` and ``key=value`` options may also stand between the URL and
+message, report, email). ``#channel`` and ``key=value`` options may also stand between the URL and
 ``when``. A condition runs from ``when`` to the trailing channel and options, and is kept as
 the user wrote it (Slack's escaping undone, curly quotes made straight) for the evaluator.
 
@@ -20,6 +20,9 @@ from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from bot.credentials.refs import RefError, parse_auth
+from bot.mail.imap import MailError, parse_mailbox_url
+from bot.mail.watch import MAX_FETCH
 from bot.names import NAME_RULE, valid_name
 from bot.slack.text import (
     CommandSyntaxError,
@@ -48,6 +51,11 @@ _EXAMPLES: Final[Mapping[TriggerKind, tuple[str, str, str]]] = {
     ),
     "message": ("standup", "every weekday at 9:30", '"Standup in 5 minutes" #team'),
     "report": ("weekly", "every monday at 9am", "#ops"),
+    "email": (
+        "support",
+        "every 5m",
+        "imaps://support%40example.com@imap.example.com/INBOX auth=basic:support-mail #support",
+    ),
 }
 
 
@@ -131,7 +139,7 @@ def _find_kind(tokens: Sequence[Token], text: str) -> int:
         if not token.quoted and token.text.lower() in _KIND_BY_WORD:
             return index
     raise TriggerSyntaxError(
-        "I couldn't find what to check: expected http, rss, json, message or report "
+        "I couldn't find what to check: expected http, rss, json, message, report or email "
         "after the schedule",
         part=_raw(text, tokens[1:]),
         example=example_command(),
@@ -231,12 +239,55 @@ def _report_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body
     return _Body(None, None, list(tokens))
 
 
+# --- email ----------------------------------------------------------------------------------
+
+
+def _email_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
+    """``imaps://user@host/Mailbox`` (or ``imap://``), then the channel and options."""
+    target = link_target(tokens[0].text) if tokens and not tokens[0].quoted else None
+    if target is None:
+        raise TriggerSyntaxError(
+            "email needs the mailbox to watch, like imaps://support%40example.com@imap.example.com/INBOX",
+            part=tokens[0].text if tokens else kind_token.text,
+            example=example_command("email"),
+            field="target",
+        )
+    try:
+        parse_mailbox_url(target)
+    except MailError as error:
+        shown = _without_password(target)  # a password typed into the URL is not repeated
+        raise TriggerSyntaxError(
+            f"{error.reason}: {shown}", part=shown, example=example_command("email"),
+            field="target",
+        ) from None  # fmt: skip
+    rest = list(tokens[1:])
+    when = next((token for token in rest if _is_word(token, "when")), None)
+    if when is not None:
+        raise TriggerSyntaxError(
+            "email takes no condition: send messages to channels with "
+            "`/trigger route NAME RULE → #channel`",
+            part=when.text,
+            example=example_command("email"),
+            field="condition",
+        )
+    return _Body(target, None, rest)
+
+
+def _without_password(url: str) -> str:
+    head, at, tail = url.rpartition("@")
+    scheme, sep, userinfo = head.partition("://")
+    if not at or not sep or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:••••@{tail}"
+
+
 _BODY_PARSERS: Final[Mapping[TriggerKind, Callable[[str, Sequence[Token], Token], _Body]]] = {
     "http": _url_body,
     "rss": _url_body,
     "json": _json_body,
     "message": _message_body,
     "report": _report_body,
+    "email": _email_body,
 }
 
 
@@ -316,9 +367,10 @@ def _option(token: Token, kind: TriggerKind) -> tuple[str, str]:
         what = "a report takes no target" if kind == "report" else "I couldn't understand this"
         raise _extra_error(f"{what}: expected #channel or key=value", token, kind)
     key, value = pair
-    check = _OPTION_CHECKS.get(key)
+    kind_checks = _KIND_OPTION_CHECKS.get(kind, {})
+    check = kind_checks.get(key) or _OPTION_CHECKS.get(key)
     if check is None:
-        known = ", ".join(sorted(_OPTION_CHECKS))
+        known = ", ".join(sorted({*_OPTION_CHECKS, *kind_checks}))
         raise _extra_error(f'I don\'t know the option "{key}" (known: {known})', token, kind)
     problem = check(value)
     if problem is not None:
@@ -360,6 +412,34 @@ _OPTION_CHECKS: Final[Mapping[str, Callable[[str], str | None]]] = {
     "repeat": _repeat_duration,
     "timeout": _timeout_duration,
     "latest": _zero_or_one,
+}
+
+
+# --- the options of an email trigger ------------------------------------------------------
+
+
+def _basic_auth(value: str) -> str | None:
+    try:
+        ref = parse_auth(value)
+    except RefError as error:
+        return f"is not understood ({error.part}): give basic:SECRET"
+    if ref.scheme != "basic":
+        return "must be basic:SECRET: a mailbox logs in with a user name and password"
+    return None
+
+
+def _tls_off(value: str) -> str | None:
+    return None if value.lower() == "off" else "can only be off (TLS is on by default)"
+
+
+def _latest_count(value: str) -> str | None:
+    ok = value.isascii() and value.isdigit() and int(value) <= MAX_FETCH
+    return None if ok else f"must be a whole number from 0 to {MAX_FETCH}"
+
+
+# Options only some kinds take, and kinds' own readings of common ones.
+_KIND_OPTION_CHECKS: Final[Mapping[TriggerKind, Mapping[str, Callable[[str], str | None]]]] = {
+    "email": {"auth": _basic_auth, "tls": _tls_off, "latest": _latest_count},
 }
 
 

@@ -30,7 +30,7 @@ from bot.models import Trigger, TriggerRun
 from bot.net import DEFAULT_MAX_BYTES
 from bot.outbox import Outbox, enqueue
 from bot.tasks import BackgroundTasks
-from bot.triggers import checks
+from bot.triggers import checks, email
 from bot.triggers.ai_notes import NO_NOTES, ItemNotes, noted, notes_for
 from bot.triggers.conditions import to_expression
 from bot.triggers.digest import digest
@@ -164,6 +164,7 @@ class TriggerRunner:
     check_max_bytes: int = DEFAULT_MAX_BYTES
     usercode: UserCodeRunner = field(default_factory=UserCodeRunner)
     ai: AISteps | None = None
+    mail: email.MailWatch | None = None
     on_run: Callable[[str, str, float, float], None] = lambda kind, outcome, late, took: None
     last_lateness: float = 0.0  # seconds, of the latest scheduled run (for /trigger status)
     _limit: asyncio.Semaphore = field(init=False)
@@ -367,6 +368,10 @@ class TriggerRunner:
             return await checks.check_feed(
                 self.fetcher, url, timeout=timeout, max_bytes=self.check_max_bytes
             )
+        if trigger.kind == "email":
+            if self.mail is None:
+                return Observation(False, "email is not available in this process")
+            return await self.mail.check(trigger, now, step_timeout=timeout)
         return Observation(True, "scheduled post")
 
     def _condition(self, text: str) -> checks.Condition:
@@ -385,7 +390,7 @@ class TriggerRunner:
         self, trigger: Trigger, observation: Observation, now: datetime
     ) -> tuple[TriggerState, list[Announcement]]:
         state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()
-        if trigger.kind in ("http", "json"):
+        if trigger.kind in ("http", "json", "email"):  # email: its problems; mail in `settle`
             return decide(trigger.name, state, observation, now, policy_of(trigger))
         if trigger.kind == "rss":
             return decide_feed(trigger.name, state, observation, now, policy_of(trigger))
@@ -397,13 +402,19 @@ class TriggerRunner:
         """Save every finished run's state, history and messages in one transaction."""
         now = self.clock.now()
         async with self.db.transaction() as session:
+            # an email run's posts and mailbox position, saved together.
+            mail = {
+                o.trigger.id: await email.settle(session, o.trigger, o.observation, now)
+                for o in outcomes
+                if o.trigger.kind == "email"
+            }
             incidents = [await self._enqueue_results(session, o, now) for o in outcomes]
             await session.execute(
                 UPDATE_TRIGGER,
                 [
                     {
                         "t_id": o.trigger.id,
-                        "t_state": o.state.to_dict(),
+                        "t_state": {**o.state.to_dict(), **mail.get(o.trigger.id, {})},
                         "t_last": now,
                         "t_next": o.next_run,
                         "t_incident": incident,
@@ -427,7 +438,10 @@ class TriggerRunner:
             for outcome in outcomes:
                 if random.random() < PRUNE_CHANCE:
                     await _prune_history(session, outcome.trigger)
-        if any(o.announcements or o.trigger.kind in ("message", "report") for o in outcomes):
+        if (
+            any(o.announcements or o.trigger.kind in ("message", "report") for o in outcomes)
+            or mail
+        ):
             self.outbox.wake()
         return [None] * len(outcomes)
 

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from bot.audit import NOTE_TIME_FORMAT, Actor, audit_entry, change_note
 from bot.clock import Clock
+from bot.credentials.service import SecretService
 from bot.db import Database
 from bot.errors import SpecError, UsageError
 from bot.models import Trigger, TriggerRun
@@ -25,7 +26,7 @@ from bot.names import valid_name
 from bot.net import AddressPolicy, FetchBlocked, FetchError, check_url
 from bot.permissions import Permissions
 from bot.slack.channels import ChannelDirectory
-from bot.triggers import checks
+from bot.triggers import checks, email
 from bot.triggers.conditions import ConditionError, check_condition
 from bot.triggers.evaluate import TriggerState, mute, state_from_dict
 from bot.triggers.schedule import schedule_from_dict
@@ -51,6 +52,7 @@ class TriggerService:
     permissions: Permissions
     channels: ChannelDirectory
     fetcher: checks.Fetcher
+    secrets: SecretService  # An email trigger's password
 
     # Reading
 
@@ -134,6 +136,7 @@ class TriggerService:
         fetched once (`FEED_PROBE_SECONDS` at most) to refuse an address that is no feed."""
         self.validate(spec)
         await self._require_feed(spec)
+        await self._require_mailbox(actor, spec)
         spec = await self._resolve_channel(spec)
         await self.channels.require_member(spec.channel or actor.channel_id, actor.user_id)
         if await self.find(actor.team_id, spec.name):
@@ -155,6 +158,7 @@ class TriggerService:
         self.validate(spec)
         if (spec.kind, spec.target) != (trigger.kind, trigger.target):
             await self._require_feed(spec)
+        await self._require_mailbox(actor, spec)
         spec = await self._resolve_channel(spec)
         if spec.channel is not None and spec.channel != trigger.channel_id:
             await self.channels.require_member(spec.channel, actor.user_id)
@@ -195,12 +199,56 @@ class TriggerService:
         await self._require_owner(actor, trigger)
         state = mute(state_from_dict(trigger.state), until)
         action = f"muted until {until.astimezone(UTC):{NOTE_TIME_FORMAT}} UTC"  # see note_in
-        return await self._change(actor, trigger, action, state=state.to_dict())
+        kept = email.mail_state(trigger)  # a mailbox's position outlives a mute
+        return await self._change(actor, trigger, action, state={**state.to_dict(), **kept})
 
     async def unmute(self, actor: Actor, trigger: Trigger) -> Trigger:
         await self._require_owner(actor, trigger)
         state = mute(state_from_dict(trigger.state), self.clock.now())
-        return await self._change(actor, trigger, "unmuted", state=state.to_dict())
+        kept = email.mail_state(trigger)
+        return await self._change(actor, trigger, "unmuted", state={**state.to_dict(), **kept})
+
+    # Email routing rules
+
+    async def add_route(self, actor: Actor, trigger: Trigger, rule: str, channel: str) -> Trigger:
+        """Append a routing rule to an email trigger: its creator or an admin; the rule
+        compiles, the channel is one the person may post in."""
+        await self._require_owner(actor, trigger)
+        _require_email(trigger)
+        email.check_rule(rule)
+        routes = email.routes_of(trigger)
+        if len(routes) >= email.MAX_ROUTES:
+            raise UsageError(
+                f"*{trigger.name}* has {email.MAX_ROUTES} rules already: "
+                f"`/trigger unroute {trigger.name} N` removes one."
+            )
+        resolved = await self.channels.resolve(channel)
+        await self.channels.require_member(resolved, actor.user_id)
+        added = [*routes, email.Route(rule, resolved)]
+        action = f"added routing rule {len(added)}: {rule} → {resolved}"
+        return await self._change(
+            actor, trigger, action, routes=[route.to_dict() for route in added]
+        )
+
+    async def remove_route(
+        self, actor: Actor, trigger: Trigger, number: int
+    ) -> tuple[Trigger, email.Route]:
+        """Remove rule ``number`` (counted from 1) of an email trigger."""
+        await self._require_owner(actor, trigger)
+        _require_email(trigger)
+        routes = email.routes_of(trigger)
+        if not 1 <= number <= len(routes):
+            listed = f"1 to {len(routes)}" if routes else "none yet"
+            raise UsageError(
+                f"*{trigger.name}* has no rule {number} (its rules: {listed}). "
+                f"`/trigger route {trigger.name}` lists them."
+            )
+        removed = routes.pop(number - 1)
+        action = f"removed routing rule {number}: {removed.rule} → {removed.channel}"
+        changed = await self._change(
+            actor, trigger, action, routes=[route.to_dict() for route in routes]
+        )
+        return changed, removed
 
     async def change_settings(
         self, actor: Actor, trigger: Trigger, settings: TriggerSettings
@@ -229,6 +277,13 @@ class TriggerService:
         return await self.permissions.may_change(actor.user_id, trigger.created_by)
 
     # Inside
+
+    async def _require_mailbox(self, actor: Actor, spec: TriggerSpec) -> None:
+        """An email trigger must be able to log in: see `email.validate_email`."""
+        if spec.kind == "email":
+            await email.validate_email(
+                actor, spec.target, spec.options, secrets=self.secrets, policy=self.policy
+            )
 
     async def _require_feed(self, spec: TriggerSpec) -> None:
         """Refuse an rss trigger whose address answers with something that is not a feed.
@@ -288,7 +343,9 @@ class TriggerService:
     def _new_row(
         self, actor: Actor, spec: TriggerSpec, now: datetime, *, channel: str | None = None
     ) -> Trigger:
-        checks_now = spec.checks_something and not spec.schedule.is_one_shot
+        # An email watch starts at once, so mail that arrives from now on is posted.
+        runs_now = spec.checks_something or spec.kind == "email"
+        checks_now = runs_now and not spec.schedule.is_one_shot
         return Trigger(
             team_id=actor.team_id,
             name=spec.name,
@@ -304,6 +361,13 @@ class TriggerService:
             created_at=now,
             next_run_at=now if checks_now else spec.schedule.next_run(now),
             last_change=change_note("created", actor, now),
+        )
+
+
+def _require_email(trigger: Trigger) -> None:
+    if trigger.kind != "email":
+        raise UsageError(
+            f"*{trigger.name}* is {trigger.kind}: routing rules are for email triggers."
         )
 
 

@@ -30,6 +30,7 @@ from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.text import parse_key_values
 from bot.slack.users import UserDirectory
 from bot.status import describe_health, read_health
+from bot.triggers import email
 from bot.triggers.evaluate import TriggerState, state_from_dict
 from bot.triggers.grammar import (
     TriggerSyntaxError,
@@ -53,6 +54,8 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 • `/trigger add status every 5m json https://status.example.com/api/v2/status.json when json.status.indicator != "none"`
 • `/trigger add standup every weekday at 9:30 message "Standup in 5 minutes" #team`
 • `/trigger add weekly every monday at 9am report #ops`
+• `/trigger add support every 5m email imaps://support%40example.com@imap.example.com/INBOX auth=basic:support-mail #support` — each new mail once (read-only)
+• `/trigger route support from_domain == "bigcorp.com" → #sales` · `/trigger route support` lists · `/trigger unroute support 1`
 Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
 Settings: `/trigger set NAME categorise="sales: buying or prices; support: problems; spam" summary=on|off` — the AI picks one label per new item (`key=` with nothing clears a setting).
@@ -88,6 +91,8 @@ class TriggerSlash:
             "unmute": self.unmute,
             "status": self.status,
             "set": self.set,
+            "route": self.route,
+            "unroute": self.unroute,
         }
         return await run_subcommand(
             command, "/trigger", subcommands, f"{HELP}\n{help_line(self.ai)}"
@@ -152,6 +157,24 @@ class TriggerSlash:
             *(run_line(run, schedule.tz) for run in runs),
         ]
         return Reply("\n".join(lines))
+
+    async def route(self, command: Command, words: list[str], rest: str) -> Reply:
+        """``/trigger route NAME RULE → #channel`` adds a rule; ``/trigger route NAME`` lists."""
+        if len(words) <= 1:
+            return Reply(email.routes_text(await self._named(command, words, "route")))
+        parsed = email.parse_route(rest)
+        trigger = await self.service.named(command.team_id, parsed.name, verb="route")
+        trigger = await self.service.add_route(command.actor, trigger, parsed.rule, parsed.channel)
+        added = len(email.routes_of(trigger))
+        return Reply(f"Added rule {added} to *{trigger.name}*.\n{email.routes_text(trigger)}")
+
+    async def unroute(self, command: Command, words: list[str], _rest: str) -> Reply:
+        """``/trigger unroute NAME N`` removes rule N."""
+        trigger = await self._named(command, words, "unroute")
+        if len(words) != 2 or not words[1].isdigit():
+            raise UsageError(f"Which rule? Example: `/trigger unroute {trigger.name} 1`")
+        trigger, _removed = await self.service.remove_route(command.actor, trigger, int(words[1]))
+        return Reply(f"Removed rule {words[1]} of *{trigger.name}*.\n{email.routes_text(trigger)}")
 
     async def history(self, command: Command, words: list[str], _rest: str) -> Reply:
         trigger = await self._named(command, words, "history")
@@ -329,7 +352,10 @@ def summary_text(trigger: Trigger, schedule: Schedule) -> str:
 
 def credentials_hint(trigger: Trigger) -> str:
     """A nudge when a URL carries what looks like a password or an API key."""
-    if not trigger.target or not url_carries_credentials(trigger.target):
+    # An email trigger's URL names only the user (a password in it is refused).
+    if trigger.kind == "email" or not trigger.target:
+        return ""
+    if not url_carries_credentials(trigger.target):
         return ""
     return (
         "\n:lock: That URL seems to carry a credential. Anyone can read it with `/trigger "
@@ -391,6 +417,8 @@ def describe_target(trigger: Trigger, *, masked: bool = False) -> str:
         return f'posts "{trigger.target}"'
     if trigger.kind == "report":
         return "posts a report of webhooks and triggers"
+    if trigger.kind == "email":
+        return email.describe_mailbox(trigger)
     # Slack reads replies as mrkdwn: a condition's "<" or ">" must not open or close a link.
     condition = f" when {escape_mrkdwn(trigger.condition)}" if trigger.condition else ""
     verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]

@@ -15,8 +15,8 @@ from typing import Any, Final, Literal
 
 from bot.triggers.schedule import Schedule, schedule_from_dict
 
-TriggerKind = Literal["http", "rss", "json", "message", "report"]
-KINDS: Final[tuple[TriggerKind, ...]] = ("http", "rss", "json", "message", "report")
+TriggerKind = Literal["http", "rss", "json", "message", "report", "email"]
+KINDS: Final[tuple[TriggerKind, ...]] = ("http", "rss", "json", "message", "report", "email")
 CHECK_KINDS: Final[frozenset[TriggerKind]] = frozenset({"http", "rss", "json"})
 
 
@@ -30,7 +30,8 @@ def trigger_kind(text: str) -> TriggerKind | None:
 class TriggerSpec:
     """A trigger's definition.
 
-    ``target`` is the URL for http/rss/json, the text for message, None for report.
+    ``target`` is the URL for http/rss/json, the text for message, None for report, the
+    mailbox URL (``imaps://user@host/INBOX``) for email.
     ``condition`` is the condition as the user wrote it (see `bot.triggers.conditions`).
     ``channel`` is a channel id, or ``#name`` when typed by hand; None means the channel
     the person asked from. ``options`` are validated ``key=value`` options.
