@@ -50,6 +50,7 @@ from bot.status import read_health
 from bot.tasks import BackgroundTasks
 from bot.triggers.ai_notes import mail_categoriser
 from bot.triggers.email import MailWatch
+from bot.triggers.reports import Reports
 from bot.triggers.runner import TriggerRunner
 from bot.triggers.scheduling import TriggerScheduling
 from bot.triggers.service import TriggerService
@@ -149,6 +150,7 @@ def build(
         check_timeout=settings.check_timeout,
         check_max_bytes=settings.check_max_bytes,
         concurrency=settings.check_concurrency,
+        reports=Reports(db, fetcher, usercode, secrets, settings.check_max_bytes),
         on_run=metrics.trigger_run,
         background=background,
         usercode=usercode,

@@ -71,9 +71,11 @@ from collections.abc import (
 )
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from itertools import islice
 from types import CodeType
 from typing import Any, AnyStr, NoReturn, cast
+from zoneinfo import ZoneInfo
 
 import re2
 from jinja2 import nodes
@@ -85,9 +87,10 @@ from jinja2.nodes import EvalContext
 from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace, pass_eval_context
+from jinja2.utils import Namespace, pass_context, pass_eval_context
 from markupsafe import Markup
 
+from bot import formatting
 from bot.ai.summaries import SummaryRecorder, summarise_filter
 from bot.slack.blocks import escape_mrkdwn, link
 
@@ -654,6 +657,41 @@ _FILTER_CHECKS: Mapping[str, Callable[..., None]] = {
     "replace": _check_replace_filter,
     "wordwrap": _check_wordwrap,
 }
+# -- report filters (bot.formatting): numbers, money, changes, dates and tables --------------
+
+MAX_TABLE_ROWS = 200
+_STRFTIME_WIDTH = re.compile(r"%[-_0^#]*(\d+)")
+
+
+@pass_context
+def _date_filter(context: Context, value: Any, fmt: Any = None, tz: Any = None) -> str:
+    """``{{ json.date|date('%a %d %b') }}``, in ``tz`` or the context's ``zone`` (a report
+    sets it to its trigger's zone), else UTC."""
+    if fmt is not None:
+        for width in _STRFTIME_WIDTH.findall(str(fmt)):
+            _check_width(int(width))
+    zone = _zone_named(tz if tz is not None else context.get("zone"))
+    return formatting.date_text(value, None if fmt is None else str(fmt), zone)
+
+
+def _zone_named(name: Any) -> tzinfo:
+    if not isinstance(name, str) or not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return UTC
+
+
+def _table_filter(rows: Any, columns: Any = None, max_rows: Any = 20) -> _Raw:
+    """``{{ rows|table('name, total') }}``: aligned columns in a code block, within one
+    Slack section once escaped, "and N more rows" below when not all fit."""
+    if isinstance(max_rows, int) and not isinstance(max_rows, bool):
+        max_rows = min(max_rows, MAX_TABLE_ROWS)
+    shown = formatting.table(rows, columns, max_rows, measure=lambda text: len(escape_mrkdwn(text)))
+    return _Raw(escape_mrkdwn(shown))
+
+
 _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
     "raw": _raw_filter,
     "link": _link_filter,
@@ -663,6 +701,13 @@ _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
     # A marker for the bot to fill with an AI summary (see bot.ai.summaries).
     "summarise": summarise_filter,
     "summarize": summarise_filter,
+    # Reports from data (bot.formatting)
+    "number": formatting.number,
+    "money": formatting.money,
+    "percent": formatting.percent,
+    "change": formatting.change,
+    "date": _date_filter,
+    "table": _table_filter,
 }
 
 

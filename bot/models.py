@@ -176,6 +176,22 @@ class Trigger(SQLModel, table=True):
     next_run_at: datetime | None = _utc_datetime(default=None)
     incident: int = 0  # bumps per incident, so each incident gets its own thread
     last_change: str | None = None
+    # Reports from data (`bot.triggers.reports`): what a json/csv/http trigger posts
+    # (``/trigger template``), and what it remembers between runs (`ReportMemory`).
+    template: str | None = None
+    report_state: dict[str, Any] | None = _json(default=None)
+
+
+class TriggerItem(SQLModel, table=True):
+    """A key of an item a scanning trigger (``each=PATH key=FIELD``) has seen, so that each
+    new item is posted once, across restarts and replicas. ``seen_at`` is refreshed (at
+    most daily) while the item is still listed; retention forgets long-gone keys."""
+
+    __tablename__ = "trigger_item"
+
+    trigger_id: int = Field(foreign_key="trigger.id", ondelete="CASCADE", primary_key=True)
+    key: str = Field(primary_key=True)
+    seen_at: datetime = _utc_datetime(index=True)
 
 
 class TriggerRun(SQLModel, table=True):

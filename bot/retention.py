@@ -10,6 +10,7 @@ What is kept, and for how long (``RETENTION_DAYS`` is the setting, 30 by default
 | drafts | open ones expire after a day; answered ones are deleted after a week |
 | audit entries | `AUDIT_DAYS` |
 | thread roots | `THREAD_DAYS`: an event for a thread older than that starts a new one |
+| keys of items a scan saw (``each=``) | `TRIGGER_ITEM_DAYS` of its trigger's runs after the item was last listed |
 | AI token counts | `AI_USAGE_DAYS` (the budget needs only today's) |
 
 Trigger runs are pruned by the runner itself (the last 200 per trigger). Deliveries still
@@ -43,6 +44,8 @@ from bot.models import (
     OutboxMessage,
     SlackEvent,
     ThreadRoot,
+    Trigger,
+    TriggerItem,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,9 @@ OPEN_DRAFT_DAYS: Final = 1
 CLOSED_DRAFT_DAYS: Final = 7
 AUDIT_DAYS: Final = 365
 THREAD_DAYS: Final = 90
+# A scanned item gone from its list this long (counted in its trigger's runs, so a paused
+# trigger forgets nothing) is posted again if it comes back.
+TRIGGER_ITEM_DAYS: Final = 90
 AI_USAGE_DAYS: Final = 7
 FINISHED_DELIVERIES: Final = ("posted", "filtered", "dropped", "failed")
 VACUUM_PAGES: Final = 2000  # pages returned per statement (8 MB with 4 kB pages)
@@ -115,6 +121,7 @@ class Retention:
             "thread_roots": await self._in_batches(
                 ThreadRoot, col(ThreadRoot.created_at) < now - timedelta(days=THREAD_DAYS)
             ),
+            "trigger_items": await self._trigger_items(),
             "ai_usage": await self._in_batches(
                 AIUsage, col(AIUsage.day) < budget_day(now - timedelta(days=AI_USAGE_DAYS))
             ),
@@ -155,6 +162,26 @@ class Retention:
                 )
             ).scalars()
             return next(iter(ids), None)
+
+    async def _trigger_items(self) -> int:
+        """Keys of items no longer listed for `TRIGGER_ITEM_DAYS` before their trigger's
+        last run (a key still listed is marked again at least daily while it runs)."""
+        async with self.db.sessions() as session:
+            scanning = sa.select(col(TriggerItem.trigger_id)).distinct().scalar_subquery()
+            rows = await session.execute(
+                sa.select(col(Trigger.id), col(Trigger.last_run_at)).where(
+                    col(Trigger.id).in_(scanning), col(Trigger.last_run_at).is_not(None)
+                )
+            )
+            last_runs = list(rows.all())
+        total = 0
+        for trigger_id, last_run in last_runs:
+            total += await self._in_batches(
+                TriggerItem,
+                col(TriggerItem.trigger_id) == trigger_id,
+                col(TriggerItem.seen_at) < last_run - timedelta(days=TRIGGER_ITEM_DAYS),
+            )
+        return total
 
     async def _drafts(self, now: datetime) -> int:
         async with self.db.transaction() as session:

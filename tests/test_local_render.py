@@ -90,7 +90,7 @@ def test_a_form_shows_its_fields_their_ids_and_its_buttons() -> None:
     shown = render_call("views.open", {"view": view}, NAMES)
     assert shown is not None
     assert shown.startswith('── form "New trigger" opened ──\nName: “site”\n    field `name`')
-    assert "What should it do?: one of *http* | rss | json | message | report" in shown
+    assert "What should it do?: one of *http* | rss | json | csv | message | report" in shown
     assert "When: “every 5m”" in shown and "Post in (optional): #ops" in shown
     assert shown.endswith("[Create] [Cancel]")
 

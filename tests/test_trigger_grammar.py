@@ -174,7 +174,7 @@ def test_every_example_command_parses(kind: TriggerKind) -> None:
         (
             "site every 5m",
             "every 5m",
-            "I couldn't find what to check: expected http, rss, json, message, report or email "
+            "I couldn't find what to check: expected http, rss, json, csv, message, report or email "
             "after the schedule",
             "http",
         ),
@@ -199,7 +199,12 @@ def test_every_example_command_parses(kind: TriggerKind) -> None:
             "only http and https",
             "rss",
         ),
-        ("site every 5m json https://x.example", "json", "json needs a condition", "json"),
+        (
+            "site every 5m csv https://x.example when x > 1",
+            "x > 1",
+            "csv trigger takes no condition",
+            "csv",
+        ),
         ("site every 5m http https://x.example when", "when", "when needs a condition", "http"),
         (
             "site every 5m http https://x.example when #ops",
@@ -306,7 +311,7 @@ def test_the_missing_kind_message_matches_the_documented_wording() -> None:
     with pytest.raises(TriggerSyntaxError) as caught:
         add("site every 5m")
     assert str(caught.value) == (
-        "I couldn't find what to check: expected http, rss, json, message, report or email after the "
+        "I couldn't find what to check: expected http, rss, json, csv, message, report or email after the "
         "schedule. Example: /trigger add site every 5m http https://example.com"
     )
 

@@ -225,7 +225,7 @@ async def test_urls_into_our_own_network_are_refused(start_bot, url: str, reason
         ("add site every fortnight http https://example.com", "fortnight"),
         ("add site every 10s http https://example.com", "minute"),
         ("add site every 5m ftp https://example.com", "http, rss, json"),
-        ("add status every 5m json https://example.com/x.json", "when"),
+        ("add status every 5m json https://example.com/x.json when", "when needs a condition"),
         ("add site every 5m http https://example.com when latency >", "condition"),
     ],
 )

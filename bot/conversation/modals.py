@@ -47,7 +47,8 @@ SECRET_BLOCKS: Final = ("value", "user")
 _KIND_LABELS: Final[Mapping[TriggerKind, str]] = {
     "http": "Check a website (http)",
     "rss": "Watch a feed for new items (rss)",
-    "json": "Watch a value in a JSON API (json)",
+    "json": "Watch or report a JSON API (json)",
+    "csv": "Report on a CSV export (csv)",
     "message": "Post a message (message)",
     "report": "Post a summary report (report)",
     "email": "Watch a mailbox and post new mail (email)",
@@ -67,11 +68,12 @@ _SCHEDULE_HINT: Final = (
     "in 2 hours · tomorrow at 8am"
 )
 _CONDITION_HINT: Final = (
-    'Optional for http/rss, required for json: status != 200 · latency > 500ms · body contains "down" · '
-    'json.status.indicator != "none"'
+    'Optional for http/rss/json: status != 200 · latency > 500ms · body contains "down" · '
+    'json.status.indicator != "none" (a json trigger without one alerts only when the API fails)'
 )
 _OPTIONS_HINT: Final = (
     "Optional: retries=3 recover=2 timeout=5s repeat=1h max=5 latest=1 · "
+    "json/csv: auth=bearer:NAME each=data key=id pages=10 · "
     "email: auth=basic:SECRET (required) tls=off latest=5"
 )
 
@@ -231,16 +233,12 @@ def _condition(kind: TriggerKind, condition: str | None) -> str | None:
             "with `/trigger route NAME RULE → #channel`",
             field="condition",
         )
-    if kind in ("message", "report", "email"):
+    if kind in ("message", "report", "csv", "email"):
         if condition:
             raise SpecError(
                 f"A {kind} runs without a condition: clear this field", field="condition"
             )
         return None
-    if kind == "json" and not condition:
-        raise SpecError(
-            'json needs a condition, e.g. json.status.indicator != "none"', field="condition"
-        )
     return condition or None
 
 
@@ -286,7 +284,7 @@ def _trigger_inputs(form: TriggerForm, user_zone: str | None) -> list[Block]:
             "target",
             "URL or message",
             ui.text_input("target", form.target, "https://example.com", multiline=True),
-            hint="URL for http/rss/json, text for message, imaps://user@host/INBOX for email",
+            hint="URL for http/rss/json/csv, text for message, imaps://user@host/INBOX for email",
             optional=True,
         ),
         ui.input_block(

@@ -3,9 +3,13 @@
     /trigger add NAME SCHEDULE KIND TARGET [when CONDITION] [#channel] [key=value ...]
 
 The schedule is every word between the name and the first kind keyword (http, rss, json,
-message, report, email). ``#channel`` and ``key=value`` options may also stand between the URL and
-``when``. A condition runs from ``when`` to the trailing channel and options, and is kept as
+csv, message, report, email). ``#channel`` and ``key=value`` options may also stand between
+the URL and ``when``. A condition runs from ``when`` to the trailing channel and options, and is kept as
 the user wrote it (Slack's escaping undone, curly quotes made straight) for the evaluator.
+
+Options are ``key=value``; ``header.NAME=…`` and ``query.NAME=…`` keep NAME as written, and
+``body=…`` keeps its quotes (a JSON body is made of them: write it without spaces outside
+its strings). The request and scan options are checked by `bot.triggers.fetching`.
 
 A message's text is one quoted string, or every word after ``message`` up to the trailing
 channel and options. It keeps Slack's ``<@U123>``/``<#C123|x>``/``<https://...>`` references
@@ -14,6 +18,7 @@ as sent so they still render when posted; ``&amp;``, ``&lt;`` and ``&gt;`` are d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +39,7 @@ from bot.slack.text import (
     split_key_value,
     unescape,
 )
+from bot.triggers.fetching import option_check, option_keys
 from bot.triggers.schedule import Schedule, ScheduleError, parse_duration_or_none, parse_schedule
 from bot.triggers.spec import KINDS, TriggerKind, TriggerSpec
 
@@ -49,6 +55,7 @@ _EXAMPLES: Final[Mapping[TriggerKind, tuple[str, str, str]]] = {
         "every 5m",
         'https://status.example.com/api/v2/status.json when json.status.indicator != "none"',
     ),
+    "csv": ("weekly", "every monday at 9am", "https://example.com/export/weekly.csv #ops"),
     "message": ("standup", "every weekday at 9:30", '"Standup in 5 minutes" #team'),
     "report": ("weekly", "every monday at 9am", "#ops"),
     "email": (
@@ -111,11 +118,22 @@ def parse_trigger_add(
 
 def _scan(text: str) -> list[Token]:
     try:
-        return scan(text)
+        return [_raw_body(text, token) for token in scan(text)]
     except CommandSyntaxError as error:
         raise TriggerSyntaxError(
             str(error), part=error.part, example=example_command(), field="schedule"
         ) from None
+
+
+def _raw_body(text: str, token: Token) -> Token:
+    """A ``body=`` option as typed, quotes kept (one pair around it all is dropped)."""
+    raw = text[token.start : token.end]
+    if raw[:5].lower() != "body=":
+        return token
+    value = unescape(raw[5:]).translate(_CURLY_QUOTES)
+    if len(value) >= 2 and value[0] == value[-1] == '"' and value.count('"') == 2:
+        value = value[1:-1]
+    return Token(f"body={value}", token.start, token.end, quoted=False)
 
 
 def _parse_name(tokens: Sequence[Token]) -> str:
@@ -139,7 +157,7 @@ def _find_kind(tokens: Sequence[Token], text: str) -> int:
         if not token.quoted and token.text.lower() in _KIND_BY_WORD:
             return index
     raise TriggerSyntaxError(
-        "I couldn't find what to check: expected http, rss, json, message, report or email "
+        "I couldn't find what to check: expected http, rss, json, csv, message, report or email "
         "after the schedule",
         part=_raw(text, tokens[1:]),
         example=example_command(),
@@ -207,13 +225,14 @@ def _url_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
     return _Body(url, condition, rest[:when_at] + extras)
 
 
-def _json_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
+def _csv_body(text: str, tokens: Sequence[Token], kind_token: Token) -> _Body:
     body = _url_body(text, tokens, kind_token)
-    if body.condition is None:
+    if body.condition is not None:
         raise TriggerSyntaxError(
-            'json needs a condition, e.g. when json.status.indicator != "none"',
-            part=kind_token.text,
-            example=example_command("json"),
+            "a csv trigger takes no condition: it posts a report with "
+            "/trigger template, or each new row with each=rows key=FIELD",
+            part=body.condition,
+            example=example_command("csv"),
             field="condition",
         )
     return body
@@ -284,7 +303,8 @@ def _without_password(url: str) -> str:
 _BODY_PARSERS: Final[Mapping[TriggerKind, Callable[[str, Sequence[Token], Token], _Body]]] = {
     "http": _url_body,
     "rss": _url_body,
-    "json": _json_body,
+    "json": _url_body,
+    "csv": _csv_body,
     "message": _message_body,
     "report": _report_body,
     "email": _email_body,
@@ -316,7 +336,19 @@ def _is_extra(token: Token) -> bool:
     """A trailing ``#channel`` or ``key=value``, written without quotes."""
     if token.quoted:
         return False
-    return parse_channel(token.text) is not None or split_key_value(token.text) is not None
+    return parse_channel(token.text) is not None or _split_option(token.text) is not None
+
+
+_DOTTED_OPTION: Final = re.compile(r"^((?:header|query)\.[^=\s]+)=(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _split_option(text: str) -> tuple[str, str] | None:
+    """``key=value``; ``header.X-Api-Key=…`` and ``query.status=…`` keep the name's case."""
+    dotted = _DOTTED_OPTION.match(text)
+    if dotted is None:
+        return split_key_value(text)
+    prefix, _, name = dotted[1].partition(".")
+    return f"{prefix.lower()}.{name}", dotted[2]
 
 
 def _split_extras(tokens: Sequence[Token]) -> tuple[list[Token], list[Token]]:
@@ -362,15 +394,14 @@ def parse_options(text: str, kind: TriggerKind) -> dict[str, str]:
 
 
 def _option(token: Token, kind: TriggerKind) -> tuple[str, str]:
-    pair = None if token.quoted else split_key_value(token.text)
+    pair = None if token.quoted else _split_option(token.text)
     if pair is None:
         what = "a report takes no target" if kind == "report" else "I couldn't understand this"
         raise _extra_error(f"{what}: expected #channel or key=value", token, kind)
     key, value = pair
-    kind_checks = _KIND_OPTION_CHECKS.get(kind, {})
-    check = kind_checks.get(key) or _OPTION_CHECKS.get(key)
+    check = _option_check(key, kind)
     if check is None:
-        known = ", ".join(sorted({*_OPTION_CHECKS, *kind_checks}))
+        known = _known_options(kind)
         raise _extra_error(f'I don\'t know the option "{key}" (known: {known})', token, kind)
     problem = check(value)
     if problem is not None:
@@ -441,6 +472,19 @@ def _latest_count(value: str) -> str | None:
 _KIND_OPTION_CHECKS: Final[Mapping[TriggerKind, Mapping[str, Callable[[str], str | None]]]] = {
     "email": {"auth": _basic_auth, "tls": _tls_off, "latest": _latest_count},
 }
+
+
+def _option_check(key: str, kind: TriggerKind) -> Callable[[str], str | None] | None:
+    own = _KIND_OPTION_CHECKS.get(kind)
+    if own is not None:  # a kind with options of its own (email) takes those and the common ones
+        return own.get(key) or _OPTION_CHECKS.get(key)
+    return option_check(key, kind) or _OPTION_CHECKS.get(key)
+
+
+def _known_options(kind: TriggerKind) -> str:
+    own = _KIND_OPTION_CHECKS.get(kind)
+    extra = set(own) if own is not None else {*option_keys(), "query.NAME"}
+    return ", ".join(sorted({*_OPTION_CHECKS, *extra}))
 
 
 def parse_duration(text: str) -> timedelta:

@@ -45,6 +45,7 @@ from bot.triggers.evaluate import (
 from bot.triggers.grammar import parse_duration
 from bot.triggers.messages import announcement_message, opens_incident, post_message
 from bot.triggers.observation import Observation
+from bot.triggers.reports import ReportObservation, Reports
 from bot.triggers.schedule import Schedule, schedule_from_dict
 from bot.usercode import ConditionJob, Failed, UserCodeRunner
 
@@ -161,6 +162,7 @@ class TriggerRunner:
     fetcher: checks.Fetcher
     check_timeout: float
     concurrency: int
+    reports: Reports  # reports from data: csv, templates, each=, request options
     check_max_bytes: int = DEFAULT_MAX_BYTES
     usercode: UserCodeRunner = field(default_factory=UserCodeRunner)
     ai: AISteps | None = None
@@ -204,6 +206,10 @@ class TriggerRunner:
                 if manual
                 else next_run_after(schedule, scheduled_for, self.clock.now())
             )
+            if self.reports.handles(trigger):  # a failed report says so and is retried sooner
+                observation, announcements, next_run = self.reports.after_decision(
+                    trigger, observation, announcements, next_run, self.clock.now(), manual=manual
+                )
             await self._saves.submit(
                 _Outcome(
                     trigger,
@@ -343,6 +349,8 @@ class TriggerRunner:
         url = trigger.target or ""
         timeout = self.timeout_of(trigger)
         condition = self._condition(trigger.condition) if trigger.condition else None
+        if self.reports.handles(trigger):  # reports from data (bot.triggers.reports)
+            return await self.reports.run(trigger, now, timeout=timeout, condition=condition)
         if trigger.kind == "http":
             return await checks.check_http(
                 self.fetcher,
@@ -390,6 +398,9 @@ class TriggerRunner:
         self, trigger: Trigger, observation: Observation, now: datetime
     ) -> tuple[TriggerState, list[Announcement]]:
         state = state_from_dict(trigger.state) if trigger.state else TriggerState.initial()
+        if self.reports.handles(trigger):  # reports from data: a report alerts at once
+            policy = self.reports.policy(trigger, policy_of(trigger))
+            return decide(trigger.name, state, observation, now, policy)
         if trigger.kind in ("http", "json", "email"):  # email: its problems; mail in `settle`
             return decide(trigger.name, state, observation, now, policy_of(trigger))
         if trigger.kind == "rss":
@@ -438,9 +449,11 @@ class TriggerRunner:
             for outcome in outcomes:
                 if random.random() < PRUNE_CHANCE:
                     await _prune_history(session, outcome.trigger)
-        if (
-            any(o.announcements or o.trigger.kind in ("message", "report") for o in outcomes)
-            or mail
+        if mail or any(
+            o.announcements
+            or o.trigger.kind in ("message", "report")
+            or isinstance(o.observation, ReportObservation)
+            for o in outcomes
         ):
             self.outbox.wake()
         return [None] * len(outcomes)
@@ -460,6 +473,9 @@ class TriggerRunner:
             messages.append(post_message(trigger, trigger.target or ""))
         elif trigger.kind == "report":
             messages.append(post_message(trigger, await digest(session, trigger, now)))
+        # Reports from data; `saved.new_items` is where then=ACTION on=item starts.
+        saved = await self.reports.save(session, trigger, outcome.observation, now)
+        messages += saved.messages
         await enqueue(session, now, *messages)
         return incident
 

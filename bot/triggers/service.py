@@ -29,6 +29,8 @@ from bot.slack.channels import ChannelDirectory
 from bot.triggers import checks, email
 from bot.triggers.conditions import ConditionError, check_condition
 from bot.triggers.evaluate import TriggerState, mute, state_from_dict
+from bot.triggers.fetching import FETCH_KINDS
+from bot.triggers.reports import check_template, require_credentials, spec_problem
 from bot.triggers.schedule import schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
 from bot.triggers.settings import TriggerSettings
@@ -52,7 +54,7 @@ class TriggerService:
     permissions: Permissions
     channels: ChannelDirectory
     fetcher: checks.Fetcher
-    secrets: SecretService  # An email trigger's password
+    secrets: SecretService  # what a trigger sends: auth=, header.X=, an email password
 
     # Reading
 
@@ -113,6 +115,9 @@ class TriggerService:
                 check_condition(spec.condition, spec.kind)
             except ConditionError as error:
                 raise SpecError(str(error), field="condition", part=spec.condition) from None
+        problem = spec_problem(spec)  # reports from data: each=/key=, body=, auth=
+        if problem is not None:
+            raise problem
         if spec.checks_something:
             try:
                 check_url(spec.target or "", self.policy)
@@ -135,6 +140,7 @@ class TriggerService:
         A channel typed as ``#name`` is stored as its id when Slack knows it; a feed is
         fetched once (`FEED_PROBE_SECONDS` at most) to refuse an address that is no feed."""
         self.validate(spec)
+        await require_credentials(self.secrets, actor, spec)
         await self._require_feed(spec)
         await self._require_mailbox(actor, spec)
         spec = await self._resolve_channel(spec)
@@ -156,6 +162,7 @@ class TriggerService:
         """Replace ``trigger``'s definition with ``spec``, keeping its history."""
         await self._require_owner(actor, trigger)
         self.validate(spec)
+        await require_credentials(self.secrets, actor, spec)
         if (spec.kind, spec.target) != (trigger.kind, trigger.target):
             await self._require_feed(spec)
         await self._require_mailbox(actor, spec)
@@ -183,6 +190,8 @@ class TriggerService:
         }
         if any(getattr(trigger, key) != getattr(fresh, key) for key in _WHAT_IT_WATCHES):
             changes["state"] = TriggerState.initial().to_dict()
+        if spec.kind not in FETCH_KINDS:  # only json, csv and http post with a template
+            changes["template"] = None
         return await self._change(actor, trigger, "edited", paused=False, **changes)
 
     async def pause(self, actor: Actor, trigger: Trigger) -> Trigger:
@@ -249,6 +258,15 @@ class TriggerService:
             actor, trigger, action, routes=[route.to_dict() for route in routes]
         )
         return changed, removed
+
+    async def set_template(self, actor: Actor, trigger: Trigger, source: str | None) -> Trigger:
+        """Post ``source`` on every run (each new item, for ``each=``); None: back to
+        alerting on problems only. Its creator or an admin; compiled before it is saved."""
+        await self._require_owner(actor, trigger)
+        if source is not None:
+            check_template(trigger.kind, source)
+        action = "template set" if source is not None else "template cleared"
+        return await self._change(actor, trigger, action, template=source)
 
     async def change_settings(
         self, actor: Actor, trigger: Trigger, settings: TriggerSettings

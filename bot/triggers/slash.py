@@ -18,7 +18,7 @@ from bot.ai.steps import AISteps, help_line
 from bot.audit import Actor, note_in
 from bot.clock import Clock
 from bot.config import Settings
-from bot.credentials.redact import mask_url_credentials, url_carries_credentials
+from bot.credentials.redact import MASK, mask_url_credentials, url_carries_credentials
 from bot.db import Database
 from bot.errors import SpecError, UsageError
 from bot.limits import ManualLimits
@@ -37,6 +37,7 @@ from bot.triggers.grammar import (
     parse_duration,
     parse_trigger_add,
 )
+from bot.triggers.reporting import template_from_slack
 from bot.triggers.runner import NotRun, RunResult, TriggerRunner
 from bot.triggers.schedule import Schedule, local_time, schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
@@ -56,10 +57,15 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 • `/trigger add weekly every monday at 9am report #ops`
 • `/trigger add support every 5m email imaps://support%40example.com@imap.example.com/INBOX auth=basic:support-mail #support` — each new mail once (read-only)
 • `/trigger route support from_domain == "bigcorp.com" → #sales` · `/trigger route support` lists · `/trigger unroute support 1`
+*Reports from data* — a template makes a json, csv or http trigger post what it found on every run:
+• `/trigger add sales every day at 9am json https://shop.example.com/api/reports/sales?period=yesterday auth=bearer:shop-token #sales`, then `/trigger template sales *Sales {{ json.date|date('%A') }}:* {{ json.total|money('EUR') }} from {{ json.orders|number }} orders ({{ json.total|change(previous.total) }})`
+• `/trigger add leads every day at 23:00 json https://crm.example.com/api/leads?status=new auth=bearer:crm-token each=data key=id #sales`, then `/trigger template leads New lead: *{{ item.name }}* ({{ item.company }}) {{ item.email }}` — each new lead once
+• `/trigger add weekly every monday at 9am csv https://example.com/export/weekly.csv #ops`, then `/trigger template weekly *Weekly numbers* {{ rows|table('region, orders, revenue') }}`
+In a template: `json` (or `rows`), `status`, `headers`, `previous` (the last run's data), `now`, `trigger`, and `item` in a scan; filters `number`, `money('EUR')`, `percent`, `change(previous.x)`, `date('%a %d %b')`, `table(columns)`, plus `sum`, `sort`, `groupby`, `map`. `/trigger template NAME clear` goes back to alerts only.
 Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
-Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`.
+Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`; requests: `auth=bearer:NAME` `header.X-Api-Key=secret:NAME` (see `/secret`) `method=POST body={...} query.status=new pages=10 next=meta.next_page_url each=PATH key=FIELD`.
 Settings: `/trigger set NAME categorise="sales: buying or prices; support: problems; spam" summary=on|off` — the AI picks one label per new item (`key=` with nothing clears a setting).
-Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `delete NAME` · `/trigger edit NAME` (a form)"""
+Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `template NAME …` · `delete NAME` · `/trigger edit NAME` (a form)"""
 
 
 @dataclass
@@ -93,6 +99,7 @@ class TriggerSlash:
             "set": self.set,
             "route": self.route,
             "unroute": self.unroute,
+            "template": self.template,
         }
         return await run_subcommand(
             command, "/trigger", subcommands, f"{HELP}\n{help_line(self.ai)}"
@@ -115,6 +122,18 @@ class TriggerSlash:
         spec = await self.parse(command.actor, rest)
         trigger = await self.service.create(command.actor, spec)
         return Reply(added_text(trigger, spec.schedule) + credentials_hint(trigger))
+
+    async def template(self, command: Command, words: list[str], rest: str) -> Reply:
+        """``/trigger template NAME TEMPLATE|clear``: what a json, csv or http trigger posts."""
+        trigger = await self._named(command, words, "template")
+        source = template_from_slack(_after_name(rest))
+        if not source:
+            return Reply(template_text(trigger))
+        if source.lower() == "clear":
+            trigger = await self.service.set_template(command.actor, trigger, None)
+            return Reply(f"*{trigger.name}* alerts only on problems again.")
+        trigger = await self.service.set_template(command.actor, trigger, source)
+        return Reply(template_set_text(trigger))
 
     async def list_all(self, command: Command, _words: list[str], _rest: str) -> Reply:
         triggers = await self.service.all_of(command.team_id)
@@ -149,9 +168,13 @@ class TriggerSlash:
                 or ("none (paused)" if trigger.paused else "none")
             ),
             f"*State:* {describe_state(trigger, self.clock.now(), zone)}",
-            "*Options:* "
-            + (" ".join(f"{k}={v}" for k, v in trigger.options.items()) or "defaults"),
+            f"*Options:* {options_text(trigger, masked=masked)}",
             settings_line(trigger),
+            *(
+                [f"*Template:* `{escape_mrkdwn(trigger.template[:300])}`"]
+                if trigger.template
+                else []
+            ),
             f"*Last change:* {note_in(trigger.last_change, zone)}",
             "*Last runs:*" if runs else "*Last runs:* none yet",
             *(run_line(run, schedule.tz) for run in runs),
@@ -308,6 +331,12 @@ class TriggerSlash:
         return await self.service.named(command.team_id, words[0] if words else "", verb=verb)
 
 
+def _after_name(rest: str) -> str:
+    """What follows the trigger's name in the command text (still Slack-escaped)."""
+    parts = rest.split(None, 1)
+    return parts[1] if len(parts) == 2 else ""
+
+
 def _next_clock_time(match: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime:
     hour, minute, meridiem = (
         int(match.group(1)),
@@ -332,7 +361,45 @@ def _next_clock_time(match: re.Match[str], now: datetime, tz: ZoneInfo) -> datet
 
 def added_text(trigger: Trigger, schedule: Schedule) -> str:
     """The answer to creating ``trigger``."""
-    return f"Added {summary_text(trigger, schedule)}{unknown_channel_note(trigger.channel_id)}"
+    return (
+        f"Added {summary_text(trigger, schedule)}{unknown_channel_note(trigger.channel_id)}"
+        f"{template_hint(trigger)}"
+    )
+
+
+def template_hint(trigger: Trigger) -> str:
+    """What to do next with a json, csv or http trigger that has no template yet."""
+    if trigger.template or trigger.kind not in ("json", "csv") or trigger.condition:
+        return ""
+    if "each" in trigger.options:
+        return (
+            f" Each new item is posted with its name; `/trigger template {trigger.name} …` "
+            "says how (`item` is the item)."
+        )
+    return (
+        f" It alerts only when the fetch fails until you say what to post: "
+        f"`/trigger template {trigger.name} …` (`/trigger help` has examples)."
+    )
+
+
+def template_set_text(trigger: Trigger) -> str:
+    """The answer to setting a trigger's template."""
+    what = "each new item" if "each" in trigger.options else "a report on every run"
+    return (
+        f"*{trigger.name}* now posts {what} with your template. "
+        f"See it now: `/trigger run {trigger.name}`."
+    )
+
+
+def template_text(trigger: Trigger) -> str:
+    """The answer to ``/trigger template NAME`` alone."""
+    example = f"`/trigger template {trigger.name} *{{{{ json.total|number }}}}* orders`"
+    if not trigger.template:
+        return f"*{trigger.name}* has no template. Give one after the name, e.g. {example}"
+    return (
+        f"*{trigger.name}* posts with `{escape_mrkdwn(trigger.template[:1000])}`. "
+        f"Give another after the name, or `/trigger template {trigger.name} clear`."
+    )
 
 
 def updated_text(trigger: Trigger) -> str:
@@ -348,6 +415,18 @@ def summary_text(trigger: Trigger, schedule: Schedule) -> str:
         f"{describe_when(schedule, trigger.next_run_at)}, "
         f"reporting in {channel_mention(trigger.channel_id)}."
     )
+
+
+def options_text(trigger: Trigger, *, masked: bool) -> str:
+    """``retries=3 auth=bearer:crm-token …``; masked, a query value or a request body (as
+    much a place for a credential as a URL's query) is shown as ``••••``."""
+    shown = [
+        f"{key}={MASK}"
+        if masked and (key.startswith("query.") or key == "body")
+        else f"{key}={value}"
+        for key, value in trigger.options.items()
+    ]
+    return " ".join(shown) or "defaults"
 
 
 def credentials_hint(trigger: Trigger) -> str:
@@ -421,7 +500,13 @@ def describe_target(trigger: Trigger, *, masked: bool = False) -> str:
         return email.describe_mailbox(trigger)
     # Slack reads replies as mrkdwn: a condition's "<" or ">" must not open or close a link.
     condition = f" when {escape_mrkdwn(trigger.condition)}" if trigger.condition else ""
-    verb = {"http": "checks", "rss": "watches the feed", "json": "watches"}[trigger.kind]
+    verb = {"http": "checks", "rss": "watches the feed", "json": "watches", "csv": "reads"}[
+        trigger.kind
+    ]
+    if "each" in trigger.options:  # reports from data: a scan, or a report
+        verb = "posts each new item from"
+    elif trigger.template:
+        verb = "reports from"
     url = mask_url_credentials(trigger.target or "") if masked else trigger.target or ""
     return f"{verb} {escape_mrkdwn(url)}{condition}"
 

@@ -15,9 +15,9 @@ from typing import Any, Final, Literal
 
 from bot.triggers.schedule import Schedule, schedule_from_dict
 
-TriggerKind = Literal["http", "rss", "json", "message", "report", "email"]
-KINDS: Final[tuple[TriggerKind, ...]] = ("http", "rss", "json", "message", "report", "email")
-CHECK_KINDS: Final[frozenset[TriggerKind]] = frozenset({"http", "rss", "json"})
+TriggerKind = Literal["http", "rss", "json", "csv", "message", "report", "email"]
+KINDS: Final[tuple[TriggerKind, ...]] = ("http", "rss", "json", "csv", "message", "report", "email")
+CHECK_KINDS: Final[frozenset[TriggerKind]] = frozenset({"http", "rss", "json", "csv"})
 
 
 def trigger_kind(text: str) -> TriggerKind | None:
@@ -30,7 +30,7 @@ def trigger_kind(text: str) -> TriggerKind | None:
 class TriggerSpec:
     """A trigger's definition.
 
-    ``target`` is the URL for http/rss/json, the text for message, None for report, the
+    ``target`` is the URL for http/rss/json/csv, the text for message, None for report, the
     mailbox URL (``imaps://user@host/INBOX``) for email.
     ``condition`` is the condition as the user wrote it (see `bot.triggers.conditions`).
     ``channel`` is a channel id, or ``#name`` when typed by hand; None means the channel
@@ -49,7 +49,7 @@ class TriggerSpec:
 
     @property
     def checks_something(self) -> bool:
-        """True for kinds that fetch a URL (http, rss, json)."""
+        """True for kinds that fetch a URL (http, rss, json, csv)."""
         return self.kind in CHECK_KINDS
 
     def to_dict(self) -> dict[str, Any]:
