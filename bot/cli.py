@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -170,15 +170,12 @@ async def serve(bot: Bot, on_listening: Callable[[], None] = lambda: None) -> No
     log.info("listening on http://%s:%s", bot.settings.host, bot.settings.port)
     on_listening()
     freeze_startup_heap()
-    socket_mode = await _connect_socket_mode(bot)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("shutting down")
-    if socket_mode is not None:
-        await socket_mode.close_async()
     await runner.cleanup()
 
 
@@ -191,18 +188,6 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-async def _connect_socket_mode(bot: Bot) -> Any:
-    """With SLACK_APP_TOKEN, Slack traffic comes over Socket Mode; webhooks still use HTTP."""
-    if not bot.settings.slack_app_token:
-        return None
-    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-    handler = AsyncSocketModeHandler(bot.bolt, str(bot.settings.slack_app_token))
-    await handler.connect_async()  # type: ignore[no-untyped-call]
-    log.info("connected to Slack over Socket Mode")
-    return handler
 
 
 async def _run_local(settings: Settings) -> int:
