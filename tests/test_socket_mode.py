@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from bot.devtools.fake_slack import FakeSlack
 from bot.devtools.fake_socket_mode import Ack, EnvelopeType
 from bot.errors import ConfigError
 from tests.conftest import RunningBot, fake_clock, slash_command_body, until_bots_idle
+from tests.test_app import Exit, LocalBot, cli  # noqa: F401 (cli: a fixture)
 from tests.test_conversation import click, dm, stored_trigger, submission, trigger_values
 
 
@@ -227,3 +230,43 @@ def test_slack_s_http_bodies_become_the_envelopes_slack_would_send() -> None:
     )
     assert envelope_of("application/json", b"[1]") is None
     assert envelope_of("application/x-www-form-urlencoded", b"text=hi") is None
+
+
+def test_local_mode_talks_over_socket_mode_when_asked(
+    cli: Callable[..., Exit],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    """``LOCAL_SOCKET_MODE=1 make run``: ``say`` hands what it types to the fake Slack,
+    which sends it to the bot over the socket and prints the answer from the ack."""
+    bot = LocalBot(tmp_path, cli, LOCAL_SOCKET_MODE="1")
+    try:
+        assert "over Socket Mode (LOCAL_SOCKET_MODE=1)" in bot.wait_for_banner()
+        state = json.loads((tmp_path / ".chatops-local.json").read_text())
+        assert state["socket_mode"] is True
+
+        helped = bot.say("/hook help")
+        assert helped.code == 0 and "/hook create" in helped.stdout, helped.stderr
+        asked = bot.say("--dm", "give me a webhook for github pushes in #ops")
+        assert "[Create] [Edit] [Cancel]" in asked.stdout, asked.stderr
+        created = bot.say("--click", "Create")
+        assert "Created hook *github-ops* → #ops." in created.stdout, created.stderr
+        form = bot.say("/trigger")
+        assert '── form "New trigger" opened ──' in form.stdout, form.stderr
+        wrong = bot.say("--submit", "name=site", "kind=http", "schedule=every fortnight")
+        assert wrong.code == 1 and "schedule: " in wrong.stdout
+    finally:
+        printed = bot.stop()
+    assert "connected to Slack over Socket Mode" in printed
+    assert "Traceback" not in printed
+
+
+def test_local_socket_mode_is_a_local_mode_setting() -> None:
+    from bot.config import load_settings
+
+    assert load_settings({"LOCAL_SOCKET_MODE": "1"}).local_socket_mode is True
+    assert load_settings({"LOCAL_SOCKET_MODE": "off"}).local_socket_mode is False
+    with pytest.raises(ConfigError, match="LOCAL_SOCKET_MODE must be 1 or 0"):
+        load_settings({"LOCAL_SOCKET_MODE": "maybe"})
+    workspace = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "LOCAL_SOCKET_MODE": "1"}
+    with pytest.raises(ConfigError, match="set SLACK_APP_TOKEN"):
+        load_settings(workspace)
