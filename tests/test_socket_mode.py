@@ -21,7 +21,13 @@ from bot.config import Secret
 from bot.devtools.fake_slack import FakeSlack
 from bot.devtools.fake_socket_mode import Ack, EnvelopeType
 from bot.errors import ConfigError
-from tests.conftest import RunningBot, fake_clock, slash_command_body, until_bots_idle
+from tests.conftest import (
+    RunningBot,
+    eventually,
+    fake_clock,
+    slash_command_body,
+    until_bots_idle,
+)
 from tests.test_app import Exit, LocalBot, cli  # noqa: F401 (cli: a fixture)
 from tests.test_conversation import click, dm, stored_trigger, submission, trigger_values
 
@@ -177,6 +183,38 @@ async def test_a_dropped_connection_is_reopened_and_a_repeated_event_handled_onc
     assert again.payload is None
     await until_bots_idle(running)
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_stopping_finishes_the_envelopes_in_hand_first(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    running = await socket_bot(start_bot, fake_slack)
+    socket_mode = running.bot.socket_mode
+    assert socket_mode is not None
+    fake_slack.slow["views.open"] = 0.3  # the form opens while the bot is asked to stop
+    opening = await fake_slack.socket_mode.send("slash_commands", slash(fake_slack, "/trigger"))
+
+    async def in_hand() -> bool:
+        return socket_mode.in_hand == 1
+
+    await eventually(in_hand)
+    await running.stop()
+    ack = await fake_slack.socket_mode.wait_for_ack(opening, timeout=0)
+    assert ack.payload is None and fake_slack.calls_to("views.open")[0].ok
+    assert fake_slack.socket_mode.live_connections == 0
+
+
+async def test_a_payload_of_a_shape_slack_never_sends_is_acknowledged_and_dropped(
+    start_bot, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    await socket_bot(start_bot, fake_slack)
+    sockets = fake_slack.socket_mode
+    odd = click("draft_create", "1") | {"actions": "not a list"}
+    ack = await sockets.deliver("interactive", odd)
+    assert ack.payload is None
+    assert "actions must be a list of objects" in caplog.text
+    helped = await sockets.deliver("slash_commands", slash(fake_slack, "/hook help"))
+    assert "/hook create" in answer_text(helped)  # still connected and answering
 
 
 async def test_a_token_slack_refuses_stops_start_up_and_names_the_setting(

@@ -4,6 +4,9 @@ Point ``AsyncWebClient(token=..., base_url=fake.url)`` at it and slack_sdk's own
 runs unmodified: JSON, form and query-string arguments, ``ok: false`` errors, 429 with
 ``Retry-After`` and plain-text 5xx answers all look the way Slack sends them.
 
+Socket Mode (``apps.connections.open`` and its websocket) is ``fake.socket_mode``, a
+`bot.devtools.fake_socket_mode.SocketModeServer`.
+
 Run it by hand with ``python -m bot.devtools.fake_slack --port 9999``; it prints every call.
 """
 

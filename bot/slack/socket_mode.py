@@ -82,6 +82,11 @@ class SocketMode:
         connecting = client.connect()  # type: ignore[no-untyped-call]
         self._connecting = asyncio.create_task(connecting, name="socket-mode-connect")
 
+    @property
+    def in_hand(self) -> int:
+        """Envelopes being handled now (their acknowledgements not sent yet)."""
+        return len(self._handling)
+
     async def stop(self) -> None:
         """Finish the envelopes being handled (their answers go out), then disconnect."""
         if self._handling:
