@@ -130,6 +130,7 @@ async def test_a_modal_submission_gets_its_errors_in_the_acknowledgement(
     assert trigger is not None and trigger.schedule_text == "every 5 minutes"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 async def test_nothing_is_lost_or_repeated_across_a_reconnect(
     start_bot, fake_slack: FakeSlack
 ) -> None:
@@ -141,7 +142,7 @@ async def test_nothing_is_lost_or_repeated_across_a_reconnect(
     async def send(kind: EnvelopeType, payload: dict[str, Any]) -> None:
         sent.append(await sockets.send(kind, payload))
 
-    # One in flight as Slack asks for a new connection, some while the bot reconnects,
+    # One sent just before Slack asks for a new connection, some while the bot reconnects,
     # and some once it has.
     await send("slash_commands", slash(fake_slack, '/trigger add t0 every day at 9am message "x"'))
     await sockets.disconnect("refresh_requested")
@@ -247,6 +248,56 @@ async def test_the_fake_takes_the_app_token_only_in_the_authorization_header(
         # A URL is good for one connection.
         with pytest.raises(aiohttp.WSServerHandshakeError):
             await http.ws_connect(link)
+
+
+async def test_the_fake_speaks_slack_s_protocol_to_a_plain_websocket_client(
+    fake_slack: FakeSlack,
+) -> None:
+    """The fake, without the SDK: envelopes, acks, a disconnect and the next connection."""
+    import aiohttp
+
+    sockets = fake_slack.socket_mode
+    headers = {"Authorization": f"Bearer {sockets.app_token}"}
+    url = fake_slack.url + "apps.connections.open"
+    async with aiohttp.ClientSession(headers=headers) as http:
+
+        async def connect() -> aiohttp.ClientWebSocketResponse:
+            async with http.post(url) as answer:
+                ws = await http.ws_connect((await answer.json())["url"])
+            assert (await ws.receive_json())["type"] == "hello"
+            return ws
+
+        first = await connect()
+        sent = await sockets.send("slash_commands", {"command": "/hook", "text": "help"})
+        envelope = await first.receive_json()
+        assert envelope == {
+            "envelope_id": sent,
+            "type": "slash_commands",
+            "payload": {"command": "/hook", "text": "help"},
+            "accepts_response_payload": True,
+        }
+        await first.send_str("not json")
+        await first.send_json({"envelope_id": sent, "payload": {"text": "the help"}})
+        assert await sockets.wait_for_ack(sent) == Ack(sent, {"text": "the help"}, 1)
+        assert sockets.unexpected == ["not json"]
+
+        await sockets.disconnect("warning")
+        assert await first.receive_json() == {
+            "type": "disconnect",
+            "reason": "warning",
+            "debug_info": {"host": "applink-fake", "build_number": 1},
+        }
+        event = {"type": "event_callback", "event_id": "Ev9"}
+        waiting = await sockets.send("events_api", event)
+        assert sockets.deliveries(waiting) == []  # not on a connection told to go
+        second = await connect()
+        delivered = await second.receive_json()
+        assert delivered["envelope_id"] == waiting and delivered["retry_attempt"] == 0
+        await second.send_json({"envelope_id": waiting})
+        assert (await sockets.wait_for_ack(waiting)).payload is None
+        assert sockets.deliveries(waiting) == [2]
+        await first.close()
+        await second.close()
 
 
 def test_slack_s_http_bodies_become_the_envelopes_slack_would_send() -> None:

@@ -165,7 +165,12 @@ class SocketModeServer:
         await self._wait(connected, timeout, f"{count} connection(s)")
 
     async def disconnect(self, reason: DisconnectReason = "refresh_requested") -> None:
-        """Ask the app to reconnect, as Slack does when it refreshes a connection."""
+        """Send ``disconnect`` on every connection, as Slack does before it refreshes one.
+
+        Nothing more is sent on them; what is sent meanwhile waits for the next connection.
+        slack_sdk reconnects whatever the reason, so the fake accepts the new connection
+        for ``link_disabled`` too (Slack would not, Socket Mode being off).
+        """
         for connection in list(self._connections):
             connection.retiring = True
             message = {"type": "disconnect", "reason": reason, "debug_info": _debug_info()}
