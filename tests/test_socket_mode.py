@@ -228,6 +228,17 @@ async def test_a_token_slack_refuses_stops_start_up_and_names_the_setting(
     assert fake_slack.socket_mode.connections_opened == 0
 
 
+async def test_a_slack_that_fails_at_start_up_is_asked_again(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.fail_next(1, status=503, method="apps.connections.open")
+    running = await socket_bot(start_bot, fake_slack)  # started, then connected
+    opened = fake_slack.calls_to("apps.connections.open")
+    assert [call.status for call in opened] == [503, 200]
+    ack = await fake_slack.socket_mode.deliver("slash_commands", slash(fake_slack, "/hook help"))
+    assert "/hook create" in answer_text(ack) and running.bot.socket_mode is not None
+
+
 async def test_the_fake_takes_the_app_token_only_in_the_authorization_header(
     fake_slack: FakeSlack,
 ) -> None:

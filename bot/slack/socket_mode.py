@@ -66,18 +66,10 @@ class SocketMode:
         client.socket_mode_request_listeners.append(self._handle)
         client.message_listeners.append(_log_connection_news)
         try:
-            client.wss_uri = await client.issue_new_wss_url()
-        except SlackApiError as error:
-            code = str(error.response.get("error", ""))
-            if code in _TOKEN_REFUSED:
-                await client.close()  # type: ignore[no-untyped-call]
-                raise ConfigError(
-                    f"Slack refused SLACK_APP_TOKEN for Socket Mode ({code}); it must be an "
-                    "app-level token (xapp-…) with the connections:write scope"
-                ) from None
-            log.warning("Socket Mode: Slack answered %s; retrying", code)
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            log.warning("Socket Mode: Slack unreachable (%s); retrying", type(error).__name__)
+            await _ask_for_url(client)
+        except ConfigError:
+            await client.close()  # type: ignore[no-untyped-call]
+            raise
         self._client = client
         connecting = client.connect()  # type: ignore[no-untyped-call]
         self._connecting = asyncio.create_task(connecting, name="socket-mode-connect")
@@ -105,6 +97,31 @@ class SocketMode:
             await _dispatch(self._bolt, client, request)
         finally:
             self._handling.discard(task)
+
+
+async def _ask_for_url(client: SocketModeClient) -> None:
+    """Call ``apps.connections.open`` once now, so that a refused token stops start-up
+    (`ConfigError`) instead of being retried for ever; other failures are left to the
+    client's own retries."""
+    try:
+        opened = await client.web_client.apps_connections_open(app_token=client.app_token)
+        client.wss_uri = str(opened["url"])
+    except SlackApiError as error:
+        # (slack_sdk's own issue_new_wss_url fails on a 5xx's plain-text body.)
+        data = error.response.data
+        code = (
+            str(data.get("error"))
+            if isinstance(data, dict)
+            else f"HTTP {error.response.status_code}"
+        )
+        if code in _TOKEN_REFUSED:
+            raise ConfigError(
+                f"Slack refused SLACK_APP_TOKEN for Socket Mode ({code}); it must be an "
+                "app-level token (xapp-…) with the connections:write scope"
+            ) from None
+        log.warning("Socket Mode: Slack answered %s; retrying", code)
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        log.warning("Socket Mode: Slack unreachable (%s); retrying", type(error).__name__)
 
 
 async def _dispatch(
