@@ -33,6 +33,7 @@ from bot.credentials.service import SecretService
 from bot.credentials.slash import SecretSlash
 from bot.credentials.store import open_with_key
 from bot.db import Database
+from bot.errors import ConfigError
 from bot.leader import Leadership, postgres_dsn
 from bot.limits import ManualLimits
 from bot.logs import redact_records
@@ -45,6 +46,7 @@ from bot.retention import Retention
 from bot.slack import listeners
 from bot.slack.channels import ChannelDirectory
 from bot.slack.http import bolt_route
+from bot.slack.socket_mode import SocketMode
 from bot.slack.users import UserDirectory
 from bot.status import read_health
 from bot.tasks import BackgroundTasks
@@ -104,6 +106,7 @@ class Bot:
     signing_secret: Secret  # what Slack's requests are signed with (local mode makes one)
     ai: AISteps  # the optional AI step, with its fallbacks
     keyring: Keyring | None = None  # SECRETS_KEY: encrypts credentials at rest
+    socket_mode: SocketMode | None = None  # SLACK_APP_TOKEN: Slack's requests over a websocket
     loops: list[asyncio.Task[None]] = field(default_factory=list)
     slack_check: tuple[float, bool] = (0.0, False)  # when /readyz last asked Slack, and the answer
     listeners: listeners.Listeners = field(init=False)
@@ -222,6 +225,7 @@ def build(
         signing_secret=slack_secret,
         ai=ai,
         keyring=keyring,
+        socket_mode=_socket_mode(settings, bolt, slack),
     )
     # Secrets are hidden from everything the bot stores for Slack, replies and logs.
     bot.secrets = secrets
@@ -238,6 +242,15 @@ def build(
     listeners.register(bolt, bot.listeners, db, clock)
     bot.web = _web_app(bot)
     return bot
+
+
+def _socket_mode(settings: Settings, bolt: AsyncApp, slack: AsyncWebClient) -> SocketMode | None:
+    """With SLACK_APP_TOKEN, Slack's requests come over Socket Mode (``/slack/events``
+    stays: webhooks need the HTTP server anyway). The connection is asked for through the
+    bot's Web API client, so at SLACK_API_URL."""
+    if not settings.slack_app_token:
+        return None
+    return SocketMode(bolt, str(settings.slack_app_token), slack)
 
 
 def _listeners(bot: Bot) -> listeners.Listeners:
@@ -514,6 +527,12 @@ async def start(bot: Bot) -> None:
         bot.loops.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()
     bot.deliveries.wake()
+    if bot.socket_mode is not None:  # last: what arrives over it needs all of the above
+        try:
+            await bot.socket_mode.start()
+        except ConfigError:
+            await stop(bot)
+            raise
 
 
 async def stop(bot: Bot) -> None:
@@ -521,8 +540,11 @@ async def stop(bot: Bot) -> None:
 
     Each worker stops after those that hand it work: deliveries before triggers (a
     delivery may start a trigger run, which would otherwise start after the runner
-    stopped and run against a closed database), and the outbox last.
+    stopped and run against a closed database), and the outbox last. Socket Mode goes
+    first: what still arrives over it needs all of them.
     """
+    if bot.socket_mode is not None:
+        await bot.socket_mode.stop()
     for task in bot.loops:
         task.cancel()
     # Waited for: the secrets' watch may be mid-query, on a connection closed below.

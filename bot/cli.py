@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +31,7 @@ from bot.credentials.keys import KEY_SETTING, generate_key, load_or_create_key_f
 from bot.credentials.store import open_with_key, rekey_all
 from bot.db import Database
 from bot.devtools import local
+from bot.devtools.fake_socket_mode import DELIVER_PATH
 from bot.devtools.render import Names, mrkdwn
 from bot.errors import BotError
 from bot.logs import configure_logging
@@ -170,15 +171,12 @@ async def serve(bot: Bot, on_listening: Callable[[], None] = lambda: None) -> No
     log.info("listening on http://%s:%s", bot.settings.host, bot.settings.port)
     on_listening()
     freeze_startup_heap()
-    socket_mode = await _connect_socket_mode(bot)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("shutting down")
-    if socket_mode is not None:
-        await socket_mode.close_async()
     await runner.cleanup()
 
 
@@ -193,18 +191,6 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def _connect_socket_mode(bot: Bot) -> Any:
-    """With SLACK_APP_TOKEN, Slack traffic comes over Socket Mode; webhooks still use HTTP."""
-    if not bot.settings.slack_app_token:
-        return None
-    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-    handler = AsyncSocketModeHandler(bot.bolt, str(bot.settings.slack_app_token))
-    await handler.connect_async()  # type: ignore[no-untyped-call]
-    log.info("connected to Slack over Socket Mode")
-    return handler
-
-
 async def _run_local(settings: Settings) -> int:
     """No Slack credentials: run against the built-in fake Slack and print what the bot shows."""
     from bot.devtools.fake_slack import FakeSlack
@@ -217,10 +203,17 @@ async def _run_local(settings: Settings) -> int:
         on_post=lambda call: printer(call.method, call.args, call.ok, call.error),
     ) as fake:
         printer.names = lambda: _names_of(fake)
-        local_settings = replace(settings, slack_api_url=fake.url)
+        # Socket Mode with the fake's app token if asked for; a real SLACK_APP_TOKEN is
+        # never sent to the fake.
+        app_token = Secret(fake.socket_mode.app_token) if settings.local_socket_mode else None
+        local_settings = replace(settings, slack_api_url=fake.url, slack_app_token=app_token)
         bot = build(local_settings, signing_secret=secret)
         state = local.LocalState(
-            f"http://127.0.0.1:{settings.port}", secret, fake.base_url, settings.port
+            f"http://127.0.0.1:{settings.port}",
+            secret,
+            fake.base_url,
+            settings.port,
+            socket_mode=settings.local_socket_mode,
         )
 
         def announce() -> None:
@@ -251,6 +244,12 @@ def _runtime_dir() -> Path:
     return Path(base) / "chatops-bot" if base else Path.home() / ".cache" / "chatops-bot"
 
 
+def _transport_line(settings: Settings) -> str:
+    if settings.slack_app_token:
+        return "Slack's requests reach the bot over Socket Mode (LOCAL_SOCKET_MODE=1).\n"
+    return ""
+
+
 def _local_banner(settings: Settings, fake: FakeSlack) -> str:
     channels = ", ".join(
         f"#{info['name']} ({id_})" for id_, info in fake.channels.items() if id_.startswith("C")
@@ -266,7 +265,8 @@ def _local_banner(settings: Settings, fake: FakeSlack) -> str:
         f"Webhooks: POST to {settings.public_url}/hooks/<token>\n"
         f"The fake workspace has the channels {channels}; `say` speaks as U0001 (@{you['name']})"
         f"\nin {you['tz']}, from C0001. Data is kept in {settings.database_url}.\n"
-        "To use a real workspace, fill SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env.\n"
+        + _transport_line(settings)
+        + "To use a real workspace, fill SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env.\n"
     )
 
 
@@ -311,6 +311,7 @@ class _Target:
     secret: str
     fake_slack_url: str | None
     found_in: str | None
+    socket_mode: bool = False  # requests go to the fake Slack, which sends them over the socket
 
 
 def _say_target(settings: Settings) -> _Target:
@@ -323,7 +324,9 @@ def _say_target(settings: Settings) -> _Target:
     why = f"PORT={settings.port}" + ("" if chosen else ", the default")
     state = local.find_state(paths, why=why)
     found_in = next(str(path) for path in paths if path.exists())
-    return _Target(state.url, state.signing_secret, state.fake_slack_url or None, found_in)
+    fake_slack_url = state.fake_slack_url or None
+    socket_mode = state.socket_mode and fake_slack_url is not None
+    return _Target(state.url, state.signing_secret, fake_slack_url, found_in, socket_mode)
 
 
 @dataclass
@@ -378,6 +381,9 @@ class _Talk:
         content_type = "application/x-www-form-urlencoded" if form else "application/json"
         headers = signed_headers(self.target.secret, body) | {"Content-Type": content_type}
         url = f"{self.target.url}/slack/events"
+        if self.target.socket_mode and self.target.fake_slack_url:
+            # The fake Slack sends it over Socket Mode and answers with the bot's ack.
+            url = f"{self.target.fake_slack_url}{DELIVER_PATH}"
         async with self.session.post(url, data=body, headers=headers) as response:
             return response.status, await response.text()
 

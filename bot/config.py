@@ -68,6 +68,8 @@ class Settings:
     ai_timeout: float = DEFAULT_AI_TIMEOUT
     # A mail larger than this is summarised from its headers, never fetched.
     email_max_bytes: int = 10_000_000
+    # Local mode only: Slack's requests reach the bot over Socket Mode, as with SLACK_APP_TOKEN.
+    local_socket_mode: bool = False
 
     @property
     def local_mode(self) -> bool:
@@ -133,6 +135,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         secrets_key=reader.secret("SECRETS_KEY"),
         **_ai_settings(reader),
         email_max_bytes=reader.integer("EMAIL_MAX_BYTES", 10_000_000, low=10_000, high=100_000_000),
+        local_socket_mode=_local_socket_mode(reader, local=token is None and signing is None),
     )
 
 
@@ -160,6 +163,18 @@ def _ai_settings(reader: _Reader) -> dict[str, Any]:
         ),
         "ai_timeout": reader.number("AI_TIMEOUT", DEFAULT_AI_TIMEOUT, low=1, high=300),
     }
+
+
+def _local_socket_mode(reader: _Reader, *, local: bool) -> bool:
+    """LOCAL_SOCKET_MODE=1 tries Socket Mode against the fake Slack; with real credentials
+    it would mean nothing, so it is an error there (SLACK_APP_TOKEN is the real switch)."""
+    on = reader.flag("LOCAL_SOCKET_MODE")
+    if on and not local:
+        raise ConfigError(
+            "LOCAL_SOCKET_MODE is for local mode (no Slack credentials); with a workspace, "
+            "set SLACK_APP_TOKEN (xapp-…) to use Socket Mode"
+        )
+    return on
 
 
 def _require_both_or_neither(token: Secret | None, signing: Secret | None) -> None:
@@ -193,6 +208,15 @@ class _Reader:
     def secret(self, name: str) -> Secret | None:
         value = self._raw(name)
         return Secret(value) if value else None
+
+    def flag(self, name: str) -> bool:
+        """An on/off setting: 1, true, yes or on; 0, false, no, off or unset."""
+        raw = (self._raw(name) or "0").lower()
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be 1 or 0 (on or off), got {raw!r}")
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         raw = self._raw(name)

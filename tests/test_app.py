@@ -157,7 +157,7 @@ def outside_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
 
 
-CONFIG_PREFIXES = ("SLACK_", "DATABASE_", "PORT", "LOG_")
+CONFIG_PREFIXES = ("SLACK_", "DATABASE_", "PORT", "LOG_", "LOCAL_")
 
 
 def run_cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,9 @@ Point ``AsyncWebClient(token=..., base_url=fake.url)`` at it and slack_sdk's own
 runs unmodified: JSON, form and query-string arguments, ``ok: false`` errors, 429 with
 ``Retry-After`` and plain-text 5xx answers all look the way Slack sends them.
 
+Socket Mode (``apps.connections.open`` and its websocket) is ``fake.socket_mode``, a
+`bot.devtools.fake_socket_mode.SocketModeServer`.
+
 Run it by hand with ``python -m bot.devtools.fake_slack --port 9999``; it prints every call.
 """
 
@@ -27,6 +30,8 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+
+from bot.devtools.fake_socket_mode import DEFAULT_APP_TOKEN, SocketModeServer
 
 RESPONSE_URL_METHOD: Final = "response_url"
 DEFAULT_TOKEN: Final = "xoxb-fake"
@@ -90,6 +95,7 @@ class _Parsed:
     args: dict[str, Any]
     token: str | None
     error: str | None
+    header_token: str | None = None  # the token if it came in the Authorization header
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,11 @@ class FakeSlack:
         *,
         bot_id: str = "B0001",
         latency: float = 0,
+        app_token: str = DEFAULT_APP_TOKEN,
     ) -> None:
         self.token = token
+        # Socket Mode: apps.connections.open (with the app-level token) and its websocket.
+        self.socket_mode = SocketModeServer(app_token)
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -409,6 +418,7 @@ class FakeSlack:
         app.router.add_route("GET", "/api/{method}", self._handle_api)
         app.router.add_route("POST", "/response/{response_id:.+}", self._handle_response_url)
         app.router.add_route("GET", "/devtools/surfaces", self._handle_surfaces)
+        app.add_routes(self.socket_mode.routes())
         return app
 
     async def _handle_surfaces(self, _request: web.Request) -> web.Response:
@@ -469,6 +479,8 @@ class FakeSlack:
         return _Outcome(HTTPStatus.OK, body)
 
     def _dispatch(self, method: str, parsed: _Parsed) -> dict[str, Any]:
+        if method == "apps.connections.open":  # the one method taking the app-level token
+            return self._apps_connections_open(parsed)
         handler = self._handlers.get(method)
         if handler is None:
             raise FakeSlackError("unknown_method")
@@ -476,6 +488,12 @@ class FakeSlack:
         if parsed.error is not None:
             raise FakeSlackError(parsed.error)
         return handler(parsed.args)
+
+    def _apps_connections_open(self, parsed: _Parsed) -> dict[str, Any]:
+        error = self.socket_mode.refusal(parsed.header_token)
+        if error is not None:
+            raise FakeSlackError(error)
+        return self.socket_mode.issue_url(self.base_url)
 
     def _check_token(self, token: str | None) -> None:
         if not token:
@@ -759,8 +777,9 @@ async def _parse_request(request: web.Request) -> _Parsed:
     body, error = _body_args(request.content_type, await request.read())
     args: dict[str, Any] = dict(request.query) | body
     form_token = args.pop("token", None)
-    token = _bearer_token(request) or (str(form_token) if form_token else None)
-    return _Parsed(args, token, error)
+    header_token = _bearer_token(request)
+    token = header_token or (str(form_token) if form_token else None)
+    return _Parsed(args, token, error, header_token)
 
 
 def _body_args(content_type: str, raw: bytes) -> tuple[dict[str, Any], str | None]:

@@ -45,12 +45,14 @@ class SayError(Exception):
 
 @dataclass(frozen=True)
 class LocalState:
-    """How to reach a bot running in local mode: its URL, its signing secret, its fake Slack."""
+    """How to reach a bot running in local mode: its URL, its signing secret, its fake Slack,
+    and whether Slack's requests reach it over Socket Mode (through the fake) or HTTP."""
 
     url: str
     signing_secret: str
     fake_slack_url: str
     port: int
+    socket_mode: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -59,6 +61,7 @@ class LocalState:
                 "signing_secret": self.signing_secret,
                 "fake_slack_url": self.fake_slack_url,
                 "port": self.port,
+                "socket_mode": self.socket_mode,
             }
         )
 
@@ -74,6 +77,7 @@ class LocalState:
                 str(data["signing_secret"]),
                 str(data.get("fake_slack_url", "")),
                 int(data.get("port", 0)),
+                data.get("socket_mode") is True,
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f"incomplete state: {error}") from None
