@@ -510,6 +510,8 @@ async def start(bot: Bot) -> None:
     bot.deliveries.start()
     await bot.leadership.start()
     bot.loops.append(asyncio.create_task(bot.retention.run_forever(), name="retention"))
+    traffic = bot.receiver.writer.traffic.run_forever(bot.clock)
+    bot.loops.append(asyncio.create_task(traffic, name="hook traffic"))
     if bot.settings.heartbeat_url:
         bot.loops.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()

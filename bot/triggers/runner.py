@@ -46,6 +46,7 @@ from bot.triggers.grammar import parse_duration
 from bot.triggers.messages import announcement_message, opens_incident, post_message
 from bot.triggers.observation import Observation
 from bot.triggers.reports import ReportObservation, Reports
+from bot.triggers.rollups import add_runs
 from bot.triggers.schedule import Schedule, schedule_from_dict
 from bot.usercode import ConditionJob, Failed, UserCodeRunner
 
@@ -419,6 +420,8 @@ class TriggerRunner:
                 for o in outcomes
                 if o.trigger.kind == "email"
             }
+            # Each run joins its hour's roll-up (kept 90 days) before a recovery says uptime.
+            await add_runs(session, self.db.dialect, [_ran(o) for o in outcomes], now)
             incidents = [await self._enqueue_results(session, o, now) for o in outcomes]
             await session.execute(
                 UPDATE_TRIGGER,
@@ -478,6 +481,21 @@ class TriggerRunner:
         messages += saved.messages
         await enqueue(session, now, *messages)
         return incident
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """A finished run as its hour's roll-up counts it (`bot.glance.Run`)."""
+
+    scheduled_for: datetime
+    duration_ms: float | None
+    outcome: str
+
+
+def _ran(outcome: _Outcome) -> tuple[int, _Ran]:
+    assert outcome.trigger.id is not None  # a claimed run's trigger is saved
+    result = "ok" if outcome.observation.ok else "problem"
+    return outcome.trigger.id, _Ran(outcome.scheduled_for, outcome.duration_ms, result)
 
 
 async def _prune_history(session: Any, trigger: Trigger) -> None:

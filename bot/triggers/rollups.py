@@ -1,0 +1,124 @@
+"""Stored hourly roll-ups of trigger runs (`bot.glance.HourlyRollup`), written as runs are
+saved and read for the uptime bars and latency lines.
+
+A finished run is added to its hour once, in the transaction that saves it (`add_runs`):
+the hour's row is inserted if it is new (``INSERT … ON CONFLICT DO NOTHING``); otherwise
+it is locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time),
+merged with the run and written back. Two replicas saving runs of the same hour at once
+therefore wait for each other instead of losing one run. Rows are locked in (trigger,
+hour) order, so two rounds never wait for each other crosswise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.db import insert_skipping_conflicts
+from bot.glance import HourlyRollup, LatencyHistogram, Run, roll_up
+from bot.models import TriggerRollup
+
+_ROLLUPS: sa.Table = TriggerRollup.__table__  # type: ignore[attr-defined]
+_Key = tuple[int, datetime]
+
+_UPDATE = (
+    sa.update(_ROLLUPS)
+    .where(
+        _ROLLUPS.c.trigger_id == sa.bindparam("k_trigger"),
+        _ROLLUPS.c.hour == sa.bindparam("k_hour"),
+    )
+    .values(
+        runs=sa.bindparam("v_runs"),
+        problems=sa.bindparam("v_problems"),
+        latency=sa.bindparam("v_latency"),
+    )
+)
+
+
+async def add_runs(
+    session: Any, dialect: str, runs: Iterable[tuple[int, Run]], now: datetime
+) -> None:
+    """Add each finished ``(trigger id, run)`` to its hour's stored roll-up, once."""
+    fresh = _by_key(runs, now)
+    if not fresh:
+        return
+    rows = [_row(key, rollup) for key, rollup in sorted(fresh.items())]
+    statement = insert_skipping_conflicts(_ROLLUPS, dialect).returning(
+        _ROLLUPS.c.trigger_id, _ROLLUPS.c.hour
+    )
+    inserted = {(tid, hour) for tid, hour in (await session.execute(statement, rows)).all()}
+    rest = sorted(key for key in fresh if key not in inserted)
+    if not rest:
+        return
+    stored = await _locked(session, rest)
+    await session.execute(
+        _UPDATE,
+        [
+            {
+                "k_trigger": key[0],
+                "k_hour": key[1],
+                **_values(stored[key].merge(fresh[key]) if key in stored else fresh[key]),
+            }
+            for key in rest
+        ],
+    )
+
+
+def _by_key(runs: Iterable[tuple[int, Run]], now: datetime) -> dict[_Key, HourlyRollup]:
+    merged: dict[_Key, HourlyRollup] = {}
+    for trigger_id, run in runs:
+        for rollup in roll_up([run], now):
+            key = (trigger_id, rollup.hour)
+            merged[key] = merged[key].merge(rollup) if key in merged else rollup
+    return merged
+
+
+async def _locked(session: Any, keys: Sequence[_Key]) -> dict[_Key, HourlyRollup]:
+    """The stored roll-ups of ``keys``, locked until the transaction ends."""
+    result = await session.execute(
+        sa.select(_ROLLUPS)
+        .where(sa.tuple_(_ROLLUPS.c.trigger_id, _ROLLUPS.c.hour).in_(list(keys)))
+        .order_by(_ROLLUPS.c.trigger_id, _ROLLUPS.c.hour)
+        .with_for_update()
+    )
+    return {(row["trigger_id"], row["hour"]): _rollup(row) for row in result.mappings()}
+
+
+async def rollups_since(
+    session: Any, trigger_ids: Sequence[int], since: datetime
+) -> dict[int, list[HourlyRollup]]:
+    """Each trigger's stored roll-ups from the hour ``since`` on, oldest first (a trigger
+    without any is left out)."""
+    if not trigger_ids:
+        return {}
+    result = await session.execute(
+        sa.select(_ROLLUPS)
+        .where(_ROLLUPS.c.trigger_id.in_(list(trigger_ids)), _ROLLUPS.c.hour >= since)
+        .order_by(_ROLLUPS.c.trigger_id, _ROLLUPS.c.hour)
+    )
+    found: dict[int, list[HourlyRollup]] = defaultdict(list)
+    for row in result.mappings():
+        found[row["trigger_id"]].append(_rollup(row))
+    return dict(found)
+
+
+def _row(key: _Key, rollup: HourlyRollup) -> dict[str, Any]:
+    return {"trigger_id": key[0], "hour": key[1], **_values(rollup, prefix="")}
+
+
+def _values(rollup: HourlyRollup, prefix: str = "v_") -> dict[str, Any]:
+    return {
+        f"{prefix}runs": rollup.runs,
+        f"{prefix}problems": rollup.problems,
+        f"{prefix}latency": rollup.latency.to_dict(),
+    }
+
+
+def _rollup(row: Mapping[str, Any]) -> HourlyRollup:
+    return HourlyRollup(
+        row["hour"], row["runs"], row["problems"], LatencyHistogram.from_dict(row["latency"])
+    )
