@@ -18,12 +18,23 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.db import insert_skipping_conflicts
-from bot.glance import HourlyRollup, LatencyHistogram, Run, roll_up
-from bot.models import TriggerRollup
+from bot.db import Database, insert_skipping_conflicts
+from bot.glance import (
+    UPTIME_WINDOWS,
+    Drawing,
+    HourlyRollup,
+    LatencyHistogram,
+    Run,
+    roll_up,
+    trigger_drawing,
+    window_start,
+)
+from bot.models import Trigger, TriggerRollup
+from bot.triggers.schedule import schedule_from_dict
 
 _ROLLUPS: sa.Table = TriggerRollup.__table__  # type: ignore[attr-defined]
 _Key = tuple[int, datetime]
+LONGEST_WINDOW = UPTIME_WINDOWS[-1][1]  # hours
 
 _UPDATE = (
     sa.update(_ROLLUPS)
@@ -122,3 +133,34 @@ def _rollup(row: Mapping[str, Any]) -> HourlyRollup:
     return HourlyRollup(
         row["hour"], row["runs"], row["problems"], LatencyHistogram.from_dict(row["latency"])
     )
+
+
+async def recent_rollups(
+    db: Database, trigger_ids: Sequence[int], now: datetime
+) -> dict[int, list[HourlyRollup]]:
+    """Each trigger's roll-ups over the longest window shown (30 days), oldest first."""
+    async with db.sessions() as session:
+        return await rollups_since(session, trigger_ids, window_start(now, LONGEST_WINDOW))
+
+
+def shows_uptime(trigger: Trigger) -> bool:
+    """Whether the trigger checks something (scheduled posts have no uptime to show)."""
+    return trigger.kind not in ("message", "report")
+
+
+async def drawings_in(
+    session: Any, triggers: Sequence[Trigger], now: datetime
+) -> dict[int, Drawing]:
+    """Each trigger's uptime drawing, hours named in its schedule's zone, read in
+    ``session`` (a recovery message says it in the transaction that saves the run)."""
+    ids = [trigger.id for trigger in triggers if trigger.id is not None]
+    if not ids:
+        return {}
+    rollups = await rollups_since(session, ids, window_start(now, LONGEST_WINDOW))
+    return {
+        trigger.id: trigger_drawing(
+            rollups.get(trigger.id, []), now, schedule_from_dict(trigger.schedule).tz
+        )
+        for trigger in triggers
+        if trigger.id is not None
+    }

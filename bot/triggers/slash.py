@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.credentials.redact import MASK, mask_url_credentials, url_carries_credentials
 from bot.db import Database
 from bot.errors import SpecError, UsageError
+from bot.glance import trigger_drawing
 from bot.limits import ManualLimits
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox
@@ -38,6 +39,7 @@ from bot.triggers.grammar import (
     parse_trigger_add,
 )
 from bot.triggers.reporting import template_from_slack
+from bot.triggers.rollups import recent_rollups, shows_uptime
 from bot.triggers.runner import NotRun, RunResult, TriggerRunner
 from bot.triggers.schedule import Schedule, local_time, schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
@@ -168,6 +170,7 @@ class TriggerSlash:
                 or ("none (paused)" if trigger.paused else "none")
             ),
             f"*State:* {describe_state(trigger, self.clock.now(), zone)}",
+            *(await self._glance(trigger, zone)),
             f"*Options:* {options_text(trigger, masked=masked)}",
             settings_line(trigger),
             *(
@@ -180,6 +183,14 @@ class TriggerSlash:
             *(run_line(run, schedule.tz) for run in runs),
         ]
         return Reply("\n".join(lines))
+
+    async def _glance(self, trigger: Trigger, zone: ZoneInfo) -> tuple[str, ...]:
+        """Uptime and latency at a glance, from the hourly roll-ups (`bot.glance`)."""
+        if trigger.id is None or not shows_uptime(trigger):
+            return ()
+        now = self.clock.now()
+        rollups = await recent_rollups(self.db, [trigger.id], now)
+        return trigger_drawing(rollups.get(trigger.id, []), now, zone).lines
 
     async def route(self, command: Command, words: list[str], rest: str) -> Reply:
         """``/trigger route NAME RULE → #channel`` adds a rule; ``/trigger route NAME`` lists."""
