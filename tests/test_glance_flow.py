@@ -243,3 +243,42 @@ async def test_forged_requests_cost_no_write_each(start_bot) -> None:
         sa.event.remove(engine, "before_cursor_execute", count_write)
     assert len(writes) == 2, writes  # one upsert of the hour's counts, one of the total
     assert "*Rejected requests:* 30" in await running.command("/hook show busy")
+
+
+@BOTH
+async def test_a_report_charts_a_value_over_its_last_runs(start_bot, fake_slack: FakeSlack) -> None:
+    totals: list[int] = []
+
+    async def sales(_request: web.Request) -> web.Response:
+        return web.json_response({"total": totals[-1]})
+
+    app = web.Application()
+    app.router.add_get("/sales", sales)
+    server = web.AppRunner(app)
+    await server.setup()
+    await web.TCPSite(server, "127.0.0.1", 0).start()
+    try:
+        clock = fake_clock()
+        running: RunningBot = await start_bot(clock=clock)
+        url = f"http://127.0.0.1:{server.addresses[0][1]}/sales"
+        await running.command(f"/trigger add sales every 1h json {url} <#C0002|ops>")
+        template = (
+            "Sales {{ json.total }} {{ history('json.total', 3)|sparkline(low=0) }} "
+            "({{ history('json.total', 3)|join(' → ') }})"
+        )
+        reply = await running.command(f"/trigger template sales {template}")
+        assert "now posts a report" in reply, reply
+        for total in (10, 20, 40, 80):
+            totals.append(total)
+            await run_due(running, clock, "sales")
+        posted = [call.args["text"] for call in await fake_slack.wait_for("chat.postMessage", 4)]
+        # From zero: 10 of 10 is full height; 10, 20 of 20 half and full; and so on.
+        assert posted == [
+            "Sales 10 █ (10)",
+            "Sales 20 ▅█ (10 → 20)",
+            "Sales 40 ▃▅█ (10 → 20 → 40)",
+            "Sales 80 ▃▅█ (20 → 40 → 80)",
+        ], posted
+        await until_bots_idle(running)
+    finally:
+        await server.cleanup()
