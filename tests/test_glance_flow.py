@@ -9,18 +9,20 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
+from alembic import command
 from sqlmodel import col, select
 
+from bot.db import Database, alembic_config
 from bot.devtools.fake_slack import FakeSlack
 from bot.glance import ROLLUP_RETENTION, SQUARES, BucketState, hour_start
 from bot.models import Trigger, TriggerRollup, TriggerRun
 from bot.webhooks.verify import sign_generic
-from tests.conftest import RunningBot, fake_clock, fixture_json, until_bots_idle
+from tests.conftest import RunningBot, fake_clock, fixture_json, reset_postgres, until_bots_idle
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 HOME_OPENED = fixture_json("slack/app_home_opened.json")
@@ -282,3 +284,43 @@ async def test_a_report_charts_a_value_over_its_last_runs(start_bot, fake_slack:
         await until_bots_idle(running)
     finally:
         await server.cleanup()
+
+
+@BOTH
+async def test_the_upgrade_rolls_up_the_runs_already_stored(database_url: str) -> None:
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0012"))
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO trigger (id, team_id, name, channel_id, kind, schedule, options,"
+                    " settings, state, routes, paused, created_by, created_at, incident)"
+                    " VALUES (7, 'T', 'site', 'C', 'http', '{}', '{}', '{}', '{}', '[]', false,"
+                    " 'U', :at, 0)"
+                ),
+                {"at": datetime(2031, 1, 1)},
+            )
+            runs = [("10:05", "ok", 80.0), ("10:35", "problem", 120.0), ("11:05", "ok", 90.0)]
+            runs += [("11:35", "running", 0.0)]  # unfinished: not counted
+            for at, outcome, took in runs:
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO trigger_run (trigger_id, scheduled_for, started_at,"
+                        " duration_ms, outcome, summary) VALUES (7, :at, :at, :ms, :outcome, '')"
+                    ),
+                    {
+                        "at": datetime.fromisoformat(f"2031-01-01T{at}"),
+                        "ms": took,
+                        "outcome": outcome,
+                    },
+                )
+        await db.migrate()
+        async with db.sessions() as session:
+            stored = (await session.execute(select(TriggerRollup))).scalars().all()
+    finally:
+        await db.close()
+    assert [(row.hour.hour, row.runs, row.problems) for row in stored] == [(10, 2, 1), (11, 1, 0)]
+    assert stored[0].latency["min"] == 80.0 and stored[0].latency["max"] == 120.0
