@@ -9,7 +9,9 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -17,12 +19,28 @@ from aiohttp import web
 from alembic import command
 from sqlmodel import col, select
 
+from bot.conversation.home import Glances, home_view
 from bot.db import Database, alembic_config
 from bot.devtools.fake_slack import FakeSlack
-from bot.glance import ROLLUP_RETENTION, SQUARES, BucketState, hour_start
+from bot.glance import (
+    HOUR,
+    ROLLUP_RETENTION,
+    SQUARES,
+    BucketState,
+    HourlyRollup,
+    LatencyHistogram,
+    hour_start,
+    traffic_drawing,
+    trigger_drawing,
+    window_start,
+)
 from bot.models import Trigger, TriggerRollup, TriggerRun
+from bot.slack.blocks import SECTION_TEXT_MAX
+from bot.triggers.evaluate import Announcement
+from bot.triggers.messages import announcement_message
 from bot.webhooks.verify import sign_generic
 from tests.conftest import RunningBot, fake_clock, fixture_json, reset_postgres, until_bots_idle
+from tests.test_views import assert_blocks_ok, assert_view_ok, hook, trigger
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 HOME_OPENED = fixture_json("slack/app_home_opened.json")
@@ -324,3 +342,54 @@ async def test_the_upgrade_rolls_up_the_runs_already_stored(database_url: str) -
         await db.close()
     assert [(row.hour.hour, row.runs, row.problems) for row in stored] == [(10, 2, 1), (11, 1, 0)]
     assert stored[0].latency["min"] == 80.0 and stored[0].latency["max"] == 120.0
+
+
+def _busiest_month(now: datetime) -> list[HourlyRollup]:
+    """30 days of hours, every one with runs, problems and a wide spread of latencies."""
+    first = window_start(now, 24 * 30)
+    return [
+        HourlyRollup(
+            first + n * HOUR,
+            60,
+            n % 61,
+            LatencyHistogram.of([0.3, 1.0 + n, 900.0 * (n % 7), 125_000.0 + n]),
+        )
+        for n in range(24 * 30)
+    ]
+
+
+def _texts(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") in ("mrkdwn", "plain_text") else []
+        return own + [text for value in node.values() for text in _texts(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _texts(value)]
+    return []
+
+
+def test_every_drawing_fits_block_kit_whole() -> None:
+    now = datetime(2031, 1, 6, 10, 30, tzinfo=UTC)
+    drawing = trigger_drawing(_busiest_month(now), now, ZoneInfo("Asia/Kolkata"))
+    traffic = traffic_drawing([10**12] * 24, [10**12 - 1] * 24)
+    ids = range(1, 201)
+    view = home_view(
+        [hook(i) for i in ids],
+        [trigger(i) for i in ids],
+        states={},
+        next_runs={},
+        glances=Glances(dict.fromkeys(ids, drawing), dict.fromkeys(ids, traffic)),
+    )
+    assert_view_ok(view)
+    texts = _texts(view["blocks"])
+    assert all(len(text) <= SECTION_TEXT_MAX for text in texts)
+    shown = "\n".join(texts)
+    assert all(line in shown for line in (*drawing.lines, *traffic.lines))  # none cut
+
+    site = trigger(1)
+    recovered = Announcement("recovered", "x" * 2000 + " recovered", follows_up=True)
+    message = announcement_message(site, recovered, 1, drawing)
+    assert message.blocks is not None
+    assert_blocks_ok(message.blocks)
+    assert all(len(text) <= SECTION_TEXT_MAX for text in _texts(message.blocks))
+    assert all(line in message.blocks[0]["text"]["text"] for line in drawing.lines)
+    assert message.text.endswith(drawing.words) and "🟥" not in drawing.words
