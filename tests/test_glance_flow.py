@@ -174,6 +174,22 @@ async def test_roll_ups_outlive_the_raw_runs_for_90_days(start_bot, target: Targ
     assert "30 d 100%" in shown, shown
 
 
+@BOTH
+async def test_the_week_and_the_month_count_their_own_runs(start_bot, target: Target) -> None:
+    clock = fake_clock()
+    now = clock.now() + timedelta(days=20)  # the clock only moves forward
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command(f"/trigger add site every 1h http {target.url}/health")
+    trigger = await trigger_named(running, "site")
+    assert trigger.id is not None
+    for ago, status in [(20 * 24, 503), (3 * 24, 503), (3 * 24 - 1, 200), (1, 200), (0, 200)]:
+        clock.set(now - timedelta(hours=ago))
+        target.status = status
+        await running.bot.triggers.run(trigger.id, clock.now())
+    shown = await running.command("/trigger show site")
+    assert "*Uptime:* 24 h 100% · 7 d 75.0% · 30 d 60.0%" in shown, shown
+
+
 async def stored_hours(running: RunningBot) -> list:
     async with running.bot.db.sessions() as session:
         rows = await session.execute(sa.select(TriggerRollup.hour).order_by(TriggerRollup.hour))

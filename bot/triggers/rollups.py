@@ -34,7 +34,6 @@ from bot.triggers.schedule import schedule_from_dict
 
 _ROLLUPS: sa.Table = TriggerRollup.__table__  # type: ignore[attr-defined]
 _Key = tuple[int, datetime]
-LONGEST_WINDOW = UPTIME_WINDOWS[-1][1]  # hours
 
 _UPDATE = (
     sa.update(_ROLLUPS)
@@ -138,9 +137,43 @@ def _rollup(row: Mapping[str, Any]) -> HourlyRollup:
 async def recent_rollups(
     db: Database, trigger_ids: Sequence[int], now: datetime
 ) -> dict[int, list[HourlyRollup]]:
-    """Each trigger's roll-ups over the longest window shown (30 days), oldest first."""
+    """`glance_rollups` in a session of its own."""
     async with db.sessions() as session:
-        return await rollups_since(session, trigger_ids, window_start(now, LONGEST_WINDOW))
+        return await glance_rollups(session, trigger_ids, now)
+
+
+async def glance_rollups(
+    session: Any, trigger_ids: Sequence[int], now: datetime
+) -> dict[int, list[HourlyRollup]]:
+    """What `bot.glance.trigger_drawing` needs of each trigger, oldest first: the hours of
+    the last day as stored, and the older hours of each longer window (`UPTIME_WINDOWS`)
+    summed into one roll-up at the window's start (runs and problems only), so a Home
+    full of triggers reads a few rows per trigger rather than 720."""
+    starts = [window_start(now, hours) for _, hours in UPTIME_WINDOWS]
+    found = await rollups_since(session, trigger_ids, starts[0])
+    for start, end in zip(starts[1:], starts, strict=False):  # inserted before: oldest first
+        for trigger_id, runs, problems in await _sums(session, trigger_ids, start, end):
+            found.setdefault(trigger_id, []).insert(0, HourlyRollup(start, runs, problems))
+    return found
+
+
+async def _sums(
+    session: Any, trigger_ids: Sequence[int], start: datetime, end: datetime
+) -> list[tuple[int, int, int]]:
+    if not trigger_ids:
+        return []
+    result = await session.execute(
+        sa.select(
+            _ROLLUPS.c.trigger_id, sa.func.sum(_ROLLUPS.c.runs), sa.func.sum(_ROLLUPS.c.problems)
+        )
+        .where(
+            _ROLLUPS.c.trigger_id.in_(list(trigger_ids)),
+            _ROLLUPS.c.hour >= start,
+            _ROLLUPS.c.hour < end,
+        )
+        .group_by(_ROLLUPS.c.trigger_id)
+    )
+    return [(int(tid), int(runs), int(problems)) for tid, runs, problems in result.all()]
 
 
 def shows_uptime(trigger: Trigger) -> bool:
@@ -156,7 +189,7 @@ async def drawings_in(
     ids = [trigger.id for trigger in triggers if trigger.id is not None]
     if not ids:
         return {}
-    rollups = await rollups_since(session, ids, window_start(now, LONGEST_WINDOW))
+    rollups = await glance_rollups(session, ids, now)
     return {
         trigger.id: trigger_drawing(
             rollups.get(trigger.id, []), now, schedule_from_dict(trigger.schedule).tz
