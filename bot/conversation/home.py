@@ -59,10 +59,13 @@ async def load_glances(
     now: datetime,
     zone: ZoneInfo,
 ) -> Glances:
-    """What the Home draws for these triggers and hooks, from the hourly roll-ups and counts."""
-    checked = [t.id for t in triggers if t.id is not None and shows_uptime(t)]
+    """What the Home draws for the triggers and hooks it has room for, from the hourly
+    roll-ups and counts."""
+    trigger_room, hook_room = _home_room(len(triggers), len(hooks))
+    checked = [t.id for t in triggers[:trigger_room] if t.id is not None and shows_uptime(t)]
     rollups = await recent_rollups(db, checked, now)
-    traffic = await recent_traffic(db, [h.id for h in hooks if h.id is not None], now)
+    shown_hooks = [h.id for h in hooks[:hook_room] if h.id is not None]
+    traffic = await recent_traffic(db, shown_hooks, now)
     return Glances(
         {tid: trigger_drawing(rollups.get(tid, []), now, zone) for tid in checked},
         {hid: traffic_drawing(t.received, t.refused) for hid, t in traffic.items()},
