@@ -2,11 +2,12 @@
 saved and read for the uptime bars and latency lines.
 
 A finished run is added to its hour once, in the transaction that saves it (`add_runs`):
-the hour's row is inserted if it is new (``INSERT … ON CONFLICT DO NOTHING``); otherwise
-it is locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time),
-merged with the run and written back. Two replicas saving runs of the same hour at once
-therefore wait for each other instead of losing one run. Rows are locked in (trigger,
-hour) order, so two rounds never wait for each other crosswise.
+the hour's row is read and locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite has one
+writer at a time), merged with the run and written back; an hour not stored yet is
+inserted (``INSERT … ON CONFLICT DO NOTHING``), and one that another replica inserted in
+the meantime is locked and merged after all. Two replicas saving runs of the same hour
+therefore wait for each other instead of losing a run. Rows are locked in (trigger, hour)
+order, so two rounds never wait for each other crosswise.
 """
 
 from __future__ import annotations
@@ -56,26 +57,27 @@ async def add_runs(
     fresh = _by_key(runs, now)
     if not fresh:
         return
-    rows = [_row(key, rollup) for key, rollup in sorted(fresh.items())]
-    statement = insert_skipping_conflicts(_ROLLUPS, dialect).returning(
-        _ROLLUPS.c.trigger_id, _ROLLUPS.c.hour
-    )
-    inserted = {(tid, hour) for tid, hour in (await session.execute(statement, rows)).all()}
-    rest = sorted(key for key in fresh if key not in inserted)
-    if not rest:
-        return
-    stored = await _locked(session, rest)
-    await session.execute(
-        _UPDATE,
-        [
-            {
-                "k_trigger": key[0],
-                "k_hour": key[1],
-                **_values(stored[key].merge(fresh[key]) if key in stored else fresh[key]),
-            }
-            for key in rest
-        ],
-    )
+    keys = sorted(fresh)
+    stored = await _locked(session, keys)  # most runs join an hour already stored
+    new = [key for key in keys if key not in stored]
+    if new:
+        statement = insert_skipping_conflicts(_ROLLUPS, dialect).returning(
+            _ROLLUPS.c.trigger_id, _ROLLUPS.c.hour
+        )
+        result = await session.execute(statement, [_row(key, fresh[key]) for key in new])
+        inserted = {(tid, hour) for tid, hour in result.all()}
+        raced = [key for key in new if key not in inserted]  # another replica's, just now
+        if raced:
+            stored |= await _locked(session, raced)
+    if stored:
+        await session.execute(
+            _UPDATE,
+            [
+                {"k_trigger": key[0], "k_hour": key[1], **_values(stored[key].merge(fresh[key]))}
+                for key in keys
+                if key in stored
+            ],
+        )
 
 
 def _by_key(runs: Iterable[tuple[int, Run]], now: datetime) -> dict[_Key, HourlyRollup]:
