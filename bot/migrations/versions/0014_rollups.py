@@ -14,14 +14,14 @@ Create Date: 2026-12-05 01:00:00
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from alembic import op
 
 import bot.models
 from bot.glance import roll_up
-from bot.models import TriggerRun
 
 revision = "0014"
 down_revision = "0012"
@@ -56,6 +56,14 @@ def upgrade() -> None:
     _roll_up_stored_runs()
 
 
+class _StoredRun(NamedTuple):
+    """A ``trigger_run`` row as `roll_up` reads it (`bot.glance.Run`)."""
+
+    scheduled_for: datetime
+    duration_ms: float | None
+    outcome: str
+
+
 def _roll_up_stored_runs() -> None:
     """Start the roll-ups with the runs already stored, so the bars are not empty at first."""
     connection = op.get_bind()
@@ -63,13 +71,14 @@ def _roll_up_stored_runs() -> None:
         "trigger_run",
         sa.column("trigger_id", sa.Integer()),
         sa.column("scheduled_for", bot.models.UTCDateTime(timezone=True)),
-        sa.column("started_at", bot.models.UTCDateTime(timezone=True)),
         sa.column("duration_ms", sa.Float()),
         sa.column("outcome", sa.String()),
     )
-    by_trigger: dict[int, list[TriggerRun]] = defaultdict(list)
+    by_trigger: dict[int, list[_StoredRun]] = defaultdict(list)
     for row in connection.execute(sa.select(runs)).mappings():
-        by_trigger[row["trigger_id"]].append(TriggerRun(**row))
+        by_trigger[row["trigger_id"]].append(
+            _StoredRun(row["scheduled_for"], row["duration_ms"], row["outcome"])
+        )
     rows: list[dict[str, Any]] = [
         {
             "trigger_id": trigger_id,
