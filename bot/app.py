@@ -540,4 +540,8 @@ async def stop(bot: Bot) -> None:
     await bot.ai.close()
     await bot.outbox.stop()
     await bot.fetcher.close()
+    try:  # the last minute's hook request counts
+        await bot.receiver.writer.traffic.flush()
+    except Exception:
+        log.exception("the last hook request counts could not be written")
     await bot.db.close()

@@ -411,3 +411,20 @@ def test_every_drawing_fits_block_kit_whole() -> None:
     assert all(len(text) <= SECTION_TEXT_MAX for text in _texts(message.blocks))
     assert all(line in message.blocks[0]["text"]["text"] for line in drawing.lines)
     assert message.text.endswith(drawing.words) and "🟥" not in drawing.words
+
+
+async def test_request_counts_are_written_when_the_bot_stops(start_bot) -> None:
+    clock = fake_clock()
+    first: RunningBot = await start_bot(clock=clock)
+    reply = await first.command("/hook create busy preset=generic")
+    path = "/hooks/" + reply.split("/hooks/")[1].split("`")[0]
+    secret = reply.split("*Secret* (shown once — keep it): `")[1].split("`")[0]
+    body = b'{"text": "hello"}'
+    signed = {"Content-Type": "application/json", "X-Signature-256": sign_generic(secret, body)}
+    assert (await first.post(path, body, signed))[0] == 202
+    forged = signed | {"X-Signature-256": sign_generic("not-the-secret", body)}
+    assert (await first.post(path, body, forged))[0] == 401
+    await first.stop()  # within the minute: nothing written yet but what stopping writes
+    shown = await (await start_bot(clock=clock)).command("/hook show busy")
+    assert "▁▁█ 1 in all" in shown and "*Failed verification:* 50.0% (1 refused)" in shown, shown
+    assert "*Rejected requests:* 1" in shown, shown
