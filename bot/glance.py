@@ -628,14 +628,25 @@ class Drawing:
     words: str
 
 
-def trigger_drawing(rollups: Sequence[HourlyRollup], now: datetime, tz: tzinfo) -> Drawing:
+def trigger_drawing(
+    rollups: Sequence[HourlyRollup],
+    now: datetime,
+    tz: tzinfo,
+    name_hour: Callable[[datetime], str] | None = None,
+) -> Drawing:
     """A trigger's uptime over 24 h / 7 d / 30 d, the last 24 hours as a bar of hourly
-    buckets, and a sparkline of the hourly median latency with the p50 and p95."""
+    buckets, and a sparkline of the hourly median latency with the p50 and p95. Down
+    hours are named on the reader's clock in ``tz``, or by ``name_hour`` (a channel
+    message names them with Slack date tokens, which each reader sees in their zone)."""
     buckets = hourly_buckets(rollups, now, 24)
     if not in_window(rollups, window_start(now, UPTIME_WINDOWS[-1][1]), now):
         return Drawing(("*Uptime:* no runs yet",), "Uptime: no runs yet.")
     summary = uptime_summary(rollups, now)
-    bar_words = uptime_words(buckets, hour_labels(buckets, tz))
+    if name_hour is None:  # a reply names its zone, as every time in a reply does
+        labels = hour_labels(buckets, tz, "%H:%M %Z")
+    else:
+        labels = [name_hour(bucket.hour) for bucket in buckets]
+    bar_words = uptime_words(buckets, labels)
     if _merged_latency(buckets).count:
         latency = f"*Latency, last 24 h:* {latency_line(buckets)}"
         latency_said = latency_words(buckets)

@@ -123,7 +123,7 @@ async def test_a_check_down_for_2_of_the_last_24_hours_shows_exactly_those_bucke
     posts = await fake_slack.wait_for("chat.postMessage", count=2)
     recovered = posts[1].args
     assert "recovered" in recovered["text"], recovered
-    assert "down 2 of the last 24 hours" in recovered["text"], recovered["text"]
+    assert "down 2 of the last 24 hours (<!date^" in recovered["text"], recovered["text"]
     drawn = json.dumps(recovered["blocks"], ensure_ascii=False)
     # At the recovery (the 15th run) the window began 9 hours before the first run.
     assert NO_DATA * 9 + OK * 12 + DOWN * 2 + OK + " down 2 of" in drawn, drawn

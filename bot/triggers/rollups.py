@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +31,7 @@ from bot.glance import (
     window_start,
 )
 from bot.models import Trigger, TriggerRollup
-from bot.triggers.schedule import schedule_from_dict
+from bot.slack.dates import slack_date
 
 _ROLLUPS: sa.Table = TriggerRollup.__table__  # type: ignore[attr-defined]
 _Key = tuple[int, datetime]
@@ -186,16 +186,15 @@ def shows_uptime(trigger: Trigger) -> bool:
 async def drawings_in(
     session: Any, triggers: Sequence[Trigger], now: datetime
 ) -> dict[int, Drawing]:
-    """Each trigger's uptime drawing, hours named in its schedule's zone, read in
-    ``session`` (a recovery message says it in the transaction that saves the run)."""
+    """Each trigger's uptime drawing for a channel message (hours as Slack date tokens),
+    read in ``session`` (a recovery says it in the transaction that saves the run)."""
     ids = [trigger.id for trigger in triggers if trigger.id is not None]
     if not ids:
         return {}
     rollups = await glance_rollups(session, ids, now)
     return {
-        trigger.id: trigger_drawing(
-            rollups.get(trigger.id, []), now, schedule_from_dict(trigger.schedule).tz
+        trigger_id: trigger_drawing(
+            rollups.get(trigger_id, []), now, UTC, lambda hour: slack_date(hour, now)
         )
-        for trigger in triggers
-        if trigger.id is not None
+        for trigger_id in ids
     }
