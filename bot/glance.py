@@ -648,7 +648,8 @@ def trigger_drawing(
         labels = [name_hour(bucket.hour) for bucket in buckets]
     bar_words = uptime_words(buckets, labels)
     if _merged_latency(buckets).count:
-        latency = f"*Latency, last 24 h:* {latency_line(buckets)}"
+        medians = sparkline_text([bucket.p50_ms for bucket in buckets], duration_text)
+        latency = f"*Latency, last 24 h:* {latency_line(buckets)} (hourly medians: {medians})"
         latency_said = latency_words(buckets)
     else:
         latency, latency_said = "*Latency, last 24 h:* no runs", "no latencies"
@@ -671,7 +672,8 @@ def traffic_drawing(received: Sequence[int], refused: Sequence[int]) -> Drawing:
     )
     return Drawing(
         (
-            f"*Deliveries, last 24 h:* {sparkline(received, low=0)} {delivered} in all",
+            f"*Deliveries, last 24 h:* {sparkline(received, low=0)} {delivered} in all"
+            f" (hourly: {hourly})",
             f"*Failed verification:* {uptime_text(share) if share is not None else PLACEHOLDER}"
             f" ({failed} refused)",
         ),

@@ -117,6 +117,7 @@ async def test_a_check_down_for_2_of_the_last_24_hours_shows_exactly_those_bucke
     assert "*Uptime:* 24 h 91.7% · 7 d 91.7% · 30 d 91.7%" in shown, shown
     latency = next(line for line in shown.splitlines() if line.startswith("*Latency"))
     assert " p50 " in latency and " · p95 " in latency and " ms" in latency, latency
+    assert "(hourly medians: low " in latency, latency  # the sparkline in words
     assert any(bar_char in latency for bar_char in "▁▂▃▄▅▆▇█"), latency
 
     # The recovery said the same, in words in its notification text and drawn in its block.
@@ -247,7 +248,8 @@ async def test_hook_deliveries_per_hour_and_the_share_that_failed_verification(
 
     shown = await running.command("/hook show busy")
     # 24 hourly counts from zero: 2 three hours ago (2/5 of the height), 5 now (full).
-    assert "*Deliveries, last 24 h:* " + "▁" * 20 + "▄▁▁█ 7 in all" in shown, shown
+    deliveries = "▁" * 20 + "▄▁▁█ 7 in all (hourly: low 0, high 5, latest 5)"
+    assert f"*Deliveries, last 24 h:* {deliveries}" in shown, shown
     assert "*Failed verification:* 12.5% (1 refused)" in shown, shown
     assert "*Rejected requests:* 1" in shown, shown
 
