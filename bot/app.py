@@ -523,6 +523,8 @@ async def start(bot: Bot) -> None:
     bot.deliveries.start()
     await bot.leadership.start()
     bot.loops.append(asyncio.create_task(bot.retention.run_forever(), name="retention"))
+    traffic = bot.receiver.writer.traffic.run_forever(bot.clock)
+    bot.loops.append(asyncio.create_task(traffic, name="hook traffic"))
     if bot.settings.heartbeat_url:
         bot.loops.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()
@@ -560,4 +562,8 @@ async def stop(bot: Bot) -> None:
     await bot.ai.close()
     await bot.outbox.stop()
     await bot.fetcher.close()
+    try:  # the last minute's hook request counts
+        await bot.receiver.writer.traffic.flush()
+    except Exception:
+        log.exception("the last hook request counts could not be written")
     await bot.db.close()

@@ -12,7 +12,7 @@ import asyncio
 import fcntl
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -274,6 +274,17 @@ def insert_skipping_conflicts(table: Any, dialect: str) -> Any:
 
 # Where statements run: an ORM session, or a Core connection (`core_transaction`).
 Executor = AsyncSession | AsyncConnection
+
+
+def insert_adding(table: Any, dialect: str, keys: Sequence[str], added: Sequence[str]) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE`` adding the new row's ``added`` columns to
+    the stored row's: a counter that concurrent writers (replicas too) add to atomically."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    insert = module.insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=[table.c[name] for name in keys],
+        set_={name: table.c[name] + insert.excluded[name] for name in added},
+    )
 
 
 def outgoing_text_of(executor: Executor) -> TextFilter:

@@ -24,7 +24,8 @@ attribute rules every render runs under limits:
   `TEXT_CODECS` (``punycode`` is quadratic, ``idna`` ran for minutes);
 * scope: no loader, so no ``include``/``import``/``extends``; no ``self``; the globals
   ``lipsum``, ``cycler`` and ``joiner`` are removed (``range``, ``dict`` and ``namespace``
-  stay; ``range`` is the sandbox's capped one).
+  stay; ``range`` is the sandbox's capped one); ``history(path, n)`` reads only what a
+  report's render context carries (`HISTORY_KEY`).
 
 Sizes are checked *before* the work where a single step could blow up (repetition,
 padding, replacing, joining, formatting, encoding), so a template cannot make the process
@@ -90,7 +91,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, pass_context, pass_eval_context
 from markupsafe import Markup
 
-from bot import formatting
+from bot import formatting, glance
 from bot.ai.summaries import SummaryRecorder, summarise_filter
 from bot.slack.blocks import escape_mrkdwn, link
 
@@ -692,6 +693,72 @@ def _table_filter(rows: Any, columns: Any = None, max_rows: Any = 20) -> _Raw:
     return _Raw(escape_mrkdwn(shown))
 
 
+MAX_SPARKLINE_WIDTH = 100  # bars; more values are averaged into this many
+
+
+def _sparkline_filter(values: Any, width: Any = None, low: Any = None, high: Any = None) -> str:
+    """``{{ history('json.total', 14)|sparkline }}`` → ``▁▂▃▅▇``: one bar per number,
+    from the lowest to the highest (or ``low``/``high``); a missing value is a gap. More
+    than `MAX_SPARKLINE_WIDTH` values (or than ``width``) are averaged into that many bars."""
+    if width is not None and not (isinstance(width, int) and 1 <= width <= MAX_SPARKLINE_WIDTH):
+        raise ValueError(
+            f"sparkline width is a whole number from 1 to {MAX_SPARKLINE_WIDTH}, not {width!r}"
+        )
+    bounds = [formatting.parse_number(bound) for bound in (low, high)]
+    for given, parsed in zip((low, high), bounds, strict=True):
+        if given is not None and parsed is None:
+            raise ValueError(f"sparkline low and high are numbers, not {given!r}")
+    return glance.sparkline(
+        values,
+        width or MAX_SPARKLINE_WIDTH,
+        low=None if bounds[0] is None else float(bounds[0]),
+        high=None if bounds[1] is None else float(bounds[1]),
+    )
+
+
+# The name under which a report's render context carries its values over the last runs
+# (`bot.triggers.reporting.history_context`), for `history`.
+HISTORY_KEY = "_history"
+MAX_HISTORY = 100  # runs a report remembers per path
+HISTORY_EXAMPLE = "{{ history('json.total', 14)|sparkline }}"
+
+
+@pass_context
+def _history(context: Context, path: Any, count: Any = 14) -> list[Any]:
+    """``history('json.total', 14)``: the value at ``json.total`` in each of the report's
+    last 14 runs, oldest first, this run's last (None where a run had no such value)."""
+    series = context.get(HISTORY_KEY)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_HISTORY:
+        raise ValueError(
+            f"history counts from 1 to {MAX_HISTORY} runs, not {count!r}: {HISTORY_EXAMPLE}"
+        )
+    if not isinstance(series, Mapping) or not isinstance(path, str) or path not in series:
+        raise ValueError(
+            "history() works in a report's template, with the path written out in quotes: "
+            + HISTORY_EXAMPLE
+        )
+    return list(series[path])[-count:]
+
+
+@functools.lru_cache(maxsize=256)
+def history_paths(source: str) -> tuple[str, ...]:
+    """The paths a template asks the history of (``history('json.total', …)``), in order,
+    each once; none for a template that does not parse (rendering it says why)."""
+    try:
+        tree = make_environment().parse(source)
+    except (TemplateSyntaxError, RecursionError):
+        return ()
+    found: list[str] = []
+    for call in tree.find_all(nodes.Call):
+        named = isinstance(call.node, nodes.Name) and call.node.name == "history"
+        first = call.args[0] if call.args else None
+        if not named or not isinstance(first, nodes.Const):
+            continue
+        if isinstance(first.value, str) and first.value not in found:
+            found.append(first.value)
+    return tuple(found)
+
+
 _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
     "raw": _raw_filter,
     "link": _link_filter,
@@ -708,6 +775,7 @@ _EXTRA_FILTERS: Mapping[str, Callable[..., Any]] = {
     "change": formatting.change,
     "date": _date_filter,
     "table": _table_filter,
+    "sparkline": _sparkline_filter,
 }
 
 
@@ -914,7 +982,8 @@ class _OutputBuffer(list[Any]):
 
 
 # Filters that sort: a key call per item and an n·log n sort, in one step.
-_SORTING_FILTERS = frozenset({"sort", "dictsort", "groupby", "min", "max"})
+# (sparkline, too, reads every item in one call)
+_SORTING_FILTERS = frozenset({"sort", "dictsort", "groupby", "min", "max", "sparkline"})
 # Filters that loop over their input inside one call: the loop goes through guarded_iter.
 _LOOPING_FILTERS = frozenset({"map", "select", "reject", "selectattr", "rejectattr", "unique"})
 
@@ -1021,6 +1090,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         self._deadline = clock() + time_limit
         for name in _REMOVED_GLOBALS:
             self.globals.pop(name, None)
+        self.globals["history"] = _history
         merged = {**self.filters, **_EXTRA_FILTERS}
         self.filters = {
             name: self._guarded_filter(name, function)

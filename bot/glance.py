@@ -614,3 +614,68 @@ def _merged_latency(buckets: Iterable[HourlyRollup]) -> LatencyHistogram:
     for bucket in buckets:
         merged = merged.merge(bucket.latency)
     return merged
+
+
+# -- drawings with their words ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """Lines to show (mrkdwn: emoji bars, sparklines, each followed by what it says) and
+    the same in plain words, for a message's notification text and screen readers."""
+
+    lines: tuple[str, ...]
+    words: str
+
+
+def trigger_drawing(
+    rollups: Sequence[HourlyRollup],
+    now: datetime,
+    tz: tzinfo,
+    name_hour: Callable[[datetime], str] | None = None,
+) -> Drawing:
+    """A trigger's uptime over 24 h / 7 d / 30 d, the last 24 hours as a bar of hourly
+    buckets, and a sparkline of the hourly median latency with the p50 and p95. Down
+    hours are named on the reader's clock in ``tz``, or by ``name_hour`` (a channel
+    message names them with Slack date tokens, which each reader sees in their zone)."""
+    buckets = hourly_buckets(rollups, now, 24)
+    if not in_window(rollups, window_start(now, UPTIME_WINDOWS[-1][1]), now):
+        return Drawing(("*Uptime:* no runs yet",), "Uptime: no runs yet.")
+    summary = uptime_summary(rollups, now)
+    if name_hour is None:  # a reply names its zone, as every time in a reply does
+        labels = hour_labels(buckets, tz, "%H:%M %Z")
+    else:
+        labels = [name_hour(bucket.hour) for bucket in buckets]
+    bar_words = uptime_words(buckets, labels)
+    if _merged_latency(buckets).count:
+        medians = sparkline_text([bucket.p50_ms for bucket in buckets], duration_text)
+        latency = f"*Latency, last 24 h:* {latency_line(buckets)} (hourly medians: {medians})"
+        latency_said = latency_words(buckets)
+    else:
+        latency, latency_said = "*Latency, last 24 h:* no runs", "no latencies"
+    return Drawing(
+        (f"*Uptime:* {summary}", f"{uptime_bar(buckets)} {bar_words}", latency),
+        f"Uptime {summary}; {bar_words}; {latency_said}.",
+    )
+
+
+def traffic_drawing(received: Sequence[int], refused: Sequence[int]) -> Drawing:
+    """A hook's deliveries per hour over the last 24 hours as a sparkline, and the share
+    of its requests refused for failing verification."""
+    delivered, failed = sum(received), sum(refused)
+    share = failed / (delivered + failed) if delivered + failed else None
+    hourly = sparkline_text(received, number, empty="none")
+    refusals = (
+        f"{failed} of {delivered + failed} requests ({uptime_text(share)}) failed verification"
+        if share is not None
+        else "no requests"
+    )
+    return Drawing(
+        (
+            f"*Deliveries, last 24 h:* {sparkline(received, low=0)} {delivered} in all"
+            f" (hourly: {hourly})",
+            f"*Failed verification:* {uptime_text(share) if share is not None else PLACEHOLDER}"
+            f" ({failed} refused)",
+        ),
+        f"{delivered} deliveries in the last 24 hours (hourly: {hourly}); {refusals}.",
+    )

@@ -209,6 +209,33 @@ class TriggerRun(SQLModel, table=True):
     summary: str = ""
 
 
+class TriggerRollup(SQLModel, table=True):
+    """One UTC hour of a trigger's runs (`bot.glance.HourlyRollup`), kept for
+    `bot.glance.ROLLUP_RETENTION` while raw runs keep only the last 200. Each finished
+    run is added to its hour once, in the transaction that saves it
+    (`bot.triggers.rollups`)."""
+
+    __tablename__ = "trigger_rollup"
+
+    trigger_id: int = Field(foreign_key="trigger.id", ondelete="CASCADE", primary_key=True)
+    hour: datetime = _utc_datetime(primary_key=True, index=True)
+    runs: int = 0
+    problems: int = 0
+    latency: dict[str, Any] = _json()  # `bot.glance.LatencyHistogram.to_dict`
+
+
+class HookHour(SQLModel, table=True):
+    """Requests that reached a hook in one UTC hour: deliveries stored, and requests
+    refused because they failed verification (`bot.webhooks.traffic`)."""
+
+    __tablename__ = "hook_hour"
+
+    hook_id: int = Field(foreign_key="hook.id", ondelete="CASCADE", primary_key=True)
+    hour: datetime = _utc_datetime(primary_key=True, index=True)
+    received: int = 0
+    refused: int = 0
+
+
 class SlackEvent(SQLModel, table=True):
     """Slack event ids already handled, so Slack's retries are acknowledged, not repeated."""
 

@@ -12,6 +12,7 @@ What is kept, and for how long (``RETENTION_DAYS`` is the setting, 30 by default
 | thread roots | `THREAD_DAYS`: an event for a thread older than that starts a new one |
 | keys of items a scan saw (``each=``) | `TRIGGER_ITEM_DAYS` of its trigger's runs after the item was last listed |
 | AI token counts | `AI_USAGE_DAYS` (the budget needs only today's) |
+| hourly roll-ups of trigger runs and hook requests | `bot.glance.ROLLUP_RETENTION` (90 days), whatever ``RETENTION_DAYS`` says |
 
 Trigger runs are pruned by the runner itself (the last 200 per trigger). Deliveries still
 being received or processed are never deleted. Each statement deletes at most `BATCH` rows
@@ -35,17 +36,20 @@ from sqlmodel import col
 from bot.ai.budget import budget_day
 from bot.clock import Clock
 from bot.db import Database
+from bot.glance import HOUR, ROLLUP_RETENTION
 from bot.models import (
     AIUsage,
     AuditEntry,
     Delivery,
     Draft,
     Hook,
+    HookHour,
     OutboxMessage,
     SlackEvent,
     ThreadRoot,
     Trigger,
     TriggerItem,
+    TriggerRollup,
 )
 
 log = logging.getLogger(__name__)
@@ -124,6 +128,12 @@ class Retention:
             "trigger_items": await self._trigger_items(),
             "ai_usage": await self._in_batches(
                 AIUsage, col(AIUsage.day) < budget_day(now - timedelta(days=AI_USAGE_DAYS))
+            ),
+            "trigger_rollups": await self._in_batches(
+                TriggerRollup, col(TriggerRollup.hour) < now - ROLLUP_RETENTION - HOUR
+            ),
+            "hook_hours": await self._in_batches(
+                HookHour, col(HookHour.hour) < now - ROLLUP_RETENTION - HOUR
             ),
         }
         if sum(deleted.values()) and self.db.is_sqlite:

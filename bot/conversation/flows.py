@@ -409,7 +409,8 @@ class Conversation:
             t.id: trigger_text.describe_state(t, now, zone) for t in triggers if t.id is not None
         }
         next_runs = {t.id: trigger_text.next_run_text(t) for t in triggers if t.id is not None}
-        view = home.home_view(hooks, triggers, states=states, next_runs=next_runs)
+        glances = await home.load_glances(self.triggers.db, triggers, hooks, now, zone)
+        view = home.home_view(hooks, triggers, states=states, next_runs=next_runs, glances=glances)
         try:
             await self.slack.views_publish(user_id=viewer.user_id, view=view)
         except SlackApiError as error:

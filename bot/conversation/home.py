@@ -9,8 +9,13 @@ one handler.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
+from bot.db import Database
+from bot.glance import Drawing, traffic_drawing, trigger_drawing
 from bot.models import Hook, Trigger
 from bot.slack import interactive as ui
 from bot.slack.blocks import (
@@ -25,6 +30,8 @@ from bot.slack.blocks import (
     truncate,
 )
 from bot.triggers import messages
+from bot.triggers.rollups import recent_rollups, shows_uptime
+from bot.webhooks.traffic import recent_traffic
 
 HOOK_PAUSE: Final = "hook_pause"
 HOOK_RESUME: Final = "hook_resume"
@@ -37,15 +44,46 @@ _HOME_FIXED_BLOCKS: Final = 8
 _HOME_ITEM_SLOTS: Final = (ui.MAX_VIEW_BLOCKS - _HOME_FIXED_BLOCKS) // 2  # two blocks per item
 
 
+@dataclass(frozen=True)
+class Glances:
+    """Each trigger's uptime and latency and each hook's deliveries, by id (`bot.glance`)."""
+
+    triggers: Mapping[int, Drawing] = field(default_factory=dict)
+    hooks: Mapping[int, Drawing] = field(default_factory=dict)
+
+
+async def load_glances(
+    db: Database,
+    triggers: Sequence[Trigger],
+    hooks: Sequence[Hook],
+    now: datetime,
+    zone: ZoneInfo,
+) -> Glances:
+    """What the Home draws for the triggers and hooks it has room for, from the hourly
+    roll-ups and counts."""
+    trigger_room, hook_room = _home_room(len(triggers), len(hooks))
+    checked = [t.id for t in triggers[:trigger_room] if t.id is not None and shows_uptime(t)]
+    rollups = await recent_rollups(db, checked, now)
+    shown_hooks = [h.id for h in hooks[:hook_room] if h.id is not None]
+    traffic = await recent_traffic(db, shown_hooks, now)
+    return Glances(
+        {tid: trigger_drawing(rollups.get(tid, []), now, zone) for tid in checked},
+        {hid: traffic_drawing(t.received, t.refused) for hid, t in traffic.items()},
+    )
+
+
 def home_view(
     hooks: Sequence[Hook],
     triggers: Sequence[Trigger],
     *,
     states: Mapping[int, str],
     next_runs: Mapping[int, str],
+    glances: Glances | None = None,
 ) -> dict[str, Any]:
     """The App Home tab: new-trigger/new-hook buttons, then each trigger and hook with its
-    buttons. What does not fit in 100 blocks is counted in an "and N more" line."""
+    buttons and, with ``glances``, its uptime bar and sparklines. What does not fit in
+    100 blocks is counted in an "and N more" line."""
+    glances = glances or Glances()
     trigger_room, hook_room = _home_room(len(triggers), len(hooks))
     new_buttons = [
         ui.button("New trigger", HOME_NEW_TRIGGER, None, style="primary"),
@@ -55,9 +93,9 @@ def home_view(
         header("Chat-ops bot"),
         ui.actions(new_buttons),
         divider(),
-        *_trigger_list(triggers, trigger_room, states, next_runs),
+        *_trigger_list(triggers, trigger_room, states, next_runs, glances.triggers),
         divider(),
-        *_hook_list(hooks, hook_room),
+        *_hook_list(hooks, hook_room, glances.hooks),
     ]
     return {"type": "home", "blocks": blocks}
 
@@ -75,13 +113,15 @@ def _trigger_list(
     room: int,
     states: Mapping[int, str],
     next_runs: Mapping[int, str],
+    drawings: Mapping[int, Drawing],
 ) -> list[Block]:
     if not triggers:
         return [section("*Triggers*\nNone yet: press *New trigger* or type `/trigger add …`")]
     blocks = [section("*Triggers*")]
     for trigger in triggers[:room]:
         trigger_id = _saved_id(trigger.id)
-        blocks.append(section(_trigger_line(trigger, states.get(trigger_id), next_runs)))
+        line = _trigger_line(trigger, states.get(trigger_id), next_runs)
+        blocks.append(section(_with_drawing(line, drawings.get(trigger_id))))
         blocks.append(ui.actions(_trigger_buttons(trigger, trigger_id)))
     return blocks + _more_line(len(triggers) - room, "/trigger list")
 
@@ -120,12 +160,16 @@ def _trigger_buttons(trigger: Trigger, trigger_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def _hook_list(hooks: Sequence[Hook], room: int) -> list[Block]:
+def _with_drawing(line: str, drawing: Drawing | None) -> str:
+    return line if drawing is None else "\n".join((line, *drawing.lines))
+
+
+def _hook_list(hooks: Sequence[Hook], room: int, drawings: Mapping[int, Drawing]) -> list[Block]:
     if not hooks:
         return [section("*Hooks*\nNone yet: press *New hook* or type `/hook create NAME`")]
     blocks = [section("*Hooks*")]
     for hook in hooks[:room]:
-        blocks.append(section(_hook_line(hook)))
+        blocks.append(section(_with_drawing(_hook_line(hook), drawings.get(_saved_id(hook.id)))))
         blocks.append(ui.actions(_hook_buttons(hook, _saved_id(hook.id))))
     return blocks + _more_line(len(hooks) - room, "/hook list")
 

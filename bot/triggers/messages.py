@@ -8,9 +8,11 @@ authorised again by whoever handles it (`bot.conversation.flows`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
+from bot.glance import Drawing
 from bot.models import Trigger
 from bot.outbox import Message
 from bot.slack import blocks as kit
@@ -48,8 +50,11 @@ def source_of(trigger: Trigger) -> str:
     return f"trigger:{trigger.id}"
 
 
-def announcement_message(trigger: Trigger, announcement: Announcement, incident: int) -> Message:
-    """An announcement as a message: alerts start a thread, follow-ups reply and update it."""
+def announcement_message(
+    trigger: Trigger, announcement: Announcement, incident: int, drawing: Drawing | None = None
+) -> Message:
+    """An announcement as a message: alerts start a thread, follow-ups reply and update it.
+    A recovery shows ``drawing`` (uptime and latency), in words in its notification text."""
     thread_key = f"trigger:{trigger.id}:incident:{incident}"
     if announcement.kind in ("down", "flapping"):
         return Message(
@@ -61,15 +66,24 @@ def announcement_message(trigger: Trigger, announcement: Announcement, incident:
         )
     if announcement.follows_up:
         closes = announcement.kind in ("recovered", "stable")
+        drawn = drawing if announcement.kind == "recovered" else None
         return Message(
             trigger.channel_id,
-            announcement.text,
+            announcement.text if drawn is None else f"{announcement.text}\n{drawn.words}",
+            blocks=None
+            if drawn is None
+            else [kit.section("\n".join((announcement.text, *drawn.lines)))],
             thread_key=thread_key,
             updates_root=closes,
             reaction="white_check_mark" if announcement.kind == "recovered" else None,
             source=source_of(trigger),
         )
     return Message(trigger.channel_id, announcement.text, source=source_of(trigger))
+
+
+def recovers(announcements: Sequence[Announcement]) -> bool:
+    """True when one of a run's announcements is a recovery (which shows uptime)."""
+    return any(announcement.kind == "recovered" for announcement in announcements)
 
 
 def opens_incident(announcement: Announcement) -> bool:

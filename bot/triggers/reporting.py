@@ -24,11 +24,12 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
+from bot.expressions import HISTORY_KEY, MAX_HISTORY, history_paths
 from bot.formatting import BLOCKS_TEXT_MAX, fit_report, split_report
 from bot.models import Trigger
 from bot.outbox import Message
@@ -56,6 +57,9 @@ MAX_KEY_CHARS: Final = 200
 MAX_PREVIOUS_CHARS: Final = 256_000
 """The largest data kept as ``previous`` (as JSON); beyond, the next run has none."""
 MAX_BODY_CHARS: Final = 100_000
+MAX_HISTORY_PATHS: Final = 10
+"""Paths a template may chart with ``history(…)``; more are not remembered."""
+MAX_HISTORY_TEXT: Final = 100
 REPORT_MAX_CHARS: Final = 100_000
 """The longest a rendered report may be before it is cut for Slack (longer fails)."""
 REPORT_RETRIES: Final = 3
@@ -113,6 +117,9 @@ class ReportMemory:
     previous: Any = None
     previous_at: str | None = None
     retries: int = 0
+    # The values at the paths the template charts (``history('json.total', 14)``), one
+    # per successful run, oldest first, at most `MAX_HISTORY` each.
+    history: Mapping[str, Sequence[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON document; read back with `memory_of`."""
@@ -122,6 +129,7 @@ class ReportMemory:
             "previous": self.previous,
             "previous_at": self.previous_at,
             "retries": self.retries,
+            "history": {path: list(values) for path, values in self.history.items()},
         }
 
 
@@ -137,7 +145,51 @@ def memory_of(stored: Mapping[str, Any] | None, source: str) -> ReportMemory:
         previous=stored.get("previous"),
         previous_at=previous_at if isinstance(previous_at, str) else None,
         retries=retries if isinstance(retries, int) and not isinstance(retries, bool) else 0,
+        history=_history_of(stored.get("history")),
     )
+
+
+def _history_of(stored: object) -> dict[str, list[Any]]:
+    if not isinstance(stored, Mapping):
+        return {}
+    return {
+        path: list(values)[-MAX_HISTORY:]
+        for path, values in stored.items()
+        if isinstance(path, str) and isinstance(values, list)
+    }
+
+
+def with_history(memory: ReportMemory, template: str, context: Mapping[str, Any]) -> ReportMemory:
+    """``memory`` with this run's values at the paths ``template`` charts added (paths it
+    no longer charts are dropped). A path charted for the first time starts from the
+    ``previous`` run's data when there is one."""
+    series: dict[str, list[Any]] = {}
+    for path in history_paths(template)[:MAX_HISTORY_PATHS]:
+        steps = parse_path(path)
+        known = list(memory.history.get(path, ()))
+        if path not in memory.history and steps[:1] == (_data_name(context),):
+            before = value_at({steps[0]: memory.previous}, steps)
+            known = [] if memory.previous is None else [_charted(before)]
+        series[path] = [*known, _charted(value_at(context, steps))][-MAX_HISTORY:]
+    return replace(memory, history=series)
+
+
+def history_context(memory: ReportMemory) -> dict[str, Any]:
+    """What `history` reads in a template: the remembered values, this run's included."""
+    return {HISTORY_KEY: {path: list(values) for path, values in memory.history.items()}}
+
+
+def _data_name(context: Mapping[str, Any]) -> str:
+    return "rows" if "rows" in context else "json"
+
+
+def _charted(value: Any) -> Any:
+    """A value worth keeping for a chart: numbers, short text, true/false; else None."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str) and len(value) <= MAX_HISTORY_TEXT:
+        return value
+    return None
 
 
 def remembered(data: Any) -> Any:

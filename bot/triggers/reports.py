@@ -74,6 +74,7 @@ from bot.triggers.reporting import (
     failed_item_text,
     failure_text,
     handles,
+    history_context,
     item_context,
     memory_of,
     mode_of,
@@ -85,6 +86,7 @@ from bot.triggers.reporting import (
     scan_posts,
     source_text,
     trigger_scope,
+    with_history,
 )
 from bot.triggers.schedule import schedule_from_dict
 from bot.triggers.spec import TriggerSpec
@@ -290,8 +292,10 @@ class Reports:
     ) -> Observation:
         zone = schedule_from_dict(trigger.schedule).tz
         context = report_context(trigger_scope(trigger), fetched, memory.previous, now, zone)
+        charted = with_history(memory, trigger.template or "", context)  # history(…) in it
+        context |= history_context(charted)
         done = replace(
-            memory, previous=remembered(fetched.data), previous_at=now.isoformat(), retries=0
+            charted, previous=remembered(fetched.data), previous_at=now.isoformat(), retries=0
         )
         line = _line(fetched)
         if condition is not None:

@@ -26,6 +26,7 @@ from bot.ai.steps import AISteps
 from bot.batching import GroupCommit
 from bot.clock import Clock
 from bot.db import Database, insert_skipping_conflicts
+from bot.glance import Drawing
 from bot.models import Trigger, TriggerRun
 from bot.net import DEFAULT_MAX_BYTES
 from bot.outbox import Outbox, enqueue
@@ -43,9 +44,10 @@ from bot.triggers.evaluate import (
     state_from_dict,
 )
 from bot.triggers.grammar import parse_duration
-from bot.triggers.messages import announcement_message, opens_incident, post_message
+from bot.triggers.messages import announcement_message, opens_incident, post_message, recovers
 from bot.triggers.observation import Observation
 from bot.triggers.reports import ReportObservation, Reports
+from bot.triggers.rollups import add_runs, drawings_in
 from bot.triggers.schedule import Schedule, schedule_from_dict
 from bot.usercode import ConditionJob, Failed, UserCodeRunner
 
@@ -419,7 +421,14 @@ class TriggerRunner:
                 for o in outcomes
                 if o.trigger.kind == "email"
             }
-            incidents = [await self._enqueue_results(session, o, now) for o in outcomes]
+            # Each run joins its hour's roll-up (kept 90 days) before a recovery says uptime.
+            await add_runs(session, self.db.dialect, [_ran(o) for o in outcomes], now)
+            recovering = [o.trigger for o in outcomes if recovers(o.announcements)]
+            drawings = await drawings_in(session, recovering, now) if recovering else {}
+            incidents = [
+                await self._enqueue_results(session, o, now, drawings.get(o.trigger.id or 0))
+                for o in outcomes
+            ]
             await session.execute(
                 UPDATE_TRIGGER,
                 [
@@ -458,9 +467,12 @@ class TriggerRunner:
             self.outbox.wake()
         return [None] * len(outcomes)
 
-    async def _enqueue_results(self, session: Any, outcome: _Outcome, now: datetime) -> int:
+    async def _enqueue_results(
+        self, session: Any, outcome: _Outcome, now: datetime, drawing: Drawing | None = None
+    ) -> int:
         """Queue a run's announcements (and a message/report trigger's post); returns the
-        trigger's incident number after them (each new incident gets its own thread)."""
+        trigger's incident number after them (each new incident gets its own thread).
+        A recovery shows ``drawing`` (uptime and latency)."""
         trigger = outcome.trigger
         incident = trigger.incident
         messages = []
@@ -468,7 +480,8 @@ class TriggerRunner:
         for announcement, said in zip(outcome.announcements, notes, strict=True):
             if opens_incident(announcement):
                 incident += 1
-            messages.append(noted(announcement_message(trigger, announcement, incident), said))
+            message = announcement_message(trigger, announcement, incident, drawing)
+            messages.append(noted(message, said))
         if trigger.kind == "message":
             messages.append(post_message(trigger, trigger.target or ""))
         elif trigger.kind == "report":
@@ -478,6 +491,21 @@ class TriggerRunner:
         messages += saved.messages
         await enqueue(session, now, *messages)
         return incident
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """A finished run as its hour's roll-up counts it (`bot.glance.Run`)."""
+
+    scheduled_for: datetime
+    duration_ms: float | None
+    outcome: str
+
+
+def _ran(outcome: _Outcome) -> tuple[int, _Ran]:
+    assert outcome.trigger.id is not None  # a claimed run's trigger is saved
+    result = "ok" if outcome.observation.ok else "problem"
+    return outcome.trigger.id, _Ran(outcome.scheduled_for, outcome.duration_ms, result)
 
 
 async def _prune_history(session: Any, trigger: Trigger) -> None:

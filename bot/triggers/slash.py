@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.credentials.redact import MASK, mask_url_credentials, url_carries_credentials
 from bot.db import Database
 from bot.errors import SpecError, UsageError
+from bot.glance import trigger_drawing
 from bot.limits import ManualLimits
 from bot.models import Trigger, TriggerRun
 from bot.outbox import Message, Outbox
@@ -38,6 +39,7 @@ from bot.triggers.grammar import (
     parse_trigger_add,
 )
 from bot.triggers.reporting import template_from_slack
+from bot.triggers.rollups import recent_rollups, shows_uptime
 from bot.triggers.runner import NotRun, RunResult, TriggerRunner
 from bot.triggers.schedule import Schedule, local_time, schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
@@ -61,7 +63,7 @@ HELP = """*Triggers* — the bot checks something on a schedule and reports only
 • `/trigger add sales every day at 9am json https://shop.example.com/api/reports/sales?period=yesterday auth=bearer:shop-token #sales`, then `/trigger template sales *Sales {{ json.date|date('%A') }}:* {{ json.total|money('EUR') }} from {{ json.orders|number }} orders ({{ json.total|change(previous.total) }})`
 • `/trigger add leads every day at 23:00 json https://crm.example.com/api/leads?status=new auth=bearer:crm-token each=data key=id #sales`, then `/trigger template leads New lead: *{{ item.name }}* ({{ item.company }}) {{ item.email }}` — each new lead once
 • `/trigger add weekly every monday at 9am csv https://example.com/export/weekly.csv #ops`, then `/trigger template weekly *Weekly numbers* {{ rows|table('region, orders, revenue') }}`
-In a template: `json` (or `rows`), `status`, `headers`, `previous` (the last run's data), `now`, `trigger`, and `item` in a scan; filters `number`, `money('EUR')`, `percent`, `change(previous.x)`, `date('%a %d %b')`, `table(columns)`, plus `sum`, `sort`, `groupby`, `map`. `/trigger template NAME clear` goes back to alerts only.
+In a template: `json` (or `rows`), `status`, `headers`, `previous` (the last run's data), `now`, `trigger`, and `item` in a scan; filters `number`, `money('EUR')`, `percent`, `change(previous.x)`, `date('%a %d %b')`, `table(columns)`, `history('json.total', 14)|sparkline`, plus `sum`, `sort`, `groupby`, `map`. `/trigger template NAME clear` goes back to alerts only.
 Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`; requests: `auth=bearer:NAME` `header.X-Api-Key=secret:NAME` (see `/secret`) `method=POST body={...} query.status=new pages=10 next=meta.next_page_url each=PATH key=FIELD`.
 Settings: `/trigger set NAME categorise="sales: buying or prices; support: problems; spam" summary=on|off` — the AI picks one label per new item (`key=` with nothing clears a setting).
@@ -168,6 +170,7 @@ class TriggerSlash:
                 or ("none (paused)" if trigger.paused else "none")
             ),
             f"*State:* {describe_state(trigger, self.clock.now(), zone)}",
+            *(await self._glance(trigger, zone)),
             f"*Options:* {options_text(trigger, masked=masked)}",
             settings_line(trigger),
             *(
@@ -180,6 +183,14 @@ class TriggerSlash:
             *(run_line(run, schedule.tz) for run in runs),
         ]
         return Reply("\n".join(lines))
+
+    async def _glance(self, trigger: Trigger, zone: ZoneInfo) -> tuple[str, ...]:
+        """Uptime and latency at a glance, from the hourly roll-ups (`bot.glance`)."""
+        if trigger.id is None or not shows_uptime(trigger):
+            return ()
+        now = self.clock.now()
+        rollups = await recent_rollups(self.db, [trigger.id], now)
+        return trigger_drawing(rollups.get(trigger.id, []), now, zone).lines
 
     async def route(self, command: Command, words: list[str], rest: str) -> Reply:
         """``/trigger route NAME RULE → #channel`` adds a rule; ``/trigger route NAME`` lists."""

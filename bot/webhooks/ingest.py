@@ -11,19 +11,19 @@ message queued in that same transaction; the others are left to the processor.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 
 from bot.batching import GroupCommit
 from bot.db import Database, insert_skipping_conflicts
 from bot.models import Delivery, Hook
 from bot.outbox import Message, enqueue
 from bot.webhooks.delivery import NewDelivery
+from bot.webhooks.traffic import HookTraffic
 
 # Turns a just-stored delivery (and its parsed body) into its Slack message, or None to
 # leave it to the processor (hooks with templates, filters or actions; paused hooks).
@@ -57,10 +57,11 @@ class DeliveryWriter:
     on_unprocessed: Callable[[], None] = lambda: None  # wakes the delivery processor
     _rounds: GroupCommit[_Received, Recorded] = field(init=False)
     _known_channels: set[str] = field(default_factory=set)
-    _rejections: Counter[int] = field(default_factory=Counter)
+    traffic: HookTraffic = field(init=False)  # requests per hook and hour, written each minute
 
     def __post_init__(self) -> None:
         self._rounds = GroupCommit(self._write)
+        self.traffic = HookTraffic(self.db)
 
     async def record(
         self, delivery: NewDelivery, hook: Hook | None = None, payload: Any = None
@@ -72,17 +73,16 @@ class DeliveryWriter:
         """
         return await self._rounds.submit(_Received(delivery, hook, payload))
 
-    def count_rejection(self, hook_id: int) -> None:
-        """Count a refused request against its hook (written with the next round)."""
-        self._rejections[hook_id] += 1
-        self._rounds.kick()
+    def count_rejection(self, hook_id: int, at: datetime) -> None:
+        """Count a request refused for failing verification (in memory: see `HookTraffic`)."""
+        self.traffic.refused(hook_id, at)
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is written."""
+        """Wait until everything queued so far is written (the request counts are written
+        by `HookTraffic` on its own schedule)."""
         await self._rounds.flush()
 
     async def _write(self, batch: list[_Received]) -> list[Recorded]:
-        rejections, self._rejections = self._rejections, Counter()
         rows, messages = self._rows_and_fast_messages(batch)
         async with self.db.core_transaction() as session:
             inserted: set[str] = set()
@@ -100,12 +100,9 @@ class DeliveryWriter:
             if fresh:
                 now = batch[-1].delivery.received_at
                 await enqueue(session, now, *fresh, known_channels=self._known_channels)
-            for hook_id, count in rejections.items():
-                await session.execute(
-                    sa.update(Hook)
-                    .where(col(Hook.id) == hook_id)
-                    .values(rejected=col(Hook.rejected) + count)
-                )
+        for item in batch:
+            if item.delivery.id in inserted:
+                self.traffic.received(item.delivery.hook_id, item.delivery.received_at)
         self._announce(fresh, len(inserted))
         return [_recorded(item.delivery, inserted, originals) for item in batch]
 

@@ -112,7 +112,7 @@ class Receiver:
         sender = _sender_of(hook, headers, payload)
         verdict = verify(sender, live.signing_secret, body, headers, self.clock.now().timestamp())
         if verdict is not Verdict.OK:
-            self.writer.count_rejection(hook.id)
+            self.writer.count_rejection(hook.id, self.clock.now())
             self.on_outcome(hook.name, "rejected")
             return _error(401, VERDICT_MESSAGES[verdict])
         # Counted only once verified, so forged requests cannot use up the sender's budget.

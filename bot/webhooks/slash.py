@@ -17,6 +17,7 @@ from bot.ai.labels import LabelError, format_labels, parse_labels
 from bot.ai.steps import AISteps, help_line
 from bot.audit import note_in
 from bot.errors import SpecError, UsageError
+from bot.glance import traffic_drawing
 from bot.limits import ManualLimits
 from bot.models import Delivery, Hook
 from bot.names import NAME_RULE, valid_name
@@ -30,6 +31,7 @@ from bot.webhooks.processor import default_thread_mode
 from bot.webhooks.service import CreatedHook, HookService, Renewed
 from bot.webhooks.setup import setup_instructions
 from bot.webhooks.spec import PRESETS, HookSettings, HookSpec, label_names
+from bot.webhooks.traffic import recent_traffic
 
 SETTABLE = ("threads", "rate", "channel", "preset", "secret", "run", "categorise", "summary")
 
@@ -86,6 +88,7 @@ class HookSlash:
         return Reply("*Hooks*\n" + "\n".join(f"• {hook_line(h)}" for h in hooks))
 
     async def show(self, command: Command, words: list[str], _rest: str) -> Reply:
+        await self.service.writer.traffic.flush()  # this process's requests of the last minute
         hook = await self._named(command, words, "show")
         zone = await self.users.zone(command.user_id)
         threads = hook.threads or f"{default_thread_mode(hook.preset)} (the {hook.preset} default)"
@@ -106,6 +109,7 @@ class HookSlash:
             f"*Runs trigger:* {hook.run_trigger or 'none'}",
             ai_settings_line(hook),
             f"*Rejected requests:* {hook.rejected}",
+            *(await self._glance(hook)),
             f"*Last change:* {note_in(hook.last_change, zone)}",
             f"Change these with `/hook set {hook.name} {' '.join(f'{key}=…' for key in SETTABLE)}`,"
             f" `/hook template {hook.name} …` and `/hook filter {hook.name} …`.",
@@ -115,6 +119,12 @@ class HookSlash:
         if not deliveries:
             lines.append("  none yet")
         return Reply("\n".join(lines))
+
+    async def _glance(self, hook: Hook) -> tuple[str, ...]:
+        """Deliveries per hour over the last day and the share that failed verification."""
+        assert hook.id is not None  # a hook found by name is saved
+        traffic = await recent_traffic(self.service.db, [hook.id], self.service.clock.now())
+        return traffic_drawing(traffic[hook.id].received, traffic[hook.id].refused).lines
 
     async def set(self, command: Command, words: list[str], _rest: str) -> Reply:
         hook = await self._named(command, words, "set")
