@@ -29,6 +29,7 @@ from bot.conversation import drafts as proposals
 from bot.conversation import home
 from bot.conversation import modals as forms
 from bot.conversation.ai_read import AIAnswer, read_by_ai
+from bot.conversation.questions import Question
 from bot.conversation.understand import HookProposal, NotUnderstood, understand
 from bot.credentials import slash as secret_text
 from bot.credentials.service import SecretService
@@ -143,6 +144,8 @@ class Conversation:
             user_id=asker.user_id,
         )
         note = ""
+        if isinstance(heard, Question):
+            raise UsageError(heard.text)
         if isinstance(heard, NotUnderstood):
             read = await read_by_ai(self.ai, asker, text, self.trigger_slash.parse)
             if read is None:

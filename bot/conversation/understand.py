@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final, Literal, NoReturn
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.conversation.phrasing import Respelled, respell
+from bot.conversation.questions import HERE, Answers, Question
 from bot.slack.text import (
     ChannelRef,
     CommandSyntaxError,
@@ -61,9 +63,17 @@ from bot.webhooks.spec import HookSpec
 
 @dataclass(frozen=True)
 class TriggerProposal:
-    """A trigger that would do what was asked."""
+    """A trigger that would do what was asked.
+
+    ``template`` is a starter report template (a report from a URL posts on every run);
+    ``notes`` say each default the reader chose; ``offer`` is a default the person may
+    want to change with one click ("morning" read as 9:00: `8:00` `10:00`).
+    """
 
     spec: TriggerSpec
+    template: str | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    offer: Question | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -84,13 +94,43 @@ class NotUnderstood:
     reason: str
 
 
-_Intent = Literal["message", "hook", "check", "report"]
+_Intent = Literal["message", "hook", "check", "report", "data", "items", "email"]
 
 _HELP: Final = (
     "I can set up checks (check https://example.com every 5 minutes), feeds, reminders "
     "(every weekday at 9:30 remind #team: standup), reports and webhooks"
 )
 _FEED_SCHEDULE: Final = "every 15 minutes"
+_CHECK_SCHEDULE: Final = "every 5 minutes"
+_DEFAULT_TIME: Final = "9:00"
+_SCHEDULE_STEMS: Final = ("hourly", "daily", "weekly", "monthly", "every", "each", "cron")
+_CALENDAR_DEFAULTS: Final[Mapping[str, str]] = {
+    "every day": "every day at 9:00",
+    "every week": "every monday at 9:00",
+    "every month": "every month on the 1st at 9:00",
+}
+_ADDRESS_QUESTION: Final = Question(
+    "url", "Which address should I check? Reply with it, e.g. https://example.com"
+)
+_WHEN_QUESTION: Final = Question(
+    "when", "When should it run?", ("every weekday at 9:00", "every monday at 9:00", "in 1 hour")
+)
+_CHANNEL_QUESTION: Final = Question("channel", "Where should I post it?", (HERE,))
+_LIST_QUESTION: Final = Question(
+    "list", "Which field of the answer holds the list of items?", ("data", "items", "results")
+)
+_HERE_WORDS: Final = frozenset({"me", "us", "here", "privately", "dm"})
+_ABOUT_A_SITE: Final = frozenset({"down", "slow", "unreachable", "offline", "site", "website"})
+_NEW_WORDS: Final = frozenset({"new", "each", "every", "any"})
+_ITEM_WORDS: Final = frozenset(
+    {"item", "items", "lead", "leads", "order", "orders", "row", "rows", "record", "records"}
+    | {"entry", "entries", "ticket", "tickets", "signup", "signups", "customer", "customers"}
+)
+_FEED_ONLY_WORDS: Final = frozenset({"feed", "feeds", "rss", "atom", "blog", "podcast"})
+_REPORT_NAME_STOPS: Final = frozenset(
+    {"a", "an", "the", "my", "our", "this", "daily", "weekly", "monthly", "post", "send"}
+)
+_MAILBOX: Final = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _SLOW_MS: Final = 2000
 _NAME_LENGTH: Final = 40
 _PUNCTUATION: Final = ",.:!?"  # not ";": it ends Slack's "&amp;"
@@ -174,6 +214,14 @@ _ORDINAL_WORDS: Final[Mapping[str, int]] = {
 _OF_A_MONTH: Final = frozenset({"each", "every", "the", "a"})
 
 
+class _Asking(Exception):
+    """One piece is missing or ambiguous: ask about it rather than refuse or guess."""
+
+    def __init__(self, question: Question) -> None:
+        super().__init__(question.text)
+        self.question = question
+
+
 class _Unclear(Exception):
     """A request that cannot become a command; ``part`` is the fragment at fault."""
 
@@ -231,6 +279,13 @@ class _Ask:
     now: datetime
     min_interval: timedelta
     user_id: str
+    heard: Respelled  # the name and zone taken out, the defaults chosen so far
+    answers: Answers
+    ask_for_channel: bool
+
+    def note(self, text: str) -> None:
+        """Say in the summary that a default was chosen."""
+        self.heard.notes.append(text)
 
 
 @dataclass(frozen=True)
@@ -264,13 +319,15 @@ class _Draft:
     target: str | None
     condition: str | None
     channel: str | None
+    options: str = ""
 
     @property
     def text(self) -> str:
         parts = [self.name, self.schedule, self.kind, self._target_text()]
         if self.condition is not None:
             parts.append(f"when {self.condition}")
-        return " ".join(["add", *filter(None, parts), self.channel or ""]).strip()
+        parts += [self.channel or "", self.options]
+        return " ".join(["add", *filter(None, parts)]).strip()
 
     def _target_text(self) -> str | None:
         if self.kind != "message" or self.target is None:
@@ -290,11 +347,16 @@ def understand(
     now: datetime,
     min_interval: timedelta,
     user_id: str,
-) -> Proposal | NotUnderstood:
+    answers: Answers | None = None,
+    ask_for_channel: bool = False,
+) -> Proposal | Question | NotUnderstood:
     """Turn a plain-language request (Slack-escaped text) into a command proposal.
 
     Every ``/trigger`` proposal has been parsed with `parse_trigger_add` and its condition
-    compiled; anything that would fail comes back as `NotUnderstood` naming the part.
+    compiled; a missing or ambiguous piece comes back as a `Question` (read the message
+    again with its answer in ``answers``); anything else that would fail comes back as
+    `NotUnderstood` naming the part. ``ask_for_channel`` (a DM) asks where to post a
+    check or a report that names no channel, rather than posting it in the DM.
     """
     if len(message.strip()) > MAX_REQUEST_CHARS:
         return NotUnderstood(
@@ -306,19 +368,56 @@ def understand(
             ),
         )
     try:
-        ask = _ask(message, default_tz, now, min_interval, user_id)
+        ask = _ask(message, default_tz, now, min_interval, user_id, answers or {})
+        ask = replace(ask, ask_for_channel=ask_for_channel)
+        if ask.heard.refusal is not None:
+            raise _Unclear(*ask.heard.refusal)
+        if ask.heard.question is not None:
+            return ask.heard.question
         _refuse_changes(ask.words)
-        intent = _intent_of(ask.words)
-        return _BUILDERS[intent](ask)
+        intent = _intent_of(ask)
+        return _with_notes(_BUILDERS[intent](ask), ask)
+    except _Asking as asking:
+        return asking.question
     except _Unclear as unclear:
-        return NotUnderstood(part=unclear.part, reason=unclear.reason)
+        return NotUnderstood(part=_as_said(unclear.part, message), reason=unclear.reason)
+
+
+def _as_said(part: str, message: str) -> str:
+    """``part`` as the person wrote it: a piece of the respelled message that they did
+    not write word for word is narrowed to the words of it they did."""
+    said = unescape(message).lower().replace("’", "'").replace("“", '"').replace("”", '"')
+    if part.lower().replace("’", "'") in said:
+        return part
+    words = part.split()
+    while words and " ".join(words).lower() not in said:
+        words = words[:-1] if len(words) > 1 and words[0].lower() in said else words[1:]
+    return " ".join(words)
+
+
+def _with_notes(proposal: Proposal, ask: _Ask) -> Proposal:
+    if isinstance(proposal, HookProposal):
+        return proposal
+    return replace(proposal, notes=tuple(ask.heard.notes), offer=ask.heard.offer)
 
 
 def _ask(
-    message: str, default_tz: ZoneInfo, now: datetime, min_interval: timedelta, user_id: str
+    message: str,
+    default_tz: ZoneInfo,
+    now: datetime,
+    min_interval: timedelta,
+    user_id: str,
+    answers: Answers,
 ) -> _Ask:
     cleaned = _strip_filler(message)
-    return _Ask(cleaned, _words_of(cleaned), default_tz, now, min_interval, user_id)
+    heard = respell(cleaned, answers, default_tz.key or "UTC")
+    zone = ZoneInfo(heard.zone) if heard.zone else default_tz
+    if "when" in answers:
+        heard.text = f"{heard.text} {answers['when']}"
+    if "url" in answers and "<" not in heard.text and "://" not in heard.text:
+        heard.text = f"{heard.text} <{answers['url']}>"
+    words = _words_of(heard.text)
+    return _Ask(heard.text, words, zone, now, min_interval, user_id, heard, answers, False)
 
 
 def _strip_filler(message: str) -> str:
@@ -375,19 +474,45 @@ def _refuse_changes(words: Sequence[_Word]) -> None:
         )
 
 
-def _intent_of(words: Sequence[_Word]) -> _Intent:
+def _intent_of(ask: _Ask) -> _Intent:
+    words = ask.words
     lows = {word.low for word in words if not word.quoted}
+    links = [word.link for word in words if word.link is not None]
     if lows & _REMIND_WORDS:
         return "message"
     if lows & _HOOK_WORDS:
         return "hook"
-    if any(word.link is not None for word in words):
-        return "check"
+    if any(link.lower().startswith("mailto:") for link in links) or _mailbox_word(words):
+        return "email"
+    if links:
+        return _link_intent(ask, lows)
     if lows & _REPORT_WORDS:
         return "report"
+    if lows & (_CHECK_WORDS | _CONDITION_WORDS) or lows & _ABOUT_A_SITE:
+        raise _Asking(_ADDRESS_QUESTION)
     if lows & _SAY_WORDS:
         return "message"
     raise _Unclear("", f"I didn't understand that. {_HELP}")
+
+
+def _link_intent(ask: _Ask, lows: set[str]) -> _Intent:
+    """A report from the address, a scan of its new items, or a check of it."""
+    has_condition = bool(lows & _CONDITION_WORDS)
+    if lows & _REPORT_WORDS and not has_condition:
+        return "data"
+    if lows & _NEW_WORDS and lows & _ITEM_WORDS and not _feed_like(ask.words):
+        return "items"
+    return "check"
+
+
+def _feed_like(words: Sequence[_Word]) -> bool:
+    lows = {word.low for word in words}
+    paths = [urlsplit(word.link).path for word in words if word.link is not None]
+    return bool(lows & _FEED_ONLY_WORDS) or any(_FEED_PATH.search(path) for path in paths)
+
+
+def _mailbox_word(words: Sequence[_Word]) -> _Word | None:
+    return next((w for w in words if not w.quoted and _MAILBOX.match(w.text)), None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,37 +520,96 @@ def _intent_of(words: Sequence[_Word]) -> _Intent:
 
 
 def _build_check(ask: _Ask) -> Proposal:
-    link_at = _the_link(ask.words)
+    link_at = _the_link(ask)
     url = _http_url(ask.words[link_at])
     condition = _condition(ask.words)
     kind = _check_kind(ask.words, url, condition)
-    schedule = _schedule(ask, condition.span) or _default_schedule(kind)
-    channel = _the_channel(ask.words, condition.span)
+    schedule = _schedule(ask, condition.span) or _default_schedule(kind, ask)
     if kind == "rss" and condition.text is not None:
         raise _Unclear(condition.said, "I post every new item of a feed; I can't filter them")
-    draft = _Draft(_host_name(url), schedule, kind, _escape(url), condition.text, channel)
+    channel = _destination(ask, condition.span)
+    name = _name(ask, _host_name(url))
+    draft = _Draft(name, schedule, kind, _escape(url), condition.text, channel)
+    return _checked(draft, ask)
+
+
+def _build_data_report(ask: _Ask) -> Proposal:
+    """ "every day at 9am post the sales report from URL to #sales": a report with a
+    starter template, posted on every run (not an up/down check)."""
+    url = _http_url(ask.words[_the_link(ask)])
+    schedule = _schedule(ask, frozenset()) or _ask_when(ask)
+    kind: TriggerKind = "csv" if _is_csv(ask.words, url) else "json"
+    name = _name(ask, _report_name(ask.words) or _host_name(url))
+    channel = _destination(ask, frozenset())
+    draft = _Draft(name, schedule, kind, _escape(url), None, channel)
+    ask.note(
+        f"it posts on every run with a starter template: `/trigger template {name}` changes it"
+    )
+    proposal = _checked(draft, ask)
+    return replace(proposal, template=_starter_template(kind, name))
+
+
+def _build_items(ask: _Ask) -> Proposal:
+    """ "post each new lead from URL to #sales": a scan that posts each new item once."""
+    url = _http_url(ask.words[_the_link(ask)])
+    kind: TriggerKind = "csv" if _is_csv(ask.words, url) else "json"
+    schedule = _schedule(ask, frozenset()) or _default_schedule(kind, ask)
+    listed = "rows" if kind == "csv" else ask.answers.get("list")
+    if listed is None:
+        raise _Asking(_LIST_QUESTION)
+    ask.note("items are told apart by their `id` field (`key=` in the command)")
+    name = _name(ask, _host_name(url))
+    channel = _destination(ask, frozenset())
+    options = f"each={listed} key=id"
+    draft = _Draft(name, schedule, kind, _escape(url), None, channel, options)
+    return _checked(draft, ask)
+
+
+def _build_email(ask: _Ask) -> Proposal:
+    """ "check support@example.com every 5 minutes": a mailbox watch, its server and the
+    secret holding its password said in the summary."""
+    address = _mail_address(ask.words)
+    local, _, domain = address.partition("@")
+    name = _name(ask, _slug(local) or "mail")
+    secret = f"{_slug(local) or 'mail'}-mail"
+    host = f"imap.{domain.lower()}"
+    schedule = _schedule(ask, frozenset()) or _default_schedule("email", ask)
+    ask.note(
+        f"the mail server is {host}, signed in with the secret `{secret}` (set it with "
+        f"`/secret set {secret} for {host} user={address}`)"
+    )
+    target = f"imaps://{local}%40{domain}@{host}/INBOX"
+    channel = _destination(ask, frozenset())
+    draft = _Draft(name, schedule, "email", target, None, channel, f"auth=basic:{secret}")
     return _checked(draft, ask)
 
 
 def _build_report(ask: _Ask) -> Proposal:
-    schedule = _schedule(ask, frozenset()) or _no_schedule(
-        'I couldn\'t tell when to send the report: add e.g. "every monday at 9am"'
-    )
-    draft = _Draft("report", schedule, "report", None, None, _the_channel(ask.words, frozenset()))
+    schedule = _schedule(ask, frozenset()) or _ask_when(ask)
+    channel = _destination(ask, frozenset())
+    draft = _Draft(_name(ask, "report"), _calendar(schedule, ask), "report", None, None, channel)
     return _checked(draft, ask)
 
 
 def _build_message(ask: _Ask) -> Proposal:
     found = _find_schedule(ask, frozenset())
     if found is None:
-        _no_schedule('I couldn\'t tell when to post it: add e.g. "tomorrow at 9am"')
-    verb_at = next(i for i, word in enumerate(ask.words) if word.low in _REMIND_WORDS | _SAY_WORDS)
+        _ask_when(ask)
+    verbs = [i for i, word in enumerate(ask.words) if word.low in _REMIND_WORDS | _SAY_WORDS]
+    # "a reminder called standup: … remind #team …": the verb, not the noun, leads the text
+    verb_at = next((i for i in verbs if ask.words[i].low != "reminder"), verbs[0])
     after = [i for i in range(verb_at + 1, len(ask.words)) if i not in found.span]
     destination, body = _split_message(ask.words, after)
     text = _message_text(ask, destination, body, ask.words[verb_at])
     channel = None if destination is None or destination.channel is None else destination
-    channel_text = None if channel is None else _render_channel(channel)
-    draft = _Draft(_message_name(text), found.text, "message", text, None, channel_text)
+    if channel is not None:
+        channel_text: str | None = _render_channel(channel)
+    elif destination is None:
+        channel_text = _answered_channel(ask)
+    else:
+        channel_text = None  # "me", "us", "here" or a person: this conversation
+    schedule = _calendar(found.text, ask)
+    draft = _Draft(_name(ask, _message_name(text)), schedule, "message", text, None, channel_text)
     return _checked(draft, ask)
 
 
@@ -436,7 +620,11 @@ def _build_hook(ask: _Ask) -> Proposal:
     ref = None if channel is None else channel.channel
     name = _hook_name(preset, None if ref is None else ref.name)
     return HookProposal(
-        HookSpec(name=name, channel=None if ref is None else ref.target, preset=preset or "auto")
+        HookSpec(
+            name=_name(ask, name),
+            channel=None if ref is None else ref.target,
+            preset=preset or "auto",
+        )
     )
 
 
@@ -445,6 +633,9 @@ _BUILDERS: Final[Mapping[_Intent, Callable[[_Ask], Proposal]]] = {
     "hook": _build_hook,
     "check": _build_check,
     "report": _build_report,
+    "data": _build_data_report,
+    "items": _build_items,
+    "email": _build_email,
 }
 
 
@@ -452,18 +643,102 @@ def _no_schedule(reason: str) -> NoReturn:
     raise _Unclear("", reason)
 
 
-def _default_schedule(kind: TriggerKind) -> str:
-    """A feed is read every 15 minutes unless told otherwise; a check must be told."""
-    if kind == "rss":
-        return _FEED_SCHEDULE
-    raise _Unclear("", 'I couldn\'t tell how often to check: add e.g. "every 5 minutes"')
+def _ask_when(ask: _Ask) -> NoReturn:
+    raise _Asking(_WHEN_QUESTION)
+
+
+def _default_schedule(kind: TriggerKind, ask: _Ask) -> str:
+    """A check, a mailbox or a scan runs every 5 minutes unless told otherwise (a feed
+    every 15), and the summary says so."""
+    said = next((w for w in ask.words if w.low.startswith(_SCHEDULE_STEMS)), None)
+    if said is not None:  # "hourly-ish": a schedule was meant, but not one I can read
+        raise _Unclear("", 'I couldn\'t tell how often to check: add e.g. "every 5 minutes"')
+    schedule = _FEED_SCHEDULE if kind == "rss" else _CHECK_SCHEDULE
+    ask.note(f"no schedule given: {schedule}")
+    return schedule
+
+
+def _calendar(schedule: str, ask: _Ask) -> str:
+    """A post said "daily"/"weekly"/"monthly" without a time goes out at 9:00, not at the
+    minute the request happened to be made."""
+    day_time = _CALENDAR_DEFAULTS.get(schedule)
+    if day_time is None:
+        return schedule
+    ask.note(f"no time of day given: {_DEFAULT_TIME}")
+    return day_time
+
+
+def _name(ask: _Ask, default: str) -> str:
+    """The name the person gave ("called deploys"), else ``default``."""
+    given = ask.heard.name
+    if given is None:
+        return default
+    name = _slug(given)
+    if not name:
+        raise _Unclear(given, 'a name is letters, digits and dashes, e.g. "called site-check"')
+    if name != given:
+        ask.note(f'the name "{given}" written as {name}')
+    return name
+
+
+def _destination(ask: _Ask, skip: frozenset[int]) -> str | None:
+    """The channel named, the one answered, or (in a DM, when none is said) a question."""
+    return _the_channel(ask.words, skip) or _answered_channel(ask)
+
+
+def _answered_channel(ask: _Ask) -> str | None:
+    answer = ask.answers.get("channel")
+    if answer is not None:
+        return None if answer == HERE else f"<#{answer}>"
+    if ask.ask_for_channel and not _says_here(ask.words):
+        raise _Asking(_CHANNEL_QUESTION)
+    return None
+
+
+def _says_here(words: Sequence[_Word]) -> bool:
+    return any(
+        word.low in _HERE_WORDS or (_user_of(word) is not None) for word in words if not word.quoted
+    )
+
+
+def _report_name(words: Sequence[_Word]) -> str | None:
+    """ "the sales report" → sales; "the weekly numbers report" → numbers."""
+    for index, word in enumerate(words):
+        if word.low in _REPORT_WORDS and index > 0:
+            before = words[index - 1]
+            if before.text.isalpha() and before.low not in _REPORT_NAME_STOPS:
+                return _slug(before.text) or None
+    return None
+
+
+def _is_csv(words: Sequence[_Word], url: str) -> bool:
+    return urlsplit(url).path.lower().endswith(".csv") or any(w.low == "csv" for w in words)
+
+
+def _starter_template(kind: TriggerKind, name: str) -> str:
+    if kind == "csv":
+        return f"*{name}*\n{{{{ rows|table }}}}"
+    return f"*{name}*\n```{{{{ json|tojson }}}}```"
+
+
+def _mail_address(words: Sequence[_Word]) -> str:
+    for word in words:
+        link = word.link
+        if link is not None and link.lower().startswith("mailto:"):
+            address = link[len("mailto:") :].split("?")[0]
+            if _MAILBOX.match(address):
+                return address
+    found = _mailbox_word(words)
+    if found is None:
+        raise _Unclear("", "I couldn't read the mail address: e.g. check support@example.com")
+    return found.text
 
 
 # ---------------------------------------------------------------------------------------------
 # The final check: one parser decides
 
 
-def _checked(draft: _Draft, ask: _Ask) -> Proposal:
+def _checked(draft: _Draft, ask: _Ask) -> TriggerProposal:
     """The proposal, once `parse_trigger_add` reads back what was meant."""
     try:
         spec = parse_trigger_add(
@@ -488,11 +763,18 @@ def _checked(draft: _Draft, ask: _Ask) -> Proposal:
 # Links, channels, names
 
 
-def _the_link(words: Sequence[_Word]) -> int:
-    """The index of the one link in the message; a second link is refused."""
+def _the_link(ask: _Ask) -> int:
+    """The index of the one link in the message; with two, which one is asked."""
+    words = ask.words
     links = [i for i, word in enumerate(words) if word.link is not None]
+    answer = ask.answers.get("url")
+    if len(links) > 1 and answer is not None:
+        chosen = [i for i in links if words[i].link == answer]
+        if chosen:
+            return chosen[0]
     if len(links) > 1:
-        raise _Unclear(_link_text(words[links[1]]), "I can check one address at a time")
+        options = tuple(dict.fromkeys(_link_text(words[i]) for i in links))[:5]
+        raise _Asking(Question("url", "I can check one address at a time: which one?", options))
     return links[0]
 
 
@@ -751,7 +1033,7 @@ _SLOW: Final = re.compile(
 )
 _LATENCY: Final = re.compile(
     rf"^{_SUBJECT}(?:takes|is slower than|responds slower than|loads slower than|"
-    r"latency is|response time is)\s*(?:more than|longer than|over|above|>)?\s*"
+    r"(?:the )?latency is|(?:the )?response time is)\s*(?:more than|longer than|over|above|>)?\s*"
     r"(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?)(?: to (?:load|respond|answer))?$"
 )
 _CERT: Final = re.compile(
@@ -831,8 +1113,64 @@ def _when_expression(said: str, words: list[_Word]) -> tuple[str | None, bool] |
     return text, _JSON_NAMES.search(text) is not None
 
 
+_STATUS: Final = re.compile(
+    rf"^{_SUBJECT}(?:returns?|gives?|responds? with|answers? with|answers?|throws?|"
+    r"sends? back|comes back with|gets?|is|shows?)\s+(?:an? |the |http |status |code |error )*"
+    r"(\d{3}|[1-5]xx)(?: errors?| status| code| response)?$"
+)
+_NOT_STATUS: Final = re.compile(
+    rf"^{_SUBJECT}(?:does not return|returns anything but|returns anything other than|"
+    r"is not|stops returning|no longer returns)\s+(?:an? |http |status |code )*(\d{3})$"
+)
+_FAILS: Final = re.compile(
+    rf"^{_SUBJECT}(?:returns?|gives?|throws?|responds? with) (?:an? )?"
+    r"(?:errors?|server errors?|bad status|error status|error code)$"
+)
+_FIELD: Final = re.compile(
+    r"^(?:the |its )?(?:json |api |response )?(?:field|value|key|number|property) "
+    r"([A-Za-z_][\w.\[\]]*) (?:is |goes |gets |rises |climbs |drops |falls )?"
+    r"(above|over|greater than|more than|higher than|exceeds|below|under|less than|"
+    r"lower than|equals|equal to|is|at least|at most) (-?\d+(?:\.\d+)?)$",
+    re.IGNORECASE,
+)
+_FIELD_OPERATORS: Final[Mapping[str, str]] = {
+    **dict.fromkeys(("above", "over", "greater than", "more than", "higher than"), "&gt;"),
+    **dict.fromkeys(("exceeds",), "&gt;"),
+    **dict.fromkeys(("below", "under", "less than", "lower than"), "&lt;"),
+    **dict.fromkeys(("equals", "equal to", "is"), "=="),
+    "at least": "&gt;=",
+    "at most": "&lt;=",
+}
+
+
+def _when_status(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    if _FAILS.match(said):
+        return None, False  # a status that is not 2xx already alerts
+    found = _STATUS.match(said)
+    if found is not None:
+        code = found[1]
+        if code.endswith("xx"):
+            low = int(code[0]) * 100
+            return f"status &gt;= {low} and status &lt; {low + 100}", False
+        return f"status == {code}", False
+    found = _NOT_STATUS.match(said)
+    return None if found is None else (f"status != {found[1]}", False)
+
+
+def _when_field(said: str, words: list[_Word]) -> tuple[str | None, bool] | None:
+    found = _FIELD.match(" ".join(word.text for word in words))
+    if found is None:
+        return None
+    path = found[1]
+    if not path.lower().startswith(("json.", "data.")):
+        path = f"json.{path}"
+    return f"{path} {_FIELD_OPERATORS[found[2].lower()]} {found[3]}", True
+
+
 _REWRITERS: Final[tuple[Callable[[str, list[_Word]], tuple[str | None, bool] | None], ...]] = (
     _when_down,
+    _when_status,
+    _when_field,
     _when_slow,
     _when_latency,
     _when_cert,
@@ -960,6 +1298,10 @@ def _best(ask: _Ask, pieces: list[str | None], starts: list[int], *, with_times:
     candidates = [found for start in starts for found in _candidates(ask, pieces, start)]
     if with_times and not candidates:
         candidates = [found for start in starts for found in _with_time(ask, pieces, start)]
+    if with_times and not candidates:
+        candidates = [found for start in starts for found in _at_default_time(ask, pieces, start)]
+        if candidates:
+            ask.note(f"no time of day given: {_DEFAULT_TIME}")
     if not candidates:
         raise _schedule_error(ask, pieces, starts[0])
     best = max(candidates, key=lambda found: (len(found.span), -min(found.span)))
@@ -978,6 +1320,17 @@ def _candidates(ask: _Ask, pieces: list[str | None], start: int) -> list[_Found]
     """The longest phrase from ``start`` that parses (a list of one, or empty)."""
     for end in range(_reach(ask.words, pieces, start), start, -1):
         text = _phrase(ask.words, pieces, start, end)
+        if pieces[end - 1] != "and" and _parses(text, ask):
+            return [_Found(text, frozenset(range(start, end)))]
+    return []
+
+
+def _at_default_time(ask: _Ask, pieces: list[str | None], start: int) -> list[_Found]:
+    """``every friday`` with no time anywhere: at 9:00 (said in the summary)."""
+    if any(piece == "at" for piece in pieces):
+        return []
+    for end in range(_reach(ask.words, pieces, start), start, -1):
+        text = f"{_phrase(ask.words, pieces, start, end)} at {_DEFAULT_TIME}"
         if pieces[end - 1] != "and" and _parses(text, ask):
             return [_Found(text, frozenset(range(start, end)))]
     return []
