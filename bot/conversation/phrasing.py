@@ -264,6 +264,15 @@ def _tomorrow_part(result: Respelled, answers: Answers, zone: str, protected: li
     _sub(result, r"\btonight\b", lambda found: replace("today", "night", found[0]))
 
 
+def _punctuation(result: Respelled, answers: Answers, zone: str, protected: list[str]) -> None:
+    # "every 5 min; alert #ops": a semicolon ends a clause as a comma does ("&amp; " is
+    # Slack's escaped "&", whose ";" is no punctuation).
+    _sub(result, r"(?<!&amp)(?<!&lt)(?<!&gt);(?=\s)", ",")
+    _sub(result, r"\bunless\s+it\s+returns\s+(?:an?\s+)?(\d{3})\b", r"if it does not return \1")
+    if _sub(result, r"\bat\s+lunch(?:\s*time)?\b|\bat\s+lunchtime\b", "at 12:00"):
+        result.notes.append('"lunch" read as 12:00')
+
+
 def _frequencies(result: Respelled, answers: Answers, zone: str, protected: list[str]) -> None:
     times = answers.get("time")
     if _sub(result, r"\btwice\s+(?:a|per|each)\s+day\b|\btwice\s+daily\b", "every day"):
@@ -406,6 +415,7 @@ def _certificates(result: Respelled, answers: Answers, zone: str, protected: lis
 
 _STEPS: Final[tuple[Callable[[Respelled, Answers, str, list[str]], None], ...]] = (
     _take_name,
+    _punctuation,
     _take_zone,
     _tomorrow_part,
     _parts_of_day,

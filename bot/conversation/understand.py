@@ -119,6 +119,10 @@ _CHANNEL_QUESTION: Final = Question("channel", "Where should I post it?", (HERE,
 _LIST_QUESTION: Final = Question(
     "list", "Which field of the answer holds the list of items?", ("data", "items", "results")
 )
+_CONDITION_HINTS: Final = frozenset(
+    {"unless", "before", "expires", "expire", "cert", "certificate", "slow", "slower"}
+    | {"returns", "return", "says", "contains", "above", "below", "latency", "status"}
+)
 _HERE_WORDS: Final = frozenset({"me", "us", "here", "privately", "dm"})
 _ABOUT_A_SITE: Final = frozenset({"down", "slow", "unreachable", "offline", "site", "website"})
 _NEW_WORDS: Final = frozenset({"new", "each", "every", "any"})
@@ -523,6 +527,8 @@ def _build_check(ask: _Ask) -> Proposal:
     link_at = _the_link(ask)
     url = _http_url(ask.words[link_at])
     condition = _condition(ask.words)
+    if condition.text is None and not condition.span:
+        _refuse_unread_condition(ask.words)
     kind = _check_kind(ask.words, url, condition)
     schedule = _schedule(ask, condition.span) or _default_schedule(kind, ask)
     if kind == "rss" and condition.text is not None:
@@ -531,6 +537,14 @@ def _build_check(ask: _Ask) -> Proposal:
     name = _name(ask, _host_name(url))
     draft = _Draft(name, schedule, kind, _escape(url), condition.text, channel)
     return _checked(draft, ask)
+
+
+def _refuse_unread_condition(words: Sequence[_Word]) -> None:
+    """Words that describe a condition, said without "if"/"when" ("30 days before the
+    certificate expires"): refused with the way to say it, never dropped."""
+    hint = next((w for w in words if not w.quoted and w.low in _CONDITION_HINTS), None)
+    if hint is not None:
+        raise _Unclear(hint.text, _condition_help(hint.text))
 
 
 def _build_data_report(ask: _Ask) -> Proposal:
@@ -1021,7 +1035,8 @@ def _condition_help(part: str) -> str:
 
 
 _SUBJECT: Final = (
-    r"(?:(?:it|the (?:site|page|website|service|server|api|endpoint|url|check|status page))\s+)?"
+    r"(?:(?:it|its|the (?:site|page|website|service|server|api|endpoint|url|check|status page))"
+    r"\s+)?"
 )
 _DOWN: Final = re.compile(
     rf"^{_SUBJECT}(?:is |goes |went |gets |seems )?(?:down|offline|unreachable|unavailable|"
@@ -1296,8 +1311,10 @@ def _starts_one_off(pieces: list[str | None], index: int) -> bool:
 
 def _best(ask: _Ask, pieces: list[str | None], starts: list[int], *, with_times: bool) -> _Found:
     candidates = [found for start in starts for found in _candidates(ask, pieces, start)]
-    if with_times and not candidates:
-        candidates = [found for start in starts for found in _with_time(ask, pieces, start)]
+    if with_times and (not candidates or _time_said_apart(pieces, candidates)):
+        # "remind #team at 12:00 every day": "every day" parses alone, but the time joins it
+        joined = [found for start in starts for found in _with_time(ask, pieces, start)]
+        candidates = joined or candidates
     if with_times and not candidates:
         candidates = [found for start in starts for found in _at_default_time(ask, pieces, start)]
         if candidates:
@@ -1323,6 +1340,14 @@ def _candidates(ask: _Ask, pieces: list[str | None], start: int) -> list[_Found]
         if pieces[end - 1] != "and" and _parses(text, ask):
             return [_Found(text, frozenset(range(start, end)))]
     return []
+
+
+def _time_said_apart(pieces: list[str | None], candidates: list[_Found]) -> bool:
+    used = frozenset().union(*(found.span for found in candidates))
+    return any(
+        piece == "at" and index not in used and index + 1 < len(pieces) and pieces[index + 1]
+        for index, piece in enumerate(pieces)
+    )
 
 
 def _at_default_time(ask: _Ask, pieces: list[str | None], start: int) -> list[_Found]:
