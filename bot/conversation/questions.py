@@ -37,3 +37,50 @@ class Question:
 def slot_of(text: str) -> Slot | None:
     """The slot named ``text``, or None."""
     return next((slot for slot in SLOTS if slot == text), None)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A request waiting for an answer: the message as sent, the answers so far, and the
+    question asked (kept in a draft, so the answer can come by click or typed later).
+
+    ``replaces`` is the proposal a changed default ("morning" read as 9:00 → 8:00) would
+    replace: it is closed when the answer comes.
+    """
+
+    message: str
+    answers: Mapping[str, str]
+    question: Question
+    replaces: int | None = None
+
+    def answered(self, value: str) -> dict[str, str]:
+        """The answers with ``value`` for this question's slot."""
+        return {**self.answers, self.question.slot: value}
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-safe dict for the draft; read back with `pending_from_dict`."""
+        return {
+            "message": self.message,
+            "answers": dict(self.answers),
+            "slot": self.question.slot,
+            "text": self.question.text,
+            "options": list(self.question.options),
+            "replaces": self.replaces,
+        }
+
+
+def pending_from_dict(data: Mapping[str, object]) -> Pending | None:
+    """Read back `Pending.to_dict`; None for a document of another shape."""
+    slot = slot_of(str(data.get("slot", "")))
+    answers = data.get("answers")
+    options = data.get("options")
+    replaces = data.get("replaces")
+    if slot is None or not isinstance(answers, Mapping) or not isinstance(options, list):
+        return None
+    question = Question(slot, str(data.get("text", "")), tuple(str(o) for o in options))
+    return Pending(
+        message=str(data.get("message", "")),
+        answers={str(key): str(value) for key, value in answers.items()},
+        question=question,
+        replaces=replaces if isinstance(replaces, int) else None,
+    )

@@ -703,7 +703,9 @@ def _destination(ask: _Ask, skip: frozenset[int]) -> str | None:
 def _answered_channel(ask: _Ask) -> str | None:
     answer = ask.answers.get("channel")
     if answer is not None:
-        return None if answer == HERE else f"<#{answer}>"
+        if answer == HERE:
+            return None
+        return answer if answer.startswith("#") else f"<#{answer}>"
     if ask.ask_for_channel and not _says_here(ask.words):
         raise _Asking(_CHANNEL_QUESTION)
     return None
