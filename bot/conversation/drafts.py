@@ -30,6 +30,7 @@ DRAFT_CANCEL: Final = "draft_cancel"
 
 Spec = TriggerSpec | HookSpec
 _QUESTION: Final = "question"  # a draft's kind while it waits for an answer
+_CHANGE: Final = "change"  # a change to an existing thing, waiting for Apply
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,15 @@ class OpenDraft:
     asker: Actor  # who asked, and where
     spec: Spec
     template: str | None = None  # a report's starter template, set once it is created
+
+
+@dataclass(frozen=True)
+class OpenChange:
+    """A change waiting for its asker's Apply: what to do, to which thing."""
+
+    id: int
+    asker: Actor
+    change: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,43 @@ class Drafts:
             draft = (await session.execute(query)).scalars().first()
         return _question_of(draft)
 
+    async def save_change(self, asker: Actor, change: dict[str, object]) -> int:
+        """Keep a change to an existing thing waiting for Apply; returns the draft id."""
+        return await self._add(asker, _CHANGE, change)
+
+    async def change_for(self, draft_id: int | None, user_id: str) -> OpenChange:
+        """The open change ``draft_id`` if ``user_id`` asked for it; `UsageError` otherwise."""
+        async with self.db.sessions() as session:
+            draft = await session.get(Draft, draft_id) if draft_id is not None else None
+        if draft is None or draft.id is None or draft.kind != _CHANGE or draft.status != "open":
+            raise UsageError("That change is no longer waiting.")
+        if draft.user_id != user_id:
+            raise UsageError(f"Only <@{draft.user_id}>, who asked, can apply or cancel this.")
+        actor = Actor(draft.team_id, draft.user_id, draft.channel_id)
+        return OpenChange(draft.id, actor, dict(draft.spec or {}))
+
+    async def last_discussed(self, asker: Actor) -> dict[str, object] | None:
+        """What ``asker`` last talked about here: the latest change's document (its
+        ``thing`` and ``id``) or created proposal's spec (its ``name``), else None."""
+        query = (
+            select(Draft)
+            .where(col(Draft.team_id) == asker.team_id, col(Draft.user_id) == asker.user_id)
+            .where(col(Draft.channel_id) == asker.channel_id)
+            .where(
+                (col(Draft.kind) == _CHANGE)
+                | ((col(Draft.kind).in_(("trigger", "hook"))) & (col(Draft.status) == "created"))
+            )
+            .order_by(col(Draft.id).desc())
+            .limit(1)
+        )
+        async with self.db.sessions() as session:
+            draft = (await session.execute(query)).scalars().first()
+        if draft is None or draft.spec is None:
+            return None
+        if draft.kind == _CHANGE:
+            return dict(draft.spec)
+        return {"thing": draft.kind, "name": draft.spec.get("name")}
+
     async def _add(self, asker: Actor, kind: str, document: dict[str, object]) -> int:
         draft = Draft(
             team_id=asker.team_id,
@@ -144,7 +191,7 @@ class Drafts:
         )
 
     async def close(self, draft_id: int, status: str) -> None:
-        """Mark a draft ``created``, ``cancelled``, ``answered`` or ``replaced``."""
+        """Mark a draft ``created``, ``cancelled``, ``answered``, ``replaced`` or ``applied``."""
         async with self.db.transaction() as session:
             row = await session.get(Draft, draft_id)
             if row is not None:

@@ -29,8 +29,9 @@ from bot.conversation import asking, home
 from bot.conversation import drafts as proposals
 from bot.conversation import modals as forms
 from bot.conversation.ai_read import AIAnswer, read_by_ai
+from bot.conversation.change_flow import ChangesByTalking
 from bot.conversation.questions import Answers, Pending, Question
-from bot.conversation.understand import HookProposal, NotUnderstood, understand
+from bot.conversation.understand import HookProposal, NotUnderstood, strip_filler, understand
 from bot.credentials import slash as secret_text
 from bot.credentials.service import SecretService
 from bot.credentials.spec import SecretTarget
@@ -131,7 +132,23 @@ class Conversation:
         if waiting is not None and answer is not None:
             await self._answer(waiting, answer)
             return
+        if await self.changes.reply(asker, strip_filler(text)):
+            return
         await self._read(asker, text, {}, in_dm=in_dm)
+
+    @property
+    def changes(self) -> ChangesByTalking:
+        """Changing existing things by talking (stateless: made from the same services)."""
+        return ChangesByTalking(
+            self.settings,
+            self.clock,
+            self.outbox,
+            self.users,
+            self.triggers,
+            self.trigger_slash,
+            self.hooks,
+            self.drafts,
+        )
 
     async def _read(
         self,
@@ -239,6 +256,7 @@ class Conversation:
             home.HOME_NEW_TRIGGER: self._new_trigger,
             home.HOME_NEW_HOOK: self._new_hook,
         }
+        handlers |= self.changes.actions()
         handlers |= {key: self._on_trigger(act) for key, act in trigger_actions.items()}
         handlers |= {key: self._on_hook(act) for key, act in hook_actions.items()}
         return handlers

@@ -413,7 +413,7 @@ def _ask(
     user_id: str,
     answers: Answers,
 ) -> _Ask:
-    cleaned = _strip_filler(message)
+    cleaned = strip_filler(message)
     heard = respell(cleaned, answers, default_tz.key or "UTC")
     zone = ZoneInfo(heard.zone) if heard.zone else default_tz
     if "when" in answers:
@@ -424,7 +424,7 @@ def _ask(
     return _Ask(heard.text, words, zone, now, min_interval, user_id, heard, answers, False)
 
 
-def _strip_filler(message: str) -> str:
+def strip_filler(message: str) -> str:
     """Drop a leading bot mention, greetings and polite words, and trailing thanks/punctuation."""
     text = _MENTION.sub("", message).strip()
     previous = None
