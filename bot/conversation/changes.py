@@ -30,6 +30,7 @@ _STRONG: Final[frozenset[ChangeVerb]] = frozenset(
     {"pause", "resume", "delete", "mute", "show", "list", "failing"}
 )
 _FLAGS: Final = re.IGNORECASE
+_LONGEST: Final = 200
 _THINGS: Final = (
     r"(?:triggers?|checks?|hooks?|webhooks?|reminders?|feeds?|reports?|things|automations|alerts)"
 )
@@ -175,6 +176,8 @@ class Candidate:
 
 def read_change(message: str) -> ChangeRequest | None:
     """What ``message`` (filler already stripped) asks of an existing thing, or None."""
+    if len(message) > _LONGEST:
+        return None  # a change is said in a few words; a long message sets something up
     text = " ".join(message.split()).rstrip("?!. ")
     if any(pattern.search(text) for pattern in _LIST):
         return ChangeRequest("list")
@@ -187,6 +190,8 @@ def read_change(message: str) -> ChangeRequest | None:
         groups = found.groupdict()
         if "<http" in groups["subject"] or "://" in groups["subject"]:
             return None  # an address: something new is being set up
+        if groups["subject"][:1] in "\"“'" and verb not in _STRONG:
+            return None  # post "Lunch!" in #general: the words of a new message
         subject, kinds = _subject(groups["subject"])
         if not subject and not kinds:
             continue
