@@ -31,7 +31,8 @@ from bot.conversation import modals as forms
 from bot.conversation.ai_read import AIAnswer, read_by_ai
 from bot.conversation.change_flow import ChangesByTalking
 from bot.conversation.questions import Answers, Pending, Question
-from bot.conversation.understand import HookProposal, NotUnderstood, strip_filler, understand
+from bot.conversation.reading import strip_filler
+from bot.conversation.understand import HookProposal, NotUnderstood, understand
 from bot.credentials import slash as secret_text
 from bot.credentials.service import SecretService
 from bot.credentials.spec import SecretTarget
