@@ -339,21 +339,19 @@ def _hour_minute(clock: str) -> tuple[int, int]:
 
 
 _ORDINAL_WEEKDAY: Final = re.compile(
-    rf"\b(?:on\s+)?(?:the\s+|every\s+|each\s+)?(first|second|third|fourth|last|1st|2nd|3rd|4th)"
-    rf"\s+({_DAY_NAMES})(?:\s+(?:of|in)\s+(?:the|each|every|a)\s+month)?\b",
+    rf"\b(?:on\s+)?(?:(every|each)\s+)?(?:the\s+)?(first|second|third|fourth|last|1st|2nd|3rd|4th)"
+    rf"\s+({_DAY_NAMES})(\s+(?:of|in)\s+(?:the|each|every|a)\s+month)?\b",
     re.IGNORECASE,
 )
 
 
 def _weekdays(result: Respelled, answers: Answers, zone: str, protected: list[str]) -> None:
+    # "the first monday of the month", "every last friday": the grammar's monthly weekday
     found = _ORDINAL_WEEKDAY.search(result.text)
-    if found is not None:
-        result.refusal = (
-            " ".join(found[0].split()),
-            f'I can\'t run on "the {found[1].lower()} {found[2].lower()} of the month" yet: '
-            'try a day of the month, e.g. "every month on the 1st at 9am"',
-        )
-        return
+    if found is not None and (found[1] or found[4]):
+        nth, day = found[2].lower(), found[3].lower()
+        monthly = f"every month on the {nth} {day}"
+        result.text = result.text[: found.start()] + monthly + result.text[found.end() :]
     _sub(result, r"\b(?:weekly|every\s+week)\s+on\s+", "every ")
     _sub(
         result,
