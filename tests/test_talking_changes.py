@@ -13,8 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from bot.devtools.fake_slack import Call, FakeSlack
+from bot.models import Hook
 from bot.triggers.evaluate import state_from_dict
 from tests.conftest import RunningBot, fake_clock, fixture_bytes
 from tests.test_conversation import MESSAGE_IM, click, stored_trigger
@@ -217,3 +219,61 @@ async def test_a_name_that_matches_nothing_is_answered_with_the_names(
     answer = await Talk(talking, fake_slack, OWNER).say("pause the payroll reminder")
     assert 'that "the payroll reminder" names' in answer.args["text"]
     assert "*standup*" in answer.args["text"]
+
+
+async def test_a_hook_is_paused_and_moved_by_talking(
+    talking: RunningBot, fake_slack: FakeSlack
+) -> None:
+    created = await talking.command("/hook create deploys preset=github")
+    assert "Created hook *deploys*" in created
+    owner, other = Talk(talking, fake_slack, OWNER), Talk(talking, fake_slack, OTHER)
+
+    refused = await other.say("stop the deploys hook")
+    assert "Only <@U0001>" in refused.args["text"] and buttons(refused) == []
+
+    answer = await owner.say("stop the deploys hook")
+    assert "Pause *deploys*" in answer.args["text"] and "/hook pause deploys" in answer.args["text"]
+    assert "Paused hook *deploys*" in await owner.press(answer, "Apply")
+    hook = await stored_hook(talking, "deploys")
+    assert hook is not None and hook.paused
+
+    moved = await owner.say("move it to <#C0NEWS|news>")
+    assert "to <#C0NEWS>" in moved.args["text"]
+    await owner.press(moved, "Apply")
+    hook = await stored_hook(talking, "deploys")
+    assert hook is not None and hook.channel_id == "C0NEWS"
+
+
+async def stored_hook(running: RunningBot, name: str) -> Hook | None:
+    async with running.bot.db.sessions() as session:
+        result = await session.execute(select(Hook).where(col(Hook.name) == name))
+        return result.scalars().first()
+
+
+async def test_words_that_fit_several_things_ask_which_one(
+    talking: RunningBot, fake_slack: FakeSlack
+) -> None:
+    for name in ("db-eu", "db-us"):
+        await talking.command(f'/trigger add {name} every weekday at 9:00 message "Backup {name}"')
+    owner = Talk(talking, fake_slack, OWNER)
+
+    which = await owner.say("pause the db reminder")
+    assert 'Which one do you mean by "the db reminder"?' in which.args["text"]
+    assert buttons(which) == ["db-eu", "db-us"]
+
+    before = len(fake_slack.messages("D0001"))
+    chosen = next(
+        e
+        for b in which.args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "db-us"
+    )
+    await talking.interact(click(chosen["action_id"], chosen["value"], channel="D0001", ts="1.2"))
+    await fake_slack.wait_for("chat.postMessage", count=len(fake_slack.messages()) + 1)
+    proposal = fake_slack.calls_to("chat.postMessage")[-1]
+    assert len(fake_slack.messages("D0001")) == before + 1
+    assert "Pause *db-us*" in proposal.args["text"]
+    await owner.press(proposal, "Apply")
+    us, eu = await stored_trigger(talking, "db-us"), await stored_trigger(talking, "db-eu")
+    assert us is not None and us.paused and eu is not None and not eu.paused

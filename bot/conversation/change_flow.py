@@ -41,6 +41,8 @@ from bot.webhooks.spec import HookSettings
 
 CHANGE_APPLY: Final = "change_apply"
 CHANGE_CANCEL: Final = "change_cancel"
+CHANGE_PICK: Final = "change_pick"
+_CHOICES: Final = 5  # things offered as buttons when the words fit several
 _LISTED: Final = 30  # things listed in one answer
 
 Thing = Trigger | Hook
@@ -78,6 +80,9 @@ class ChangesByTalking:
                 return False
             await self._post(asker, found)
             return True
+        if isinstance(found, list):
+            await self._ask_which(asker, request, found)
+            return True
         try:
             await self._propose(asker, request, found)
         except UsageError as error:
@@ -85,13 +90,57 @@ class ChangesByTalking:
         return True
 
     def actions(self) -> dict[str, ActionHandler]:
-        """The Apply and Cancel buttons."""
-        return {CHANGE_APPLY: self._apply, CHANGE_CANCEL: self._cancel}
+        """The Apply and Cancel buttons, and the buttons that pick which thing was meant."""
+        return {CHANGE_APPLY: self._apply, CHANGE_CANCEL: self._cancel, CHANGE_PICK: self._pick}
+
+    async def _ask_which(
+        self, asker: Actor, request: said.ChangeRequest, matches: list[said.Candidate]
+    ) -> None:
+        """Several things fit the words: one question, a button per thing."""
+        shown = matches[:_CHOICES]
+        document: dict[str, object] = {
+            "verb": "pick",
+            "asked": request.verb,
+            "schedule": request.schedule,
+            "channel": request.channel,
+            "span": request.span,
+            "choices": [{"thing": c.thing, "id": c.id} for c in shown],
+        }
+        pick_id = await self.drafts.save_change(asker, document)
+        text = f'Which one do you mean by "{escape_mrkdwn(request.said)}"?'
+        row = [
+            ui.button(c.name, CHANGE_PICK, f"{pick_id}:{index}") for index, c in enumerate(shown)
+        ]
+        await self._post(asker, text, [kit.section(text), ui.actions(row)])
+
+    async def _pick(self, body: dict[str, Any]) -> None:
+        click = Click.from_body(body)
+        number, _, index = click.value.partition(":")
+        try:
+            waiting = await self.drafts.change_for(_number(number), click.user_id)
+            choices = waiting.change.get("choices")
+            if not isinstance(choices, list) or not index.isdigit() or int(index) >= len(choices):
+                raise UsageError("That choice is no longer offered.")
+            chosen = choices[int(index)]
+            thing = await self._load(click.actor, str(chosen["thing"]), int(chosen["id"]))
+            request = _request_of(waiting.change)
+        except UsageError as error:
+            await self._tell(click, str(error))
+            return
+        await self.drafts.close(waiting.id, "answered")
+        await self._replace(click, f"Which one: *{thing.name}*")
+        try:
+            await self._propose(waiting.asker, request, thing)
+        except UsageError as error:
+            await self._post(waiting.asker, str(error))
 
     # Finding the thing meant
 
-    async def _find(self, asker: Actor, request: said.ChangeRequest) -> Thing | str:
-        """The one thing ``request`` names, or what to answer when it names none or many."""
+    async def _find(
+        self, asker: Actor, request: said.ChangeRequest
+    ) -> Thing | list[said.Candidate] | str:
+        """The one thing ``request`` names, the ones it could mean, or what to answer when
+        it names none."""
         if request.subject == said.IT:
             last = await self._last_discussed(asker)
             return last or 'I\'m not sure what "it" is here: say its name, e.g. `pause standup`.'
@@ -101,12 +150,8 @@ class ChangesByTalking:
         )
         if len(matches) == 1:
             return await self._load(asker, matches[0].thing, matches[0].id)
-        names = ", ".join(f"*{c.name}*" for c in matches[:_LISTED])
         if matches:
-            return (
-                f"Which one do you mean: {names}? Say it with the name, e.g. "
-                f"`{request.verb} {matches[0].name}`."
-            )
+            return matches
         yours = ", ".join(f"*{c.name}*" for c in mine[:_LISTED]) or "none yet"
         return (
             f'I couldn\'t find a trigger or hook that "{escape_mrkdwn(request.said)}" '
@@ -410,6 +455,25 @@ class ChangesByTalking:
                     ts=click.message_ts,
                 )
             )
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def _request_of(document: dict[str, object]) -> said.ChangeRequest:
+    """The request a "which one?" question was asked for, read back from its draft."""
+    verb = said.verb_of(str(document.get("asked")))
+    if verb is None:
+        raise UsageError("That choice is no longer offered.")
+
+    def text(key: str) -> str | None:
+        value = document.get(key)
+        return value if isinstance(value, str) else None
+
+    return said.ChangeRequest(
+        verb, schedule=text("schedule"), channel=text("channel"), span=text("span")
+    )
 
 
 def _document(verb: str, thing: Thing) -> dict[str, object]:

@@ -21,7 +21,9 @@ from zoneinfo import ZoneInfo
 ChangeVerb = Literal[
     "pause", "resume", "delete", "mute", "reschedule", "move", "run", "show", "list", "failing"
 ]
-READ_ONLY: Final[frozenset[ChangeVerb]] = frozenset({"show", "list", "failing"})
+VERBS: Final[tuple[ChangeVerb, ...]] = (
+    "pause", "resume", "delete", "mute", "reschedule", "move", "run", "show", "list", "failing"
+)  # fmt: skip
 IT: Final = "it"
 
 # Verbs that only ever mean a change: a subject that matches nothing is answered, not
@@ -172,6 +174,11 @@ class Candidate:
     name: str
     kind: str  # the trigger's kind, or "hook"
     described: str  # its address or message text, and its preset: words it may be called by
+
+
+def verb_of(text: str) -> ChangeVerb | None:
+    """The verb named ``text``, or None."""
+    return next((verb for verb in VERBS if verb == text), None)
 
 
 def read_change(message: str) -> ChangeRequest | None:
