@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.conversation.changes import read_change
 from bot.conversation.questions import Question
+from bot.conversation.reading import strip_filler
 from bot.conversation.understand import HookProposal, NotUnderstood, TriggerProposal, understand
 from bot.slack.text import parse_channel
 from bot.triggers.grammar import parse_trigger_add
@@ -169,6 +171,16 @@ def test_every_calendar_schedule_names_its_zone_and_every_default_is_said() -> N
             assert schedule.tz_name in schedule.describe(), row.said
         if " at 9:00" in row.expected and not re.search(r"\b0?9(?::00)?\s*(?:am)?\b", row.said):
             assert answer.notes, row.said  # a 9:00 nobody said is a default, said aloud
+
+
+def test_no_request_to_set_something_up_is_taken_for_a_change() -> None:
+    """A DM is first read as a change to an existing thing ("pause the standup reminder");
+    none of the table's requests may be answered that way instead."""
+    for row in rows():
+        if row.expected.startswith("!"):
+            continue
+        change = read_change(strip_filler(row.as_slack_sends_it))
+        assert change is None or not change.strong, row.said
 
 
 if __name__ == "__main__":

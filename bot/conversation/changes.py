@@ -195,8 +195,8 @@ def read_change(message: str) -> ChangeRequest | None:
         if found is None:
             continue
         groups = found.groupdict()
-        if "<http" in groups["subject"] or "://" in groups["subject"]:
-            return None  # an address: something new is being set up
+        if "<" in groups["subject"] or "://" in groups["subject"]:
+            return None  # an address (a link, a mail address): something new is set up
         if groups["subject"][:1] in "\"“'" and verb not in _STRONG:
             return None  # post "Lunch!" in #general: the words of a new message
         subject, kinds = _subject(groups["subject"])
