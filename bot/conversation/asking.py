@@ -9,7 +9,9 @@ sends is read as the answer when it is one (a time, a zone, an address, a schedu
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from bot.conversation.questions import HERE, Question, Slot
 from bot.conversation.spoken_zones import zone_named
@@ -30,6 +32,9 @@ _EXAMPLES: Final[dict[Slot, str]] = {
     "when": "every weekday at 9:00",
     "list": "data.items",
 }
+_UTC_ZONE: Final = ZoneInfo("UTC")
+# Whether a reply is a schedule does not depend on today: any instant reads it the same.
+_ANY_NOW: Final = datetime(2000, 1, 1, tzinfo=UTC)
 _PATH: Final = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*$")
 
 
@@ -104,8 +109,16 @@ def _url(text: str) -> str | None:
 
 
 def _when(text: str) -> str | None:
-    starts = ("every ", "each ", "at ", "in ", "on ", "tomorrow", "today", "daily", "hourly")
-    return unescape(text) if text.lower().startswith(starts) else None
+    """A schedule alone ("every weekday at 9:00"), not a new request that starts with one
+    ("every day at 9am remind me to stretch"): only what the grammar reads whole."""
+    from bot.triggers.schedule import parse_schedule
+
+    said = unescape(text)
+    try:
+        parse_schedule(said, default_tz=_UTC_ZONE, now=_ANY_NOW, min_interval=timedelta(0))
+    except ValueError:
+        return None
+    return said
 
 
 def _list(text: str) -> str | None:
