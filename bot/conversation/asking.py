@@ -31,6 +31,7 @@ _EXAMPLES: Final[dict[Slot, str]] = {
     "url": "https://example.com",
     "when": "every weekday at 9:00",
     "list": "data.items",
+    "day": "every friday",
 }
 _UTC_ZONE: Final = ZoneInfo("UTC")
 # Whether a reply is a schedule does not depend on today: any instant reads it the same.
@@ -125,6 +126,17 @@ def _list(text: str) -> str | None:
     return text if _PATH.match(text) else None
 
 
+def _day(text: str) -> str | None:
+    found = _DAY_ANSWER.match(text.lower())
+    return None if found is None else found[0]
+
+
+_DAY_ANSWER: Final = re.compile(
+    r"^(?:every (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+    r"only on \d{4}-\d{2}-\d{2})$"
+)
+
+
 _READERS: Final = {
     "channel": _channel,
     "time": _time,
@@ -132,4 +144,5 @@ _READERS: Final = {
     "url": _url,
     "when": _when,
     "list": _list,
+    "day": _day,
 }

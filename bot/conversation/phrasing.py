@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Final
 
 from bot.conversation import spoken_zones
@@ -43,6 +44,15 @@ _CLOCK: Final = (
 )
 _AT_CLOCK: Final = re.compile(rf"\bat\s+{_CLOCK}", re.IGNORECASE)
 _QUARTER_TIME: Final = "9:00"
+# Hours said without am/pm that mean the afternoon when the part of the day says so.
+_LATER_HOURS: Final = {
+    "afternoon": range(1, 7),
+    "evening": range(4, 12),
+    "night": range(7, 12),
+}
+_BARE_CLOCK: Final = re.compile(
+    r"\bat\s+(\d{1,2})(?::(\d{2}))?(?![\d:.])(?!\s*(?:am|pm|a\.m|p\.m))", re.IGNORECASE
+)
 _TWICE: Final = "9:00 and 17:00"
 _THRICE: Final = "9:00 and 13:00 and 17:00"
 
@@ -58,10 +68,14 @@ class Respelled:
     offer: Question | None = None  # a default the person may want to change
     question: Question | None = None  # a piece that must be asked about
     refusal: tuple[str, str] | None = None  # (part, why) for what cannot be expressed
+    today: date | None = None  # the person's date, for "on friday" said of one day
 
 
-def respell(message: str, answers: Answers, default_zone: str) -> Respelled:
-    """``message`` (Slack-escaped, filler already stripped) in the grammar's words."""
+def respell(
+    message: str, answers: Answers, default_zone: str, today: date | None = None
+) -> Respelled:
+    """``message`` (Slack-escaped, filler already stripped) in the grammar's words;
+    ``today`` (the person's) dates "only this friday"."""
     protected: list[str] = []
 
     def hide(found: re.Match[str]) -> str:
@@ -69,7 +83,7 @@ def respell(message: str, answers: Answers, default_zone: str) -> Respelled:
         return chr(_FIRST_PLACEHOLDER + len(protected) - 1)
 
     masked = _PROTECTED.sub(hide, message) if len(message) < 4000 else message
-    result = Respelled(masked)
+    result = Respelled(masked, today=today)
     for step in _STEPS:
         step(result, answers, default_zone, protected)
     result.text = _unmask(result.text, protected)
@@ -220,14 +234,30 @@ def _parts_of_day(result: Respelled, answers: Answers, zone: str, protected: lis
         r"\b(?:in\s+the\s+|at\s+)?()(morning|afternoon|evening|night)s\b",
         r"\b()(night)ly\b",
     )
+    parts: list[str] = []
     for pattern in patterns:
-        if _sub(result, pattern, lambda found: _part_of_day(result, answers, found)):
-            return
+        if _sub(result, pattern, lambda found: _part_of_day(result, answers, found, parts)):
+            break
+    if parts and parts[0] in _LATER_HOURS:
+        _later_hour(result, parts[0])
 
 
-def _part_of_day(result: Respelled, answers: Answers, found: re.Match[str]) -> str:
+def _later_hour(result: Respelled, part: str) -> None:
+    """ "every evening at 7": 19:00, not 7:00 (and said)."""
+    found = _BARE_CLOCK.search(result.text)
+    if found is None or int(found[1]) not in _LATER_HOURS[part]:
+        return
+    hour, minute = int(found[1]) + 12, found[2] or "00"
+    result.text = result.text[: found.start()] + f"at {hour}:{minute}" + result.text[found.end() :]
+    result.notes.append(f'"{part} at {found[1]}" read as {hour}:{minute}')
+
+
+def _part_of_day(
+    result: Respelled, answers: Answers, found: re.Match[str], parts: list[str]
+) -> str:
     days = (found[1] or "day").lower()
     part = found[2].lower()
+    parts.append(part)
     said = " ".join(found[0].split())
     if _AT_CLOCK.search(result.text):
         return f"every {days}"  # the time said elsewhere joins it
@@ -377,6 +407,34 @@ _BARE_HOUR: Final = re.compile(
 )
 
 
+_ONE_DAY: Final = re.compile(
+    rf"(?<!every )(?<!each )\b(on|next|this|coming)\s+(?:the\s+)?(?:next\s+|coming\s+)?"
+    rf"({_DAY_NAMES})\b(?!s\b)",
+    re.IGNORECASE,
+)
+
+
+def _one_day(result: Respelled, answers: Answers, zone: str, protected: list[str]) -> None:
+    """ "on friday at 3pm": every friday, or only the coming one? Asked; "next friday" and
+    "this friday" are the coming one."""
+    found = _ONE_DAY.search(result.text)
+    if found is None or result.today is None:
+        return
+    day = found[2].lower()
+    ahead = (_WEEKDAYS.index(day) - result.today.weekday()) % 7
+    once = f"on {result.today + timedelta(days=ahead)}"
+    answer = answers.get("day")
+    if answer is None and found[1].lower() == "on":
+        options = (f"every {day}", f"only {once}")
+        result.question = Question("day", f"Every {day}, or only the coming one?", options)
+        return
+    chosen = answer.removeprefix("only ") if answer else once
+    result.text = result.text[: found.start()] + chosen + result.text[found.end() :]
+
+
+_WEEKDAYS: Final = _DAY_NAMES.split("|")
+
+
 def _bare_hours(result: Respelled, answers: Answers, zone: str, protected: list[str]) -> None:
     found = _BARE_HOUR.search(result.text)
     if found is None:
@@ -420,6 +478,7 @@ _STEPS: Final[tuple[Callable[[Respelled, Answers, str, list[str]], None], ...]] 
     _frequencies,
     _quarters,
     _weekdays,
+    _one_day,
     _bare_hours,
     _certificates,
 )

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Slot = Literal["channel", "time", "zone", "url", "list", "when"]
-SLOTS: Final[tuple[Slot, ...]] = ("channel", "time", "zone", "url", "list", "when")
+Slot = Literal["channel", "time", "zone", "url", "list", "when", "day"]
+SLOTS: Final[tuple[Slot, ...]] = ("channel", "time", "zone", "url", "list", "when", "day")
 Answers = Mapping[str, str]
-"""Slot → the answer given (a channel id or ``here``, ``9:00``, ``Europe/London``, a URL)."""
+"""Slot → the answer given (a channel id or ``here``, ``9:00``, ``Europe/London``, a URL,
+``every friday`` or ``only on 2026-11-27``)."""
 
 HERE: Final = "here"
 """The channel answer meaning "this conversation"."""

@@ -130,7 +130,8 @@ def condition_help(part: str) -> str:
 
 
 _SUBJECT: Final = (
-    r"(?:(?:it|its|the (?:site|page|website|service|server|api|endpoint|url|check|status page))"
+    r"(?:(?:it|its|(?:the )?(?:response|request|page load)|"
+    r"the (?:site|page|website|service|server|api|endpoint|url|check|status page))"
     r"\s+)?"
 )
 _DOWN: Final = re.compile(
@@ -149,7 +150,7 @@ _LATENCY: Final = re.compile(
 _CERT: Final = re.compile(
     r"^(?:the |its |the site's )?(?:ssl |tls |https )?cert(?:ificate)? "
     r"(?:expires|will expire|runs out) (?:within|in less than|in under|in|before|"
-    r"within the next|in the next) (\d+) ?(days?|d|weeks?|w)$"
+    r"within the next|in the next) (\d+|an?|one) ?(days?|d|weeks?|w|months?)$"
 )
 _CONTAINS_VERBS: Final = frozenset(
     {"say", "says", "contain", "contains", "mention", "mentions", "show", "shows"}
@@ -188,7 +189,8 @@ def _when_cert(said: str, words: list[Word]) -> tuple[str | None, bool] | None:
     found = _CERT.match(said)
     if found is None:
         return None
-    days = int(found[1]) * (7 if found[2].startswith("w") else 1)
+    count = int(found[1]) if found[1].isdigit() else 1
+    days = count * {"w": 7, "m": 30}.get(found[2][0], 1)
     return f"cert expires &lt; {days}d", False
 
 

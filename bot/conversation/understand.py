@@ -278,7 +278,7 @@ def _ask(
     answers: Answers,
 ) -> Ask:
     cleaned = strip_filler(message)
-    heard = respell(cleaned, answers, default_tz.key or "UTC")
+    heard = respell(cleaned, answers, default_tz.key or "UTC", now.astimezone(default_tz).date())
     zone = ZoneInfo(heard.zone) if heard.zone else default_tz
     if "when" in answers:
         heard.text = f"{heard.text} {answers['when']}"
