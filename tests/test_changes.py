@@ -6,9 +6,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.conversation.changes import (
     IT,
+    VERBS,
     Candidate,
     ChangeRequest,
     described,
@@ -99,3 +102,26 @@ def test_a_mute_lasts_what_was_said_or_an_hour() -> None:
     assert mute_until("until 9am", now, berlin) == datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     assert mute_until(None, now, berlin) == now + timedelta(hours=1)
     assert mute_until("a while", now, berlin) is None
+
+
+_WORDS = [
+    "pause", "resume", "it", "the", "standup", "reminder", "make", "site", "check", "every",
+    "10", "minutes", "move", "blog", "feed", "to", "#news", "<#C0NEWS|news>", "delete", "old",
+    "mute", "for", "2", "hours", "until", "18:00", "what", "triggers", "do", "I", "have?",
+    "what's", "failing?", "show", "me", "sales", "report", "run", "now", "<https://x.example>",
+    '"quoted"', "and", "hook", "a", "while",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=12))
+def test_any_message_reads_as_a_change_or_not_and_matches_safely(words: list[str]) -> None:
+    request = read_change(" ".join(words))
+
+    if request is not None:
+        assert request.verb in VERBS
+        assert all(c in THINGS for c in match(request, THINGS))
+        if request.verb == "mute":
+            now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+            until = mute_until(request.span, now, ZoneInfo("Europe/Berlin"))
+            assert until is None or until > now

@@ -785,6 +785,10 @@ _VOCABULARY = [
     "2026-12-01", "thanks", "!", "&amp;", "post", "send", "the", "certificate", "expires",
     "within", "14", "days", "takes", "more", "than", "2s", ",", "please", "first", "of",
     "month", "hourly", "monthly", "last", "day", "15th", "is", "slower", "500ms",
+    "morning", "evening", "nightly", "twice", "a", "quarterly", "London", "time", "CET", "PT",
+    "IST", "called", "named", '"Site Check"', "returns", "500", "5xx", "field", "above",
+    "<mailto:support@example.com|support@example.com>", "new", "orders", "friday", "fridays",
+    "unless", "lunch", "5", "monday", "next", "sales", "<https://x.example.com/e.csv>",
 ]  # fmt: skip
 
 
