@@ -120,6 +120,11 @@ async def test_a_default_time_is_said_and_one_click_changes_it(
     trigger = await stored_trigger(running, "standup")
     assert trigger is not None and trigger.schedule["times"] == ["08:00"]
 
+    # Once created, the time offered beside it is moot: "7:30" is a new request.
+    await running.event(dm("7:30", event_id="Ev2"))
+    after = (await fake_slack.wait_for("chat.postMessage", count=3))[-1]
+    assert "didn't get that" in after.args["text"]
+
 
 async def test_an_unknown_zone_is_asked_and_a_typed_answer_continues(
     start_bot, fake_slack: FakeSlack

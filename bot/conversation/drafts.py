@@ -190,6 +190,12 @@ class Drafts:
             template if isinstance(template, str) else None,
         )
 
+    async def is_open(self, draft_id: int) -> bool:
+        """Whether draft ``draft_id`` still waits for a click."""
+        async with self.db.sessions() as session:
+            draft = await session.get(Draft, draft_id)
+        return draft is not None and draft.status == "open"
+
     async def close(self, draft_id: int, status: str) -> None:
         """Mark a draft ``created``, ``cancelled``, ``answered``, ``replaced`` or ``applied``."""
         async with self.db.transaction() as session:

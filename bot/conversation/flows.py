@@ -127,6 +127,9 @@ class Conversation:
         asker = Actor(team_of(body), user_of(event), str(event.get("channel", "")))
         text = str(event.get("text", ""))
         waiting = await self.drafts.waiting_question(asker, self.clock.now() - QUESTION_WAIT)
+        if waiting is not None and waiting.pending.replaces is not None:
+            # A default offered beside a proposal: moot once that proposal was created.
+            waiting = waiting if await self.drafts.is_open(waiting.pending.replaces) else None
         answer = (
             None if waiting is None else asking.typed_answer(waiting.pending.question.slot, text)
         )
@@ -189,7 +192,7 @@ class Conversation:
         """Continue the request ``waiting`` for an answer, with ``value`` as the answer."""
         await self.drafts.close(waiting.id, "answered")
         pending = waiting.pending
-        in_dm = waiting.asker.channel_id.startswith("D")
+        in_dm = waiting.asker.channel_id.startswith("D")  # Slack's DM ids start with D
         await self._read(
             waiting.asker,
             pending.message,
