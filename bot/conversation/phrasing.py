@@ -44,6 +44,15 @@ _CLOCK: Final = (
 )
 _AT_CLOCK: Final = re.compile(rf"\bat\s+{_CLOCK}", re.IGNORECASE)
 _QUARTER_TIME: Final = "9:00"
+_NUMBERS: Final = {
+    word: str(number)
+    for number, word in enumerate(
+        [
+            *("zero", "one", "two", "three", "four", "five", "six"),
+            *("seven", "eight", "nine", "ten", "eleven", "twelve"),
+        ]
+    )
+} | {"fifteen": "15", "twenty": "20", "thirty": "30", "forty-five": "45", "sixty": "60"}
 # Hours said without am/pm that mean the afternoon when the part of the day says so.
 _LATER_HOURS: Final = {
     "afternoon": range(1, 7),
@@ -323,6 +332,19 @@ def _frequencies(result: Respelled, answers: Answers, zone: str, protected: list
     _sub(result, r"\b(?:every|each)\s+(\d+)\s*mins?\b", r"every \1 minutes")
     _sub(result, r"\bevery\s+(\d+)\s*hrs?\b", r"every \1 hours")
     _sub(result, r"\b(?:every|each)\s+single\s+", "every ")
+    _sub(result, r"\b(?:work|business|working)\s?days?\b", "weekday")
+    _sub(
+        result,
+        rf"\b(every|each|in)\s+({'|'.join(_NUMBERS)})\b",
+        lambda found: f"{found[1]} {_NUMBERS[found[2].lower()]}",
+    )
+    # "every 1st of the month": the grammar's "every month on the 1st"
+    _sub(
+        result,
+        r"\b(?:every|each)\s+(?:the\s+)?(\d{1,2}(?:st|nd|rd|th)|last\s+day)\s+(?:day\s+)?"
+        r"(?:of|in)\s+(?:the|each|every|a)\s+month\b",
+        r"every month on the \1",
+    )
 
 
 def _at_or_default(result: Respelled, answer: str | None, default: str, said: str) -> None:
@@ -375,7 +397,22 @@ _ORDINAL_WEEKDAY: Final = re.compile(
 )
 
 
+_EVERY_OTHER_DAY: Final = re.compile(
+    rf"\bevery\s+(?:other|\d+|two|three|four)\s+weeks?\s+on\s+({_DAY_NAMES})s?\b|"
+    rf"\bevery\s+(?:other|second)\s+({_DAY_NAMES})\b",
+    re.IGNORECASE,
+)
+
+
 def _weekdays(result: Respelled, answers: Answers, zone: str, protected: list[str]) -> None:
+    found = _EVERY_OTHER_DAY.search(result.text)
+    if found is not None:
+        result.refusal = (
+            " ".join(found[0].split()),
+            f"I can't run every few weeks on a given day yet: try \"every "
+            f'{(found[1] or found[2]).lower()} at 10:00" or "every 2 weeks"',
+        )
+        return
     # "the first monday of the month", "every last friday": the grammar's monthly weekday
     found = _ORDINAL_WEEKDAY.search(result.text)
     if found is not None and (found[1] or found[4]):
@@ -418,8 +455,8 @@ def _one_day(result: Respelled, answers: Answers, zone: str, protected: list[str
     """ "on friday at 3pm": every friday, or only the coming one? Asked; "next friday" and
     "this friday" are the coming one."""
     found = _ONE_DAY.search(result.text)
-    if found is None or result.today is None:
-        return
+    if found is None or result.today is None or _RECURRING.search(result.text):
+        return  # "every 2 weeks on monday": part of a schedule, read (or refused) as one
     day = found[2].lower()
     ahead = (_WEEKDAYS.index(day) - result.today.weekday()) % 7
     once = f"on {result.today + timedelta(days=ahead)}"
@@ -433,6 +470,7 @@ def _one_day(result: Respelled, answers: Answers, zone: str, protected: list[str
 
 
 _WEEKDAYS: Final = _DAY_NAMES.split("|")
+_RECURRING: Final = re.compile(r"\b(?:every|each|cron)\b", re.IGNORECASE)
 
 
 def _bare_hours(result: Respelled, answers: Answers, zone: str, protected: list[str]) -> None:

@@ -232,7 +232,8 @@ _STATUS: Final = re.compile(
 )
 _NOT_STATUS: Final = re.compile(
     rf"^{_SUBJECT}(?:does not return|returns anything but|returns anything other than|"
-    r"is not|stops returning|no longer returns)\s+(?:an? |http |status |code )*(\d{3})$"
+    r"is not|is not returning|not returning|stops returning|no longer returns)\s+"
+    r"(?:an? |http |status |code )*(\d{3})$"
 )
 _FAILS: Final = re.compile(
     rf"^{_SUBJECT}(?:returns?|gives?|throws?|responds? with) (?:an? )?"

@@ -194,7 +194,29 @@ def _best(ask: Ask, pieces: list[str | None], starts: list[int], *, with_times: 
         raise _schedule_error(ask, pieces, starts[0])
     best = max(candidates, key=lambda found: (len(found.span), -min(found.span)))
     _refuse_dangling_time(ask, pieces, best)
+    if with_times:
+        _refuse_second_schedule(ask, pieces, starts, best)
     return best
+
+
+def _refuse_second_schedule(
+    ask: Ask, pieces: list[str | None], starts: list[int], best: Found
+) -> None:
+    """Refuse "every hour on weekdays" read as "every hour": the weekdays would be lost."""
+    others = [start for start in starts if start not in best.span and pieces[start] == "every"]
+    # "weekly" and "daily" are also adjectives ("the weekly report"): only "every …" counts
+    other = next(
+        (o for o in others if _candidates(ask, pieces, o) or _at_default_time(ask, pieces, o)),
+        None,
+    )
+    if other is not None:
+        end = _reach(ask.words, pieces, other)
+        said = _said(ask, other, max(other, end - 1))
+        raise Unclear(
+            said,
+            f'I can follow one schedule, and "{said}" is a second one: say it in one, e.g. '
+            '"every weekday at 9:00 and 17:00" or "every 2 hours"',
+        )
 
 
 def _refuse_dangling_time(ask: Ask, pieces: list[str | None], found: Found) -> None:

@@ -85,11 +85,14 @@ def zone_named(spoken: str) -> str | None:
     lowered = " ".join(spoken.lower().replace("_", " ").split())
     if not lowered:
         return None
+    if "/" in lowered:
+        return _iana_keys().get(lowered)
+    # A city before an old single-word alias: "singapore" is Asia/Singapore, not Singapore.
     return (
         ABBREVIATIONS.get(lowered)
-        or _iana_keys().get(lowered)
         or _REGIONS.get(lowered)
         or _cities().get(lowered)
+        or _iana_keys().get(lowered)
     )
 
 

@@ -148,7 +148,7 @@ _ITEM_WORDS: Final = frozenset(
 )
 _FEED_ONLY_WORDS: Final = frozenset({"feed", "feeds", "rss", "atom", "blog", "podcast"})
 _REPORT_NAME_STOPS: Final = frozenset(
-    {"a", "an", "the", "my", "our", "this", "daily", "weekly", "monthly", "post", "send"}
+    {"a", "an", "the", "my", "our", "this", "post", "send", "csv", "json"}
 )
 _MAILBOX: Final = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _NAME_LENGTH: Final = 40
