@@ -94,6 +94,11 @@ async def test_two_addresses_and_no_channel_are_asked_then_created(
     assert trigger is not None
     assert (trigger.target, trigger.channel_id) == ("https://b.example.com", "C0002")
 
+    # "it" is now the trigger just created.
+    await running.event(dm("pause it", event_id="Ev2"))
+    pause = (await fake_slack.wait_for("chat.postMessage", count=4))[-1]
+    assert "Pause *b-example-com*" in pause.args["text"]
+
 
 async def test_a_default_time_is_said_and_one_click_changes_it(
     start_bot, fake_slack: FakeSlack
