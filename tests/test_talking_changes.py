@@ -105,7 +105,7 @@ CHANGES = [
     ("make the site check every 10 minutes", "site", "every 5 minutes → *every 10 minutes*", ""),
     ("move the blog feed to <#C0NEWS|news>", "blog", "to <#C0NEWS>", ""),
     ("delete the old feed", "blog", "Delete *blog*", "/trigger delete blog"),
-    ("mute site for 2 hours", "site", "Mute *site*", ""),
+    ("mute site for 2 hours", "site", "Mute *site*", "/trigger mute site 2h"),
     ("run the site check now", "site", "Run *site*", "/trigger run site"),
 ]
 

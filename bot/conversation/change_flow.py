@@ -245,7 +245,10 @@ class ChangesByTalking:
                     f'I couldn\'t read "{escape_mrkdwn(request.span or "")}" as how long: try '
                     f"`mute {thing.name} for 2 hours` or `mute {thing.name} until 18:00`."
                 )
-            return {"until": until.isoformat()}
+            return {
+                "until": until.isoformat(),
+                "span": _span_words(request.span, until, self.clock.now()),
+            }
         if request.verb == "reschedule":
             if not isinstance(thing, Trigger):
                 raise UsageError(f"A hook has no schedule: *{thing.name}* posts as it receives.")
@@ -504,4 +507,14 @@ def _command(kind: str, verb: str, name: str, document: dict[str, object]) -> st
         return f"/{kind} {verb} {name}"
     if verb == "move" and kind == "hook":
         return f"/hook set {name} channel={document['channel_shown']}"
+    if verb == "mute":
+        return f"/trigger mute {name} {document['span']}"
     return None
+
+
+def _span_words(said: str | None, until: datetime, now: datetime) -> str:
+    """A mute's span as ``/trigger mute`` takes it: ``until 18:00``, ``2h``, ``90m``."""
+    if said is not None and said.lower().startswith("until "):
+        return said.lower()
+    minutes = max(1, round((until - now).total_seconds() / 60))
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
