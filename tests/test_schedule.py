@@ -907,3 +907,67 @@ def test_the_default_zone_must_have_a_name() -> None:
         nameless = ZoneInfo.from_file(file)
     with pytest.raises(ValueError, match="IANA"):
         parse("every day at 9am", nameless)
+
+
+# ---------------------------------------------------------------------------------------------
+# A weekday of the month: "every month on the first monday", "… on the last friday"
+
+
+@pytest.mark.parametrize(
+    ("text", "after", "expected"),
+    [
+        # March 2026 starts on a Sunday: its first Monday is the 2nd, April's the 6th.
+        (
+            "every month on the first monday at 9:00",
+            "2026-03-01 00:00",
+            ["2026-03-02 09:00:00", "2026-04-06 09:00:00", "2026-05-04 09:00:00"],
+        ),
+        # Exactly at a run: the next one is a month later.
+        (
+            "every month on the first monday at 9:00",
+            "2026-03-02 09:00",
+            ["2026-04-06 09:00:00", "2026-05-04 09:00:00", "2026-06-01 09:00:00"],
+        ),
+        (
+            "every month on the 2nd tuesday at 10:00",
+            "2026-03-01 00:00",
+            ["2026-03-10 10:00:00", "2026-04-14 10:00:00", "2026-05-12 10:00:00"],
+        ),
+        # The last Friday: the 27th in March 2026, the 24th in April, the 29th in May.
+        (
+            "every month on the last friday at 17:00",
+            "2026-03-01 00:00",
+            ["2026-03-27 17:00:00", "2026-04-24 17:00:00", "2026-05-29 17:00:00"],
+        ),
+        (
+            "every month on the fourth sunday at 8:00",
+            "2026-02-01 00:00",
+            ["2026-02-22 08:00:00", "2026-03-22 08:00:00", "2026-04-26 08:00:00"],
+        ),
+    ],
+)
+def test_a_weekday_of_the_month(text: str, after: str, expected: list[str]) -> None:
+    schedule = parse(text, now=utc(after))
+
+    assert runs(schedule, utc(after)) == expected
+    assert schedule_from_dict(json.loads(json.dumps(schedule.to_dict()))) == schedule
+
+
+def test_a_weekday_of_the_month_describes_itself_and_keeps_its_shape() -> None:
+    schedule = parse("every month on the last friday at 17:00", BERLIN)
+
+    assert schedule.describe() == "every month on the last friday at 17:00 Europe/Berlin"
+    assert schedule.to_dict() == {
+        "kind": "monthly",
+        "tz": "Europe/Berlin",
+        "day": "last",
+        "times": ["17:00"],
+        "weekday": "fri",
+    }
+    # A day of the month keeps the shape it always had.
+    assert "weekday" not in parse("every month on the 1st at 9:00").to_dict()
+
+
+def test_a_fifth_weekday_is_refused() -> None:
+    with pytest.raises(ScheduleError):
+        parse("every month on the fifth monday at 9:00")

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.conversation.questions import Question
 from bot.conversation.understand import (
     HookProposal,
     NotUnderstood,
@@ -619,10 +620,6 @@ REFUSALS = [
     ("check https://status.example.com biweekly", "biweekly"),
     ("check https://status.example.com every 10 seconds", "every 10 seconds"),
     ("check https://status.example.com every 30s and tell #ops", "every 30s"),
-    ("check https://status.example.com and tell #ops if it's down", ""),
-    ("send me a report", ""),
-    ("remind #team: standup", ""),
-    ("every weekday remind #team: standup", "every weekday"),
     ("every blue moon check https://x.example.com", "every blue"),
     ("tomorrow remind me to call Bob", "tomorrow"),
     ("remind me at 2026-01-01 09:00 to celebrate", "at 2026-01-01 09:00"),
@@ -632,10 +629,6 @@ REFUSALS = [
         "the moon is full",
     ),
     ("check https://status.example.com every 5 minutes and tell #ops and #dev", "#dev"),
-    (
-        "check https://a.example.com and https://b.example.com every 5 minutes",
-        "https://b.example.com",
-    ),
     ("every weekday at 9:30 remind #team", "remind"),
     ('remind me tomorrow at 9am to say "hi', '"hi'),
     ("a webhook for github and gitlab", "gitlab"),
@@ -654,11 +647,6 @@ def test_requests_that_are_refused_name_the_part(said: str, part: str) -> None:
 
 # Issue 12, defect 5: a refusal quotes what the person wrote, not the bot's rewrite of it.
 IN_THEIR_WORDS = [
-    (
-        "on the first of each month remind #finance to send invoices",
-        "on the first of each month",
-        "needs a time of day",
-    ),
     ("each blue moon at 9am remind #team: dance", "each blue", "couldn't understand"),
     ("check https://status.example.com each 10 seconds", "each 10 seconds", "too often"),
     ("hourly-ish check https://status.example.com", "", "how often"),
@@ -716,11 +704,74 @@ def test_an_app_mention_greeting_is_not_a_request() -> None:
 
 
 def test_a_refused_request_explains_itself() -> None:
-    answer = ask("every weekday remind #team: standup")
+    answer = ask("remind #team every blue moon at 9am: dance")
 
     assert answer == NotUnderstood(
-        part="every weekday",
-        reason='"every weekday" needs a time of day: try "every weekday at 9:00"',
+        part="every blue",
+        reason='I couldn\'t understand "every blue": try "every 2 weeks" or "every monday at 10:00"',
+    )
+
+
+# A piece that is missing gets a stated default or one question, never a refusal.
+DEFAULTED = [
+    (
+        "check https://status.example.com and tell #ops if it's down",
+        "add status-example-com every 5 minutes http https://status.example.com #ops",
+        "no schedule given: every 5 minutes",
+    ),
+    (
+        "every weekday remind #team: standup",
+        'add standup every weekday at 9:00 message "standup" #team',
+        "no time of day given: 9:00",
+    ),
+    (
+        "on the first of each month remind #finance to send invoices",
+        'add send-invoices every month on the 1st at 9:00 message "send invoices" #finance',
+        "no time of day given: 9:00",
+    ),
+]
+
+
+@pytest.mark.parametrize(("said", "text", "note"), DEFAULTED)
+def test_a_default_is_chosen_and_said(said: str, text: str, note: str) -> None:
+    answer = ask(said)
+
+    assert answer == TriggerProposal(parsed(text))
+    assert note in answer.notes
+
+
+ASKED = [
+    ("send me a report", "when"),
+    ("remind #team: standup", "when"),
+    ("check https://a.example.com and https://b.example.com every 5 minutes", "url"),
+    ("tell #ops whenever it returns 500", "url"),
+    ("every day at 5 remind #team: go home", "time"),
+    ("every day at 9am IST remind #team: standup", "zone"),
+]
+
+
+@pytest.mark.parametrize(("said", "slot"), ASKED)
+def test_a_missing_or_ambiguous_piece_is_asked_about(said: str, slot: str) -> None:
+    answer = ask(said)
+
+    assert isinstance(answer, Question)
+    assert answer.slot == slot
+
+
+def test_the_answer_completes_the_request() -> None:
+    two = "check https://a.example.com and https://b.example.com every 5 minutes in #ops"
+    event = im_event(two)
+    answer = understand(
+        event["text"],
+        default_tz=BERLIN,
+        now=NOW,
+        min_interval=MIN_INTERVAL,
+        user_id=ASKER,
+        answers={"url": "https://b.example.com"},
+    )
+
+    assert answer == TriggerProposal(
+        parsed("add b-example-com every 5 minutes http https://b.example.com #ops")
     )
 
 
@@ -734,6 +785,10 @@ _VOCABULARY = [
     "2026-12-01", "thanks", "!", "&amp;", "post", "send", "the", "certificate", "expires",
     "within", "14", "days", "takes", "more", "than", "2s", ",", "please", "first", "of",
     "month", "hourly", "monthly", "last", "day", "15th", "is", "slower", "500ms",
+    "morning", "evening", "nightly", "twice", "a", "quarterly", "London", "time", "CET", "PT",
+    "IST", "called", "named", '"Site Check"', "returns", "500", "5xx", "field", "above",
+    "<mailto:support@example.com|support@example.com>", "new", "orders", "friday", "fridays",
+    "unless", "lunch", "5", "monday", "next", "sales", "<https://x.example.com/e.csv>",
 ]  # fmt: skip
 
 
@@ -748,7 +803,7 @@ def test_any_message_gets_an_answer_and_every_proposal_is_valid(words: list[str]
         assert_valid_hook(answer.spec)
     if isinstance(answer, NotUnderstood):
         assert_quotes_what_was_said(" ".join(words), answer)
-    assert isinstance(answer, TriggerProposal | HookProposal | NotUnderstood)
+    assert isinstance(answer, TriggerProposal | HookProposal | Question | NotUnderstood)
 
 
 def assert_quotes_what_was_said(said: str, answer: NotUnderstood) -> None:

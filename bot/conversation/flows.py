@@ -25,10 +25,13 @@ from bot.ai.steps import AISteps
 from bot.audit import Actor
 from bot.clock import Clock
 from bot.config import Settings
+from bot.conversation import asking, home
 from bot.conversation import drafts as proposals
-from bot.conversation import home
 from bot.conversation import modals as forms
 from bot.conversation.ai_read import AIAnswer, read_by_ai
+from bot.conversation.change_flow import ChangesByTalking
+from bot.conversation.questions import Answers, Pending, Question
+from bot.conversation.reading import strip_filler
 from bot.conversation.understand import HookProposal, NotUnderstood, understand
 from bot.credentials import slash as secret_text
 from bot.credentials.service import SecretService
@@ -38,6 +41,7 @@ from bot.models import Hook, Trigger
 from bot.outbox import Message, Outbox
 from bot.slack import blocks as kit
 from bot.slack import interactive as ui
+from bot.slack.blocks import escape_mrkdwn
 from bot.slack.listeners import ActionHandler, ShowInModal, ViewHandler
 from bot.slack.payloads import Click, team_of, user_of
 from bot.slack.slash import Command, Reply
@@ -56,6 +60,7 @@ from bot.webhooks.spec import HookSpec
 log = logging.getLogger(__name__)
 
 SNOOZE = timedelta(hours=1)
+QUESTION_WAIT = timedelta(hours=1)  # a typed answer counts for a question this recent
 TriggerAction = Callable[[Actor, Trigger], Awaitable[str]]
 HookAction = Callable[[Actor, Hook], Awaitable[str]]
 
@@ -103,46 +108,115 @@ class Conversation:
     # Events.
 
     async def on_mention(self, body: dict[str, Any]) -> None:
-        await self._understand(body)
+        await self._understand(body, in_dm=False)
 
     async def on_direct_message(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        await self._understand(body)
+        await self._understand(body, in_dm=True)
 
     async def on_home_opened(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
         if event.get("tab") in (None, "home"):
             await self.publish_home(Actor(team_of(body), str(event.get("user", "")), ""))
 
-    async def _understand(self, body: dict[str, Any]) -> None:
+    async def _understand(self, body: dict[str, Any], *, in_dm: bool) -> None:
+        """Read a request, or the typed answer to the question asked just before."""
         event = body.get("event") or {}
         asker = Actor(team_of(body), user_of(event), str(event.get("channel", "")))
+        text = str(event.get("text", ""))
+        waiting = await self.drafts.waiting_question(asker, self.clock.now() - QUESTION_WAIT)
+        if waiting is not None and waiting.pending.replaces is not None:
+            # A default offered beside a proposal: moot once that proposal was created.
+            waiting = waiting if await self.drafts.is_open(waiting.pending.replaces) else None
+        answer = (
+            None if waiting is None else asking.typed_answer(waiting.pending.question.slot, text)
+        )
+        if waiting is not None and answer is not None:
+            await self._answer(waiting, answer)
+            return
+        if await self.changes.reply(asker, strip_filler(text)):
+            return
+        await self._read(asker, text, {}, in_dm=in_dm)
+
+    @property
+    def changes(self) -> ChangesByTalking:
+        """Changing existing things by talking (stateless: made from the same services)."""
+        return ChangesByTalking(
+            self.settings,
+            self.clock,
+            self.outbox,
+            self.users,
+            self.triggers,
+            self.trigger_slash,
+            self.hooks,
+            self.drafts,
+        )
+
+    async def _read(
+        self,
+        asker: Actor,
+        text: str,
+        answers: Answers,
+        *,
+        in_dm: bool,
+        replacing: int | None = None,
+    ) -> None:
+        """Understand ``text`` (with ``answers`` to earlier questions) and reply: one
+        question, a proposal with Create / Edit / Cancel, or what could not be read."""
         try:
-            summary, spec = await self._proposal(asker, str(event.get("text", "")))
+            heard = await self._proposal(asker, text, answers, in_dm=in_dm)
         except UsageError as error:
             await self._post(
                 asker.channel_id, str(error), [kit.section(str(error)), _form_button()]
             )
             return
-        draft_id = await self.drafts.save(asker, spec)
-        await self._post(
-            asker.channel_id,
-            f"Here's what I understood: {summary}",
-            proposals.proposal_message(summary, draft_id),
+        if isinstance(heard, Question):
+            pending = Pending(text, answers, heard)
+            question_id = await self.drafts.save_question(asker, pending)
+            blocks = asking.question_blocks(heard, question_id)
+            await self._post(asker.channel_id, heard.text, blocks)
+            return
+        if replacing is not None:
+            await self.drafts.close(replacing, "replaced")
+        draft_id = await self.drafts.save(asker, heard.spec, heard.template)
+        blocks = proposals.proposal_message(heard.summary, draft_id)
+        if heard.offer is not None:  # a default the person may change with one click
+            pending = Pending(text, answers, heard.offer, replaces=draft_id)
+            offer_id = await self.drafts.save_question(asker, pending)
+            blocks.insert(1, asking.answer_row(heard.offer, offer_id))
+        await self._post(asker.channel_id, f"Here's what I understood: {heard.summary}", blocks)
+
+    async def _answer(self, waiting: proposals.OpenQuestion, value: str) -> None:
+        """Continue the request ``waiting`` for an answer, with ``value`` as the answer."""
+        await self.drafts.close(waiting.id, "answered")
+        pending = waiting.pending
+        in_dm = waiting.asker.channel_id.startswith("D")  # Slack's DM ids start with D
+        await self._read(
+            waiting.asker,
+            pending.message,
+            pending.answered(value),
+            in_dm=in_dm,
+            replacing=pending.replaces,
         )
 
-    async def _proposal(self, asker: Actor, text: str) -> tuple[str, proposals.Spec]:
-        """What ``text`` asks for, as a summary and a spec; `UsageError` when unclear."""
+    async def _proposal(
+        self, asker: Actor, text: str, answers: Answers, *, in_dm: bool
+    ) -> Heard | Question:
+        """What ``text`` asks for, or the question to ask; `UsageError` when unclear."""
         heard = understand(
             text,
             default_tz=await self.users.zone(asker.user_id),
             now=self.clock.now(),
             min_interval=timedelta(seconds=self.settings.trigger_min_interval),
             user_id=asker.user_id,
+            answers=answers,
+            ask_for_channel=in_dm,
         )
         note = ""
+        if isinstance(heard, Question):
+            return heard
         if isinstance(heard, NotUnderstood):
             read = await read_by_ai(self.ai, asker, text, self.trigger_slash.parse)
             if read is None:
@@ -151,10 +225,12 @@ class Conversation:
                 raise UsageError(read.text)
             heard, note = read.proposal, read.note
         if isinstance(heard, HookProposal):
-            return _hook_summary(heard.spec, asker) + note, heard.spec
+            return Heard(_hook_summary(heard.spec, asker) + note, heard.spec)
         self.triggers.validate(heard.spec)
         preview = self.triggers.preview(asker, heard.spec)
-        return trigger_text.summary_text(preview, heard.spec.schedule) + note, heard.spec
+        summary = trigger_text.summary_text(preview, heard.spec.schedule) + note
+        summary += "".join(f"\n• _{escape_mrkdwn(n)}_" for n in heard.notes)
+        return Heard(summary, heard.spec, heard.template, heard.offer)
 
     # Buttons.
 
@@ -177,10 +253,14 @@ class Conversation:
             proposals.DRAFT_CREATE: self._draft_create,
             proposals.DRAFT_EDIT: self._draft_edit,
             proposals.DRAFT_CANCEL: self._draft_cancel,
+            asking.QUESTION_ANSWER: self._question_answered,
+            asking.QUESTION_OTHER: self._question_other,
+            asking.QUESTION_CHANNEL: self._question_channel,
             messages.TRIGGER_EDIT: self._trigger_edit,
             home.HOME_NEW_TRIGGER: self._new_trigger,
             home.HOME_NEW_HOOK: self._new_hook,
         }
+        handlers |= self.changes.actions()
         handlers |= {key: self._on_trigger(act) for key, act in trigger_actions.items()}
         handlers |= {key: self._on_hook(act) for key, act in hook_actions.items()}
         return handlers
@@ -287,7 +367,7 @@ class Conversation:
             await self._tell(click, str(error))
             return
         try:
-            text = await self._create(draft.asker, draft.spec)
+            text = await self._create(draft.asker, draft.spec, draft.template)
         except UsageError as error:
             await self._tell(click, str(error))
             await self._replace_message(click, f":warning: {error}")
@@ -299,11 +379,63 @@ class Conversation:
             await self._tell(click, text)
         await self._replace_message(click, f":white_check_mark: Created by <@{click.user_id}>.")
 
-    async def _create(self, asker: Actor, spec: proposals.Spec) -> str:
+    async def _create(self, asker: Actor, spec: proposals.Spec, template: str | None = None) -> str:
         if isinstance(spec, TriggerSpec):
             trigger = await self.triggers.create(asker, spec)
+            if template is not None:  # a report from a URL: its starter template
+                trigger = await self.triggers.set_template(asker, trigger, template)
             return trigger_text.added_text(trigger, spec.schedule)
         return hook_text.created_text(await self.hooks.create(asker, spec))
+
+    # Questions: a click on an answer (or a channel picked) continues the request.
+
+    async def _question_answered(self, body: dict[str, Any]) -> None:
+        click = Click.from_body(body)
+        draft_id, _, index = click.value.partition(":")
+        try:
+            waiting = await self.drafts.question_for(_number(draft_id), click.user_id)
+            options = waiting.pending.question.options
+            if not index.isdigit() or int(index) >= len(options):
+                raise UsageError("That answer is no longer offered.")
+        except UsageError as error:
+            await self._tell(click, str(error))
+            return
+        await self._after_answer(click, waiting, options[int(index)])
+
+    async def _question_channel(self, body: dict[str, Any]) -> None:
+        click = Click.from_body(body)
+        action = (body.get("actions") or [{}])[0]
+        block = str(action.get("block_id", ""))
+        chosen = str(action.get("selected_conversation") or "")
+        try:
+            draft_id = _number(block.removeprefix(asking.CHANNEL_BLOCK_PREFIX))
+            waiting = await self.drafts.question_for(draft_id, click.user_id)
+            if not chosen:
+                raise UsageError("Pick a channel, or click Here.")
+        except UsageError as error:
+            await self._tell(click, str(error))
+            return
+        await self._after_answer(click, waiting, chosen)
+
+    async def _after_answer(
+        self, click: Click, waiting: proposals.OpenQuestion, value: str
+    ) -> None:
+        shown = (
+            f"<#{value}>"
+            if waiting.pending.question.slot == "channel" and value[:1] in "CG"
+            else value
+        )
+        await self._replace_message(click, asking.answered_text(waiting.pending.question, shown))
+        await self._answer(waiting, value)
+
+    async def _question_other(self, body: dict[str, Any]) -> None:
+        click = Click.from_body(body)
+        try:
+            waiting = await self.drafts.question_for(click.number, click.user_id)
+        except UsageError as error:
+            await self._tell(click, str(error))
+            return
+        await self._tell(click, asking.other_prompt(waiting.pending.question))
 
     async def _draft_edit(self, body: dict[str, Any]) -> None:
         click = Click.from_body(body)
@@ -476,6 +608,20 @@ class Conversation:
                     ts=click.message_ts,
                 )
             )
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A proposal as it will be shown: the summary, the spec, and what comes with it."""
+
+    summary: str
+    spec: proposals.Spec
+    template: str | None = None
+    offer: Question | None = None
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 def _hook_summary(spec: HookSpec, asker: Actor) -> str:

@@ -217,25 +217,44 @@ class MonthlySchedule(_WallClockSchedule):
 
     day: int
     times: tuple[time, ...]
+    # With a weekday (0 = Monday), ``day`` counts that weekday: 1-4 ("the first monday"),
+    # or `LAST_DAY` ("the last friday").
+    weekday: int | None = None
     kind: ClassVar[ScheduleKind] = "monthly"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not (self.day == LAST_DAY or 1 <= self.day <= 31):
+        if self.weekday is not None:
+            if not (0 <= self.weekday <= 6 and (self.day == LAST_DAY or 1 <= self.day <= 4)):
+                raise ValueError("a weekday of the month is the 1st-4th or the last one")
+        elif not (self.day == LAST_DAY or 1 <= self.day <= 31):
             raise ValueError(f"a day of the month must be 1-31 or LAST_DAY, not {self.day}")
         _check_sorted_unique(self.times, "times", lambda _: True)
 
     def describe(self) -> str:
-        """E.g. ``every month on the 1st at 09:00 America/New_York``."""
-        on_the = "the last day" if self.day == LAST_DAY else f"the {ordinal(self.day)}"
-        text = f"every month on {on_the} at {_describe_times(self.times)} {self.tz_name}"
-        if self.day > 28:
+        """E.g. ``every month on the 1st at 09:00 America/New_York``, ``every month on the
+        first monday at 09:00 UTC``."""
+        text = f"every month on {self._on_the()} at {_describe_times(self.times)} {self.tz_name}"
+        if self.weekday is None and self.day > 28:
             text += f", skipping months without a {ordinal(self.day)}"
         return text
 
+    def _on_the(self) -> str:
+        if self.weekday is not None:
+            nth = "last" if self.day == LAST_DAY else _NTH_WORDS[self.day - 1]
+            return f"the {nth} {_WEEKDAY_NAMES[self.weekday]}"
+        return "the last day" if self.day == LAST_DAY else f"the {ordinal(self.day)}"
+
     def _runs_on(self, day: date) -> bool:
+        length = calendar.monthrange(day.year, day.month)[1]
+        if self.weekday is not None:
+            if day.weekday() != self.weekday:
+                return False
+            return (
+                day.day + 7 > length if self.day == LAST_DAY else (day.day - 1) // 7 + 1 == self.day
+            )
         if self.day == LAST_DAY:
-            return day.day == calendar.monthrange(day.year, day.month)[1]
+            return day.day == length
         return day.day == self.day
 
     def _times_of_day(self) -> tuple[time, ...]:
@@ -243,7 +262,10 @@ class MonthlySchedule(_WallClockSchedule):
 
     def _fields_to_dict(self) -> dict[str, object]:
         day: object = "last" if self.day == LAST_DAY else self.day
-        return {"day": day, "times": [_clock(at) for at in self.times]}
+        fields: dict[str, object] = {"day": day, "times": [_clock(at) for at in self.times]}
+        if self.weekday is not None:
+            fields["weekday"] = _WEEKDAY_NAMES[self.weekday][:3]
+        return fields
 
 
 @dataclass(frozen=True)
@@ -599,7 +621,11 @@ def _monthly_from(data: Mapping[str, object], tz_name: str) -> Schedule:
     if not (day == "last" or (isinstance(day, int) and not isinstance(day, bool))):
         raise TypeError(f"day must be a number or 'last', got {day!r}")
     number = LAST_DAY if day == "last" else int(day)
-    return MonthlySchedule(tz_name=tz_name, day=number, times=_times_from(data["times"]))
+    named = data.get("weekday")
+    weekday = None if named is None else _DAY_WORDS[str(named)]
+    return MonthlySchedule(
+        tz_name=tz_name, day=number, times=_times_from(data["times"]), weekday=weekday
+    )
 
 
 def _cron_from(data: Mapping[str, object], tz_name: str) -> Schedule:
@@ -656,6 +682,11 @@ _DURATION_UNITS: Final[Mapping[str, timedelta]] = {
 _DURATION: Final = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$", re.IGNORECASE)
 _CLOCK: Final = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?(am|pm|a\.m\.|p\.m\.)?$")
 _ORDINAL: Final = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?$")
+_NTH_WORDS: Final = ("first", "second", "third", "fourth")
+_NTH: Final[Mapping[str, int]] = {
+    **{word: count for count, word in enumerate(_NTH_WORDS, start=1)},
+    **{ordinal(count): count for count in range(1, 5)},
+}
 _ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATE_TIME: Final = re.compile(r"^(\d{4}-\d{2}-\d{2})t(.+)$", re.IGNORECASE)
 _WORDS: Final = re.compile(r'["“”]([^"“”]*)["“”]|(["“”].*)|([^\s,]+)|(,)', re.DOTALL)
@@ -877,9 +908,25 @@ def _parse_monthly(words: list[_Word], context: _Context) -> Schedule:
     rest = words[2:]
     if not rest or rest[0].low != "on":
         raise _not_understood(context.part(words), example, "every month on the last day at 9am")
-    day, used = _day_of_month(rest[1:], context, example)
+    nth_weekday = _nth_weekday(rest[1:])
+    if nth_weekday is not None:
+        day, weekday, used = nth_weekday
+    else:
+        (day, used), weekday = _day_of_month(rest[1:], context, example), None
     times = _times_after_at(rest[1 + used :], context, before=words[: 3 + used])
-    return MonthlySchedule(tz_name=context.tz_name, day=day, times=times)
+    return MonthlySchedule(tz_name=context.tz_name, day=day, times=times, weekday=weekday)
+
+
+def _nth_weekday(words: list[_Word]) -> tuple[int, int, int] | None:
+    """``the first monday``, ``the last friday``: (the count, the weekday, words used)."""
+    used = 1 if words and words[0].low == "the" else 0
+    if used + 1 >= len(words):
+        return None
+    nth, day = words[used].low, words[used + 1].low
+    count = LAST_DAY if nth == "last" else _NTH.get(nth)
+    if count is None or day not in _DAY_WORDS or "-" in day:
+        return None
+    return count, _DAY_WORDS[day], used + 2
 
 
 def _day_of_month(words: list[_Word], context: _Context, example: str) -> tuple[int, int]:
