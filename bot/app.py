@@ -19,6 +19,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.actions.runs import ActionRuns
+from bot.actions.sender import ActionSender
+from bot.actions.service import ActionService, actions_using_secrets
+from bot.actions.slash import ActionSlash
 from bot.ai.budget import TokenBudget
 from bot.ai.client import AIClient, AISettings
 from bot.ai.steps import AISteps
@@ -109,6 +113,8 @@ class Bot:
     listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
     secrets: SecretService = field(init=False)
+    actions: ActionSender = field(init=False)  # sends what actions are asked to send
+    action_runs: ActionRuns = field(init=False)
     stop_redacting_logs: Callable[[], None] = field(default=lambda: None)
 
 
@@ -164,6 +170,11 @@ def build(
         on_notice=scheduling.heard,
     )
     metrics.leader = lambda: leadership.is_leader
+    action_sender = ActionSender(
+        db, clock, fetcher, secrets, outbox, usercode, max_bytes=settings.check_max_bytes
+    )
+    action_runs = ActionRuns(db, clock, usercode, on_stored=action_sender.wake)
+    secrets.usage_finders = (*secrets.usage_finders, actions_using_secrets)
     deliveries = DeliveryProcessor(
         db=db,
         clock=clock,
@@ -171,6 +182,7 @@ def build(
         usercode=usercode,
         run_trigger=triggers.run_named,
         ai=ai,
+        actions=action_runs,
     )
     receiver = Receiver(
         db=db,
@@ -225,6 +237,8 @@ def build(
     )
     # Secrets are hidden from everything the bot stores for Slack, replies and logs.
     bot.secrets = secrets
+    bot.actions = action_sender
+    bot.action_runs = action_runs
     db.outgoing_text = bot.secrets.redact
     # Email triggers read mailboxes with passwords from the secrets.
     triggers.mail = MailWatch(
@@ -253,6 +267,15 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         fetcher=bot.fetcher,
         secrets=bot.secrets,
     )
+    actions = ActionService(
+        db=bot.db,
+        clock=bot.clock,
+        policy=bot.policy,
+        permissions=permissions,
+        secrets=bot.secrets,
+        runs=bot.action_runs,
+        usercode=bot.triggers.usercode,
+    )
     hooks = HookService(
         settings=bot.settings,
         db=bot.db,
@@ -263,6 +286,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         find_trigger=triggers.find,
         channels=channels,
         keyring=bot.keyring,
+        check_actions=actions.require_existing,
     )
     manual = ManualLimits(bot.clock)
     trigger_slash = TriggerSlash(
@@ -306,6 +330,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
             "/hook": talk.hook_command,
             "/trigger": talk.trigger_command,
             "/secret": secret_slash,
+            "/action": ActionSlash(actions, bot.users),
         },
         events={
             "app_mention": talk.on_mention,
@@ -506,14 +531,17 @@ async def start(bot: Bot) -> None:
     if bot.db.is_sqlite:  # one process owns the file: whatever is held was held by a crash
         await bot.outbox.release_all_leases()
         await bot.deliveries.release_all_claims()
+        await bot.actions.release_all_claims()
     bot.outbox.start()
     bot.deliveries.start()
+    bot.actions.start()
     await bot.leadership.start()
     bot.loops.append(asyncio.create_task(bot.retention.run_forever(), name="retention"))
     if bot.settings.heartbeat_url:
         bot.loops.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()
     bot.deliveries.wake()
+    bot.actions.wake()
 
 
 async def stop(bot: Bot) -> None:
@@ -534,6 +562,7 @@ async def stop(bot: Bot) -> None:
     await bot.scheduling.stop()
     await bot.background.stop()
     await bot.triggers.flush()
+    await bot.actions.stop()
     await bot.triggers.usercode.close()
     await bot.ai.close()
     await bot.outbox.stop()

@@ -64,7 +64,7 @@ THREAD_DAYS: Final = 90
 # trigger forgets nothing) is posted again if it comes back.
 TRIGGER_ITEM_DAYS: Final = 90
 AI_USAGE_DAYS: Final = 7
-FINISHED_DELIVERIES: Final = ("posted", "filtered", "dropped", "failed")
+FINISHED_DELIVERIES: Final = ("posted", "filtered", "dropped", "failed", "acted")
 VACUUM_PAGES: Final = 2000  # pages returned per statement (8 MB with 4 kB pages)
 
 

@@ -1,0 +1,352 @@
+"""Actions end to end: /action over signed Slack requests, signed webhooks in, and real
+HTTP out to small target servers on loopback (the CRM, the inventory)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.parse
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlmodel import select
+
+from bot.devtools.fake_slack import FakeSlack
+from bot.models import ActionRun, ThreadRoot
+from bot.webhooks.verify import sign_generic
+from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
+
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+CRM_TOKEN = "crm-token-value-7f3a9c2e"
+INVENTORY_KEY = "inv-key-value-44d0b1aa"
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Target:
+    """A small HTTP server standing in for another system: it records every request and
+    answers with the statuses queued in ``answers`` (then ``default``)."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    answers: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
+    default: tuple[int, dict[str, str], str] = (201, {}, '{"id": "lead-1"}')
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(
+            Received(request.method, request.path_qs, dict(request.headers), await request.read())
+        )
+        self.arrived.set()
+        status, headers, text = self.answers.pop(0) if self.answers else self.default
+        return web.Response(status=status, headers=headers, text=text)
+
+    async def wait_for(self, count: int, within: float = 10.0) -> list[Received]:
+        async with asyncio.timeout(within):
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.received
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    found = Target()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", found.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield found
+    await runner.cleanup()
+
+
+async def create_hook(running: RunningBot, args: str) -> tuple[str, str]:
+    reply = await running.command(f"/hook create {args}")
+    url = re.search(r"https://bot\.example\.com(/hooks/[\w-]+)", reply)
+    secret = re.search(r"\*Secret\* \(shown once — keep it\): `([^`]+)`", reply)
+    assert url and secret, reply
+    return url.group(1), secret.group(1)
+
+
+async def deliver(
+    running: RunningBot, path: str, secret: str, body: bytes, content_type: str
+) -> None:
+    headers = {"Content-Type": content_type, "X-Signature-256": sign_generic(secret, body)}
+    status, answer = await running.post(path, body, headers)
+    assert status == 202, answer
+
+
+async def ok(running: RunningBot, command: str) -> str:
+    reply = await running.command(command)
+    assert not re.search(r"can.t|isn.t|doesn.t|may not|no action|not sent|I don.t", reply), reply
+    return reply
+
+
+async def runs_of(running: RunningBot) -> list[ActionRun]:
+    async with running.bot.db.sessions() as session:
+        rows = await session.execute(select(ActionRun).order_by(ActionRun.id))  # type: ignore[arg-type]
+        return list(rows.scalars().all())
+
+
+async def until_runs_finished(running: RunningBot, count: int) -> list[ActionRun]:
+    async def finished() -> bool:
+        runs = await runs_of(running)
+        return len(runs) == count and all(r.status in ("sent", "failed") for r in runs)
+
+    await eventually(finished)
+    return await runs_of(running)
+
+
+def port_of(url: str) -> str:
+    return url.rsplit(":", 1)[1]
+
+
+@BOTH
+async def test_a_form_submission_becomes_a_lead_in_the_crm_and_nothing_in_slack(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    host = f"127.0.0.1:{port_of(target.url)}"
+    await ok(running, f"/secret set crm-token for {host} {CRM_TOKEN}")
+    await ok(
+        running,
+        f"/action add crm POST {target.url}/api/leads auth=bearer:crm-token body=json",
+    )
+    await ok(
+        running,
+        '/action body crm {"email": {{ payload.email|tojson }}, '
+        '"name": {{ (payload.first ~ " " ~ payload.last)|tojson }}, "source": "website"}',
+    )
+    path, secret = await create_hook(running, "signup preset=generic")
+    await ok(running, "/hook set signup then=crm post=off")
+    form = {"email": "ada@example.com", "first": "Ada", "last": "Lovelace & Co <ltd>"}
+    await deliver(
+        running,
+        path,
+        secret,
+        urllib.parse.urlencode(form).encode(),
+        "application/x-www-form-urlencoded",
+    )
+    (lead,) = await target.wait_for(1)
+    assert (lead.method, lead.path) == ("POST", "/api/leads")
+    assert lead.json() == {
+        "email": "ada@example.com",
+        "name": "Ada Lovelace & Co <ltd>",
+        "source": "website",
+    }
+    assert lead.headers["Authorization"] == f"Bearer {CRM_TOKEN}"
+    assert lead.headers["Content-Type"] == "application/json"
+    (run,) = await until_runs_finished(running, 1)
+    assert run.status == "sent" and run.response_status == 201
+    assert lead.headers["Idempotency-Key"] == run.idempotency_key
+    await until_bots_idle(running)
+    assert fake_slack.messages() == []  # post=off: the hook acts without speaking
+    log = await running.command("/action log crm")
+    assert "hook signup" in log and "201 Created" in log and "1 attempt" in log
+    hook_log = await running.command("/hook log signup")
+    assert "acted" in hook_log
+    # The secret's value is nowhere people can see: not in show, log, Slack or the run row.
+    show = await running.command("/action show crm")
+    assert "••••(crm-token)" in show
+    seen = show + log + json.dumps([c.args for c in fake_slack.calls]) + repr(run)
+    assert CRM_TOKEN not in seen
+
+
+async def test_a_purchase_patches_the_inventory_and_says_so_in_the_thread(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    host = f"127.0.0.1:{port_of(target.url)}"
+    await ok(running, f"/secret set inv-key for {host} {INVENTORY_KEY}")
+    await ok(
+        running,
+        f"/action add inventory PATCH {target.url}/stock header.X-Api-Key=secret:inv-key "
+        "header.X-Source=chatops",
+    )
+    await ok(
+        running,
+        '/action body inventory {"sku": {{ payload.sku|tojson }}, "delta": {{ -payload.quantity }}}',
+    )
+    await ok(
+        running,
+        "/action reply inventory Stock of {{ response.json.sku }} is now {{ response.json.left }}",
+    )
+    target.default = (200, {"Content-Type": "application/json"}, '{"sku": "A-1", "left": 7}')
+    path, secret = await create_hook(running, "shop <#C0002|ops> preset=generic")
+    await ok(running, "/hook set shop then=inventory")
+    body = json.dumps({"sku": "A-1", "quantity": 3}).encode()
+    await deliver(running, path, secret, body, "application/json")
+    (patch,) = await target.wait_for(1)
+    assert (patch.method, patch.path, patch.json()) == (
+        "PATCH",
+        "/stock",
+        {"sku": "A-1", "delta": -3},
+    )
+    assert patch.headers["X-Api-Key"] == INVENTORY_KEY
+    assert patch.headers["X-Source"] == "chatops"
+    await until_runs_finished(running, 1)
+    await until_bots_idle(running)
+    root, line = fake_slack.messages("C0002")
+    assert not root.get("thread_ts") and "A-1" in json.dumps(root)
+    async with running.bot.db.sessions() as session:
+        (thread,) = (await session.execute(select(ThreadRoot))).scalars().all()
+    assert line["thread_ts"] == thread.ts  # a reply under the delivery's own message
+    assert fake_slack.message_by_ts("C0002", thread.ts) is not None
+    assert re.fullmatch(r"→ inventory: 200 OK, \d+ ms\nStock of A-1 is now 7", line["text"])
+    assert INVENTORY_KEY not in json.dumps(fake_slack.messages())
+
+
+async def test_a_503_storm_is_retried_with_backoff_then_one_line_in_the_thread(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await ok(running, f"/action add crm POST {target.url}/leads retries=5")
+    await ok(running, '/action body crm {"email": {{ payload.email|tojson }}}')
+    path, secret = await create_hook(running, "signup <#C0002|ops> preset=generic")
+    await ok(running, "/hook set signup then=crm")
+    target.answers = [(503, {}, "busy"), (429, {"Retry-After": "7"}, "slow down"), (502, {}, "")]
+    await deliver(running, path, secret, b'{"email": "a@example.com"}', "application/json")
+    await target.wait_for(1)
+
+    async def waiting_for(attempts: int) -> ActionRun:
+        async def pending() -> bool:
+            (run,) = await runs_of(running)
+            return run.status == "pending" and run.attempts == attempts
+
+        await eventually(pending)
+        return (await runs_of(running))[0]
+
+    first = await waiting_for(1)
+    assert first.detail == "503 Service Unavailable"
+    assert first.next_attempt_at - clock.now() == timedelta(seconds=60)  # the backoff
+    clock.advance(60)
+    await target.wait_for(2)
+    second = await waiting_for(2)
+    assert second.next_attempt_at - clock.now() == timedelta(seconds=7)  # Retry-After
+    clock.advance(7)
+    await target.wait_for(3)
+    third = await waiting_for(3)
+    assert third.next_attempt_at - clock.now() == timedelta(seconds=240)  # 60 s × 2²
+    clock.advance(240)
+    (run,) = await until_runs_finished(running, 1)
+    assert (run.status, run.attempts, run.response_status) == ("sent", 4, 201)
+    keys = {r.headers["Idempotency-Key"] for r in await target.wait_for(4)}
+    assert keys == {run.idempotency_key}  # the same key on every attempt
+    await until_bots_idle(running)
+    lines = [m["text"] for m in fake_slack.messages("C0002") if m.get("thread_ts")]
+    assert len(lines) == 1 and lines[0].startswith("→ crm: 201 Created, ")
+
+
+async def test_a_400_fails_once_without_retrying(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    await ok(running, f"/action add crm POST {target.url}/leads")
+    path, secret = await create_hook(running, "signup <#C0002|ops> preset=generic")
+    await ok(running, "/hook set signup then=crm")
+    target.default = (400, {}, '{"error": "email is required"}')
+    await deliver(running, path, secret, b"{}", "application/json")
+    (run,) = await until_runs_finished(running, 1)
+    assert (run.status, run.attempts, run.detail) == ("failed", 1, "400 Bad Request")
+    await until_bots_idle(running)
+    assert len(target.received) == 1
+    lines = [m["text"] for m in fake_slack.messages("C0002") if m.get("thread_ts")]
+    assert lines == ["→ crm: failed: 400 Bad Request"]
+
+
+async def test_a_body_that_fails_to_render_fails_the_run_visibly_and_sends_nothing(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    await ok(running, f"/action add crm POST {target.url}/leads")
+    await ok(running, '/action body crm {"n": {{ payload.missing.deeper|tojson }}}')
+    path, secret = await create_hook(running, "signup <#C0002|ops> preset=generic")
+    await ok(running, "/hook set signup then=crm")
+    await deliver(running, path, secret, b'{"email": "a@example.com"}', "application/json")
+    (run,) = await until_runs_finished(running, 1)
+    assert run.status == "failed" and run.attempts == 0
+    assert run.detail and run.detail.startswith("not sent: the body template failed")
+    await until_bots_idle(running)
+    lines = [m["text"] for m in fake_slack.messages("C0002") if m.get("thread_ts")]
+    assert len(lines) == 1 and lines[0].startswith("→ crm: not sent: the body template failed")
+    assert target.received == []
+
+
+async def test_internal_addresses_and_unbound_secrets_are_refused(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    for url in ("http://169.254.169.254/latest", "http://10.0.0.5/restart", "file:///etc/passwd"):
+        reply = await running.command(f"/action add evil POST {url}")
+        assert "can't be used" in reply or "isn't an http(s) URL" in reply, reply
+    await ok(running, f"/secret set crm-token for crm.example.com {CRM_TOKEN}")
+    reply = await running.command(f"/action add crm POST {target.url}/x auth=bearer:crm-token")
+    assert "may not be sent" in reply and CRM_TOKEN not in reply
+    assert "There is no action" in await running.command("/action show evil")
+    # A POST answered by a redirect is not followed: the redirect is the (final) answer.
+    await ok(running, f"/action add hop POST {target.url}/moved")
+    target.default = (302, {"Location": "http://10.0.0.5/"}, "")
+    await ok(running, "/action run hop")
+    (run,) = await until_runs_finished(running, 1)
+    assert run.status == "failed" and run.detail is not None and "302 Found" in run.detail
+    assert len(target.received) == 1
+
+
+async def test_show_test_and_bad_input(start_bot, target: Target) -> None:
+    running: RunningBot = await start_bot()
+    assert "needs a name, a method and a URL" in await running.command("/action add crm POST")
+    assert "isn't an HTTP method" in await running.command(f"/action add crm FETCH {target.url}")
+    assert "`retries=99`" in await running.command(f"/action add crm POST {target.url} retries=99")
+    assert "`colour=`" in await running.command(f"/action add crm POST {target.url} colour=red")
+    await ok(running, f"/action add crm POST {target.url}/leads timeout=5s")
+    assert "exists already" in await running.command(f"/action add crm POST {target.url}")
+    assert "doesn't compile" in await running.command("/action body crm {{ oops")
+    await ok(running, '/action body crm {"email": {{ params.email|tojson }}}')
+    tested = await running.command("/action test crm email=a@example.com")
+    assert f"POST {target.url}/leads" in tested and '{"email": "a@example.com"}' in tested
+    assert "nothing was sent" in tested and target.received == []
+    await ok(running, '/action body crm {"email": {{ params.email }}}')  # no |tojson
+    assert "not JSON" in await running.command("/action test crm email=a@example.com")
+    listed = await running.command("/action list")
+    assert "*crm*" in listed
+    await create_hook(running, "signup preset=generic")
+    assert "no action named `nope`" in await running.command("/hook set signup then=crm,nope")
+    assert "no action named `nope`" in await running.command("/hook set signup buttons=nope")
+    assert "Actions:* none" in await running.command("/hook show signup")
+
+
+async def test_only_allowed_people_run_an_action_by_hand(start_bot, target: Target) -> None:
+    running: RunningBot = await start_bot()
+    await ok(running, f"/action add restart POST {target.url}/restart confirm=yes")
+    refused = await running.command("/action run restart confirm=yes", user="U0002")
+    assert "You may not run *restart*" in refused
+    assert "asks first" in await running.command("/action run restart")
+    await ok(running, "/action set restart allow=<@U0002>")
+    assert "Running *restart*" in await running.command(
+        "/action run restart service=api confirm=yes", user="U0002"
+    )
+    (call,) = await target.wait_for(1)
+    assert (call.method, call.path, call.body) == ("POST", "/restart", b"")
+    (run,) = await until_runs_finished(running, 1)
+    assert run.cause == "<@U0002> ran it by hand"
+    assert "<@U0002> ran it by hand" in await running.command("/action log restart")
+    assert "Only <@U0001>" in await running.command("/action delete restart", user="U0002")
