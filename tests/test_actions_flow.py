@@ -3,22 +3,19 @@ HTTP out to small target servers on loopback (the CRM, the inventory)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlmodel import select
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.models import ActionRun, ThreadRoot
 from bot.webhooks.verify import sign_generic
+from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -26,56 +23,10 @@ CRM_TOKEN = "crm-token-value-7f3a9c2e"
 INVENTORY_KEY = "inv-key-value-44d0b1aa"
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Target:
-    """A small HTTP server standing in for another system: it records every request and
-    answers with the statuses queued in ``answers`` (then ``default``)."""
-
-    url: str = ""
-    received: list[Received] = field(default_factory=list)
-    answers: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
-    default: tuple[int, dict[str, str], str] = (201, {}, '{"id": "lead-1"}')
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(
-            Received(request.method, request.path_qs, dict(request.headers), await request.read())
-        )
-        self.arrived.set()
-        status, headers, text = self.answers.pop(0) if self.answers else self.default
-        return web.Response(status=status, headers=headers, text=text)
-
-    async def wait_for(self, count: int, within: float = 10.0) -> list[Received]:
-        async with asyncio.timeout(within):
-            while len(self.received) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-        return self.received
-
-
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
-    found = Target()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield found
-    await runner.cleanup()
+    async with serving_target() as found:
+        yield found
 
 
 async def create_hook(running: RunningBot, args: str) -> tuple[str, str]:

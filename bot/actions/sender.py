@@ -3,8 +3,8 @@
 Like the webhook processor it claims rows (``sending`` until ``claimed_until``; on
 PostgreSQL rows another replica is claiming are skipped), so several replicas never
 send one run at once. A run is marked done only after the target answered; a process
-that dies mid-send leaves a claim that expires after `CLAIM_SECONDS`, and the run is
-sent again with the same ``Idempotency-Key``, which lets the receiver drop the repeat.
+that dies mid-send leaves a claim that expires (its timeout and `CLAIM_MARGIN_SECONDS`
+later; at once when a SQLite process starts again), and the run is sent again with the same ``Idempotency-Key``, which lets the receiver drop the repeat.
 
 * 2xx: sent. A 3xx is an answer too (only GET and HEAD follow redirects), so is a 4xx
   other than 429: final, no retry.
@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 POLL_SECONDS = 1.0
-# Longer than a request may take (the longest timeout is a minute) with room to record it.
-CLAIM_SECONDS = 120.0
+# A claim lasts the longest timeout of the runs claimed plus this margin (to resolve the
+# secrets and record the outcome): after a crash, a run is sent again that much later.
+CLAIM_MARGIN_SECONDS = 15.0
 DEFAULT_BACKOFF_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
 REPLY_MAX_CHARS = 2_000
@@ -185,12 +186,11 @@ class ActionSender:
 
     async def send_due(self) -> int:
         """Claim and send the runs that are due; returns how many were claimed."""
-        until = self.clock.now() + timedelta(seconds=CLAIM_SECONDS)
-        claimed = await self._claim(until)
+        claimed, until = await self._claim()
         await asyncio.gather(*(self._send_safely(item, until) for item in claimed))
         return len(claimed)
 
-    async def _claim(self, until: datetime) -> list[_Claimed]:
+    async def _claim(self) -> tuple[list[_Claimed], datetime]:
         now = self.clock.now()
         due = sa.or_(
             sa.and_(col(ActionRun.status) == "pending", col(ActionRun.next_attempt_at) <= now),
@@ -207,6 +207,8 @@ class ActionSender:
             query = query.with_for_update(skip_locked=True, of=ActionRun)
         async with self.db.transaction() as session:
             rows = [_Claimed(run, action) for run, action in (await session.execute(query)).all()]
+            longest = max((item.run.timeout for item in rows), default=0.0)
+            until = now + timedelta(seconds=longest + CLAIM_MARGIN_SECONDS)
             if rows:
                 await session.execute(
                     sa.update(ActionRun)
@@ -221,7 +223,7 @@ class ActionSender:
                 )
         for item in rows:
             item.run.attempts += 1
-        return rows
+        return rows, until
 
     async def _send_safely(self, item: _Claimed, until: datetime) -> None:
         try:
