@@ -239,6 +239,7 @@ def build(
     bot.secrets = secrets
     bot.actions = action_sender
     bot.action_runs = action_runs
+    triggers.actions = action_runs
     db.outgoing_text = bot.secrets.redact
     # Email triggers read mailboxes with passwords from the secrets.
     triggers.mail = MailWatch(
@@ -257,6 +258,15 @@ def build(
 def _listeners(bot: Bot) -> listeners.Listeners:
     permissions = Permissions(bot.users, bot.settings.bot_admins)
     channels = ChannelDirectory(bot.slack, bot.clock)
+    actions = ActionService(
+        db=bot.db,
+        clock=bot.clock,
+        policy=bot.policy,
+        permissions=permissions,
+        secrets=bot.secrets,
+        runs=bot.action_runs,
+        usercode=bot.triggers.usercode,
+    )
     triggers = TriggerService(
         db=bot.db,
         clock=bot.clock,
@@ -266,15 +276,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         channels=channels,
         fetcher=bot.fetcher,
         secrets=bot.secrets,
-    )
-    actions = ActionService(
-        db=bot.db,
-        clock=bot.clock,
-        policy=bot.policy,
-        permissions=permissions,
-        secrets=bot.secrets,
-        runs=bot.action_runs,
-        usercode=bot.triggers.usercode,
+        check_actions=actions.require_existing,
     )
     hooks = HookService(
         settings=bot.settings,

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
+from bot.clock import FakeClock
 from bot.devtools.fake_slack import FakeSlack
-from bot.models import ActionRun, ThreadRoot
+from bot.models import ActionRun, ThreadRoot, Trigger
 from bot.webhooks.verify import sign_generic
 from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
@@ -64,6 +65,16 @@ async def until_runs_finished(running: RunningBot, count: int) -> list[ActionRun
 
     await eventually(finished)
     return await runs_of(running)
+
+
+async def run_due(running: RunningBot, clock: FakeClock, name: str) -> None:
+    """Move the clock to the trigger's next run and run it, as the scheduler would."""
+    async with running.bot.db.sessions() as session:
+        rows = await session.execute(select(Trigger).where(col(Trigger.name) == name))
+        trigger = rows.scalars().one()
+    assert trigger.id is not None and trigger.next_run_at is not None
+    clock.set(max(clock.now(), trigger.next_run_at))
+    await running.bot.triggers.run(trigger.id, trigger.next_run_at)
 
 
 def port_of(url: str) -> str:
@@ -301,3 +312,32 @@ async def test_only_allowed_people_run_an_action_by_hand(start_bot, target: Targ
     assert run.cause == "<@U0002> ran it by hand"
     assert "<@U0002> ran it by hand" in await running.command("/action log restart")
     assert "Only <@U0001>" in await running.command("/action delete restart", user="U0002")
+
+
+async def test_a_health_check_that_fails_calls_the_restart_endpoint_once(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await ok(running, f"/action add restart-api POST {target.url}/restart")
+    await ok(
+        running,
+        '/action body restart-api {"service": {{ trigger.name|tojson }}, '
+        '"why": {{ result.summary|tojson }}}',
+    )
+    async with serving_target() as health:
+        health.default = (503, {}, "down")
+        await ok(running, f"/trigger add site every 1m http {health.url}/health <#C0002|ops>")
+        assert "no action named `nope`" in await running.command("/trigger set site then=nope")
+        assert "use one of problem" in await running.command("/trigger set site on=sometimes")
+        await ok(running, "/trigger set site then=restart-api on=problem")
+        for _ in range(4):  # down after three failures, then still down: one restart
+            await run_due(running, clock, "site")
+        (run,) = await until_runs_finished(running, 1)
+    (restart,) = target.received
+    assert restart.json()["service"] == "site" and "503" in restart.json()["why"]
+    assert run.cause == "trigger site: problem" and run.status == "sent"
+    await until_bots_idle(running)
+    down, line = fake_slack.messages("C0002")[:2]
+    assert "down" in down["text"] and line["text"].startswith("→ restart-api: 201 Created")
+    assert line["thread_ts"] and fake_slack.message_by_ts("C0002", line["thread_ts"]) is not None

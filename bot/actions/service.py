@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.actions.runs import ActionRuns, RunRequest
-from bot.actions.spec import REDIRECTED_METHODS, ActionSpec, option_pairs
+from bot.actions.spec import REDIRECTED_METHODS, ActionSpec, names_in, option_pairs
 from bot.audit import Actor, audit_entry, change_note
 from bot.clock import Clock
 from bot.credentials.send import refused_secrets
@@ -297,11 +297,6 @@ class ActionService:
             merged = await session.merge(action)
             session.add(audit_entry(actor, _subject(action), what, now))
         return merged
-
-
-def names_in(text: str | None) -> list[str]:
-    """``"crm, inventory"`` → ``["crm", "inventory"]`` (a stored ``then=``/``buttons=``)."""
-    return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
 def _compiles(source: str, what: str) -> None:

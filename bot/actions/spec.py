@@ -33,6 +33,8 @@ BodyKind = Literal["json", "form"]
 METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 # Methods whose redirects are followed; any other method's redirect is its answer.
 REDIRECTED_METHODS: Final = frozenset({"GET", "HEAD"})
+# What a trigger's ``then=`` actions run on (``on=``; `bot.actions.triggered`).
+ON_CHOICES: Final = ("problem", "recover", "item", "always")
 DEFAULT_TIMEOUT: Final = 10.0
 MAX_TIMEOUT: Final = 60.0
 DEFAULT_RETRIES: Final = 5
@@ -163,6 +165,11 @@ def parse_action_url(text: str) -> str:
             f"`{text}` isn't an http(s) URL. Example: `{ADD_EXAMPLE}`", field="url", part=text
         )
     return url
+
+
+def names_in(text: str | None) -> list[str]:
+    """``"crm, inventory"`` → ``["crm", "inventory"]`` (a stored ``then=``/``buttons=``)."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
 def option_pairs(options: Mapping[str, str]) -> tuple[CredentialRef, ...]:

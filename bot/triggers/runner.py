@@ -22,6 +22,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.actions.runs import ActionRuns
+from bot.actions.spec import names_in
+from bot.actions.triggered import Seen, trigger_requests
 from bot.ai.steps import AISteps
 from bot.batching import GroupCommit
 from bot.clock import Clock
@@ -45,6 +48,7 @@ from bot.triggers.evaluate import (
 from bot.triggers.grammar import parse_duration
 from bot.triggers.messages import announcement_message, opens_incident, post_message
 from bot.triggers.observation import Observation
+from bot.triggers.reporting import ScanItem
 from bot.triggers.reports import ReportObservation, Reports
 from bot.triggers.schedule import Schedule, schedule_from_dict
 from bot.usercode import ConditionJob, Failed, UserCodeRunner
@@ -96,6 +100,15 @@ class _Outcome:
     announcements: list[Announcement]
     next_run: datetime | None
     notes: Sequence[ItemNotes] = ()  # the AI's, per announcement (bot.triggers.ai_notes)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What saving a run decided: the trigger's incident number after it, and the new
+    items of a scan (where ``then=ACTION on=item`` finds what to act on)."""
+
+    incident: int
+    new_items: Sequence[ScanItem] = ()
 
 
 _TRIGGERS: sa.Table = Trigger.__table__  # type: ignore[attr-defined]
@@ -172,7 +185,8 @@ class TriggerRunner:
     _limit: asyncio.Semaphore = field(init=False)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     _claims: GroupCommit[_Claim, Trigger | None] = field(init=False)
-    _saves: GroupCommit[_Outcome, None] = field(init=False)
+    _saves: GroupCommit[_Outcome, _Saved] = field(init=False)
+    actions: ActionRuns | None = None  # what ``/trigger set NAME then=ACTION`` runs
 
     def __post_init__(self) -> None:
         self._limit = asyncio.Semaphore(self.concurrency)
@@ -210,7 +224,7 @@ class TriggerRunner:
                 observation, announcements, next_run = self.reports.after_decision(
                     trigger, observation, announcements, next_run, self.clock.now(), manual=manual
                 )
-            await self._saves.submit(
+            saved = await self._saves.submit(
                 _Outcome(
                     trigger,
                     scheduled_for,
@@ -223,6 +237,7 @@ class TriggerRunner:
                 )
             )
         trigger.next_run_at = next_run
+        await self._act(trigger, observation, announcements, saved)
         outcome = "ok" if observation.ok else "problem"
         lateness = 0.0 if manual else (started - scheduled_for).total_seconds()
         if not manual:
@@ -409,7 +424,25 @@ class TriggerRunner:
 
     # Saving
 
-    async def _save_round(self, outcomes: list[_Outcome]) -> list[None]:
+    async def _act(
+        self,
+        trigger: Trigger,
+        observation: Observation,
+        announcements: list[Announcement],
+        saved: _Saved,
+    ) -> None:
+        """Run the trigger's actions (``then=``) for what this run saw, after it is saved:
+        their bodies are user code, which never runs inside the transaction."""
+        if self.actions is None or not (trigger.settings or {}).get("then"):
+            return
+        seen = Seen(observation, announcements, saved.incident, saved.new_items)
+        names = names_in(trigger.settings.get("then"))
+        found = await self.actions.named(trigger.team_id, names)
+        requests = trigger_requests(trigger, found, seen)
+        if requests:
+            await self.actions.start(requests)
+
+    async def _save_round(self, outcomes: list[_Outcome]) -> list[_Saved]:
         """Save every finished run's state, history and messages in one transaction."""
         now = self.clock.now()
         async with self.db.transaction() as session:
@@ -419,7 +452,7 @@ class TriggerRunner:
                 for o in outcomes
                 if o.trigger.kind == "email"
             }
-            incidents = [await self._enqueue_results(session, o, now) for o in outcomes]
+            saved = [await self._enqueue_results(session, o, now) for o in outcomes]
             await session.execute(
                 UPDATE_TRIGGER,
                 [
@@ -428,9 +461,9 @@ class TriggerRunner:
                         "t_state": {**o.state.to_dict(), **mail.get(o.trigger.id, {})},
                         "t_last": now,
                         "t_next": o.next_run,
-                        "t_incident": incident,
+                        "t_incident": result.incident,
                     }
-                    for o, incident in zip(outcomes, incidents, strict=True)
+                    for o, result in zip(outcomes, saved, strict=True)
                 ],
             )
             await session.execute(
@@ -456,9 +489,9 @@ class TriggerRunner:
             for o in outcomes
         ):
             self.outbox.wake()
-        return [None] * len(outcomes)
+        return saved
 
-    async def _enqueue_results(self, session: Any, outcome: _Outcome, now: datetime) -> int:
+    async def _enqueue_results(self, session: Any, outcome: _Outcome, now: datetime) -> _Saved:
         """Queue a run's announcements (and a message/report trigger's post); returns the
         trigger's incident number after them (each new incident gets its own thread)."""
         trigger = outcome.trigger
@@ -477,7 +510,7 @@ class TriggerRunner:
         saved = await self.reports.save(session, trigger, outcome.observation, now)
         messages += saved.messages
         await enqueue(session, now, *messages)
-        return incident
+        return _Saved(incident, saved.new_items)
 
 
 async def _prune_history(session: Any, trigger: Trigger) -> None:

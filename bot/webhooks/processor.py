@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.actions.runs import ActionRuns, RunRequest
-from bot.actions.service import names_in
+from bot.actions.spec import names_in
 from bot.ai.labels import Label, LabelError, parse_labels
 from bot.ai.notes import content_text, with_notes
 from bot.ai.steps import AISteps, ToCategorise, ToSummarise
