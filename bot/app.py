@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -19,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.actions.buttons import ACTION_BUTTON, ActionButtons
 from bot.actions.runs import ActionRuns
 from bot.actions.sender import ActionSender
 from bot.actions.service import ActionService, actions_using_secrets
@@ -318,6 +320,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         secrets=bot.secrets,
         ai=bot.ai,
     )
+    buttons = ActionButtons(actions, bot.db, bot.clock, bot.outbox)
     secret_slash = SecretSlash(
         bot.secrets,
         talk.open_secret_form,
@@ -339,11 +342,23 @@ def _listeners(bot: Bot) -> listeners.Listeners:
             "message": talk.on_direct_message,
             "app_home_opened": talk.on_home_opened,
         },
-        actions=talk.actions(),
+        actions=_buttons(talk.actions(), buttons),
         views=talk.modals(),
         redact=bot.secrets.redact,
         private_text=frozenset({"/secret"}),
     )
+
+
+def _buttons(
+    others: Mapping[str, listeners.ActionHandler], actions: ActionButtons
+) -> dict[str | re.Pattern[str], listeners.ActionHandler]:
+    """Every button's handler: action buttons (their ids carry the action's name) and the
+    others by id."""
+    handlers: dict[str | re.Pattern[str], listeners.ActionHandler] = {
+        re.compile(f"^{ACTION_BUTTON}:"): actions.on_click
+    }
+    handlers.update((action_id, handler) for action_id, handler in others.items())
+    return handlers
 
 
 def _ai_steps(

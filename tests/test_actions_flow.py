@@ -14,10 +14,11 @@ from sqlmodel import col, select
 
 from bot.clock import FakeClock
 from bot.devtools.fake_slack import FakeSlack
-from bot.models import ActionRun, ThreadRoot, Trigger
+from bot.models import ActionRun, OutboxMessage, ThreadRoot, Trigger
 from bot.webhooks.verify import sign_generic
 from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
+from tests.test_conversation import click
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 CRM_TOKEN = "crm-token-value-7f3a9c2e"
@@ -330,7 +331,7 @@ async def test_a_health_check_that_fails_calls_the_restart_endpoint_once(
         await ok(running, f"/trigger add site every 1m http {health.url}/health <#C0002|ops>")
         assert "no action named `nope`" in await running.command("/trigger set site then=nope")
         assert "use one of problem" in await running.command("/trigger set site on=sometimes")
-        await ok(running, "/trigger set site then=restart-api on=problem")
+        await ok(running, "/trigger set site then=restart-api on=problem buttons=restart-api")
         for _ in range(4):  # down after three failures, then still down: one restart
             await run_due(running, clock, "site")
         (run,) = await until_runs_finished(running, 1)
@@ -340,4 +341,46 @@ async def test_a_health_check_that_fails_calls_the_restart_endpoint_once(
     await until_bots_idle(running)
     down, line = fake_slack.messages("C0002")[:2]
     assert "down" in down["text"] and line["text"].startswith("→ restart-api: 201 Created")
+    buttons = [e for b in down["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [b["text"]["text"] for b in buttons][-1] == "Restart api"  # under Run now, Snooze…
     assert line["thread_ts"] and fake_slack.message_by_ts("C0002", line["thread_ts"]) is not None
+
+
+async def test_a_button_under_a_hook_message_runs_the_action_for_allowed_people_only(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    await ok(running, f"/action add restart-api POST {target.url}/restart confirm=yes")
+    await ok(running, '/action body restart-api {"service": {{ payload.service|tojson }}}')
+    path, secret = await create_hook(running, "alerts <#C0002|ops> preset=generic")
+    await ok(running, "/hook set alerts buttons=restart-api")
+    await deliver(running, path, secret, b'{"service": "api", "state": "down"}', "application/json")
+    (posted,) = await fake_slack.wait_for("chat.postMessage")
+    (row,) = [b for b in posted.args["blocks"] if b["type"] == "actions"]
+    (button,) = row["elements"]
+    assert button["text"]["text"] == "Restart api"
+    assert button["confirm"]["confirm"]["text"] == "Run it"  # confirm=yes: Slack asks first
+    root_ts = await _root_ts(running)  # the posted message's ts, as Slack sends it in a click
+    payload = click(button["action_id"], button["value"], user="U0002", channel="C0002", ts=root_ts)
+    await running.interact(payload)
+    (refusal,) = await fake_slack.wait_for("chat.postEphemeral")
+    assert "You may not run *restart-api*" in refusal.args["text"]
+    assert refusal.args["user"] == "U0002" and target.received == []
+    await ok(running, "/action set restart-api allow=<#C0002|ops>")  # anyone in #ops
+    await running.interact(payload)
+    (restart,) = await target.wait_for(1)
+    assert restart.json() == {"service": "api"}
+    (run,) = await until_runs_finished(running, 1)
+    assert run.cause == "<@U0002> clicked Restart api"
+    await until_bots_idle(running)
+    (line,) = [m for m in fake_slack.messages("C0002") if m.get("thread_ts")]
+    assert line["thread_ts"] == root_ts and line["text"].startswith("→ restart-api: 201 Created")
+    assert "<@U0002> clicked Restart api" in await running.command("/action log restart-api")
+
+
+async def _root_ts(running: RunningBot) -> str:
+    async with running.bot.db.sessions() as session:
+        rows = await session.execute(
+            select(OutboxMessage.ts).where(col(OutboxMessage.status) == "sent")
+        )
+        return str(rows.scalars().first())

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.actions.buttons import trigger_buttons, with_buttons
 from bot.actions.runs import ActionRuns
 from bot.actions.spec import names_in
 from bot.actions.triggered import Seen, trigger_requests
@@ -498,10 +499,14 @@ class TriggerRunner:
         incident = trigger.incident
         messages = []
         notes = outcome.notes or [NO_NOTES] * len(outcome.announcements)
+        buttons = await trigger_buttons(session, trigger) if outcome.announcements else None
         for announcement, said in zip(outcome.announcements, notes, strict=True):
             if opens_incident(announcement):
                 incident += 1
-            messages.append(noted(announcement_message(trigger, announcement, incident), said))
+            message = announcement_message(trigger, announcement, incident)
+            if buttons is not None and opens_incident(announcement):  # "Restart api"
+                message = with_buttons(message, buttons)
+            messages.append(noted(message, said))
         if trigger.kind == "message":
             messages.append(post_message(trigger, trigger.target or ""))
         elif trigger.kind == "report":

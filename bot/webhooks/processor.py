@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.actions.buttons import button_row, with_buttons
 from bot.actions.runs import ActionRuns, RunRequest
 from bot.actions.spec import names_in
 from bot.ai.labels import Label, LabelError, parse_labels
@@ -155,6 +156,7 @@ def needs_processing(hook: Hook) -> bool:
         or hook.categorise
         or hook.summary
         or hook.actions
+        or hook.buttons
         or not hook.post
     )
 
@@ -537,14 +539,14 @@ class DeliveryProcessor:
         acting = [
             (delivery, hook, outcome)
             for (delivery, hook), outcome in zip(deliveries, outcomes, strict=True)
-            if isinstance(outcome, Message) and (hook.actions or not hook.post)
+            if isinstance(outcome, Message) and (hook.actions or hook.buttons or not hook.post)
         ]
         if self.actions is None or not acting:
             return outcomes, {}
         changed: dict[str, Message | Skip] = {}
         requests: list[tuple[str, RunRequest]] = []
         for delivery, hook, message in acting:
-            posted = _threaded(message, hook, delivery) if hook.post else None
+            posted = await self._with_buttons(message, hook, delivery) if hook.post else None
             changed[delivery.id] = posted or Skip("acted", "post=off: ran its actions only")
             requests += await self._requests(delivery, hook, posted)
         runs = await self.actions.render([request for _, request in requests])
@@ -553,6 +555,21 @@ class DeliveryProcessor:
             by_delivery.setdefault(delivery_id, []).append(run)
         kept = [changed.get(d.id, o) for (d, _), o in zip(deliveries, outcomes, strict=True)]
         return kept, by_delivery
+
+    async def _with_buttons(self, message: Message, hook: Hook, delivery: Delivery) -> Message:
+        """The message, in a thread of its own if its actions will speak there, with the
+        hook's action buttons under it."""
+        assert self.actions is not None
+        if hook.actions:
+            message = _threaded(message, hook, delivery)
+        names = names_in(hook.buttons)
+        found = await self.actions.named(hook.team_id, names)
+        shown = [found[name] for name in names if name in found]
+        return (
+            with_buttons(message, button_row(shown, f"delivery:{delivery.id}"))
+            if shown
+            else message
+        )
 
     async def _requests(
         self, delivery: Delivery, hook: Hook, posted: Message | None
