@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions.buttons import ACTION_BUTTON, ActionButtons
+from bot.actions.form import ACTION_MODAL, ActionForm
 from bot.actions.runs import ActionRuns
 from bot.actions.sender import ActionSender
 from bot.actions.service import ActionService, actions_using_secrets
@@ -321,6 +322,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         ai=bot.ai,
     )
     buttons = ActionButtons(actions, bot.db, bot.clock, bot.outbox)
+    action_form = ActionForm(actions, bot.slack, bot.outbox)
     secret_slash = SecretSlash(
         bot.secrets,
         talk.open_secret_form,
@@ -335,7 +337,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
             "/hook": talk.hook_command,
             "/trigger": talk.trigger_command,
             "/secret": secret_slash,
-            "/action": ActionSlash(actions, bot.users),
+            "/action": ActionSlash(actions, bot.users, action_form.open),
         },
         events={
             "app_mention": talk.on_mention,
@@ -343,7 +345,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
             "app_home_opened": talk.on_home_opened,
         },
         actions=_buttons(talk.actions(), buttons),
-        views=talk.modals(),
+        views={**talk.modals(), ACTION_MODAL: action_form.submitted},
         redact=bot.secrets.redact,
         private_text=frozenset({"/secret"}),
     )

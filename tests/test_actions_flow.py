@@ -8,6 +8,7 @@ import re
 import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -18,7 +19,7 @@ from bot.models import ActionRun, OutboxMessage, ThreadRoot, Trigger
 from bot.webhooks.verify import sign_generic
 from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
-from tests.test_conversation import click
+from tests.test_conversation import click, submission, text_value
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 CRM_TOKEN = "crm-token-value-7f3a9c2e"
@@ -384,3 +385,43 @@ async def _root_ts(running: RunningBot) -> str:
             select(OutboxMessage.ts).where(col(OutboxMessage.status) == "sent")
         )
         return str(rows.scalars().first())
+
+
+def form_values(name: str, method: str, url: str, options: str = "", body: str = "") -> Any:
+    return {
+        "name": {"name": text_value(name)},
+        "method": {"method": {"type": "static_select", "selected_option": {"value": method}}},
+        "url": {"url": text_value(url)},
+        "options": {"options": text_value(options or None)},
+        "body": {"body": text_value(body or None)},
+    }
+
+
+async def test_action_add_alone_opens_a_form_that_shows_errors_on_their_fields(
+    start_bot, fake_slack: FakeSlack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    assert await running.command_raw("/action add") == ""
+    (opened,) = await fake_slack.wait_for("views.open")
+    view = opened.args["view"]
+    answer = await running.interact(
+        submission(view, form_values("crm", "POST", "http://10.1.2.3/leads"))
+    )
+    assert set(answer["errors"]) == {"url"} and "can't be used" in answer["errors"]["url"]
+    answer = await running.interact(
+        submission(view, form_values("crm", "POST", f"{target.url}/x", "retries=lots"))
+    )
+    assert set(answer["errors"]) == {"options"}
+    answer = await running.interact(
+        submission(view, form_values("crm", "POST", f"{target.url}/x", body="{{ oops"))
+    )
+    assert set(answer["errors"]) == {"body"}
+    assert "There is no action" in await running.command("/action show crm")  # nothing saved
+    good = form_values(
+        "crm", "POST", f"{target.url}/leads", "body=json retries=2", '{"a": {{ params.a|tojson }}}'
+    )
+    assert await running.interact(submission(view, good)) in ("", None, {})
+    shown = await running.command("/action show crm")
+    assert f"POST {target.url}/leads" in shown and "retries=2" in shown and "params.a" in shown
+    (told,) = await fake_slack.wait_for("chat.postEphemeral")
+    assert "Made action *crm*" in told.args["text"]

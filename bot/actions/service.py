@@ -156,7 +156,7 @@ class ActionService:
                     f"*{action.name}* sends {action.method}, which has no body. "
                     f"Example: `/action add {action.name}-post POST {action.url}`"
                 )
-            _compiles(source, "body")
+            check_template_source(source, "body")
         action.body = source
         return await self._save(action, actor, "body set" if source else "body cleared")
 
@@ -164,7 +164,7 @@ class ActionService:
         """Post a line rendered from each response in the thread (None: stop)."""
         await self._require_owner(actor, action)
         if source is not None:
-            _compiles(source, "reply")
+            check_template_source(source, "reply")
         action.reply = source
         return await self._save(action, actor, "reply set" if source else "reply cleared")
 
@@ -299,7 +299,8 @@ class ActionService:
         return merged
 
 
-def _compiles(source: str, what: str) -> None:
+def check_template_source(source: str, what: str) -> None:
+    """Refuse a template that does not compile, naming ``what`` (body, reply)."""
     try:
         compile_template(source)
     except ExpressionError as error:
