@@ -36,6 +36,7 @@ from bot.ai.budget import budget_day
 from bot.clock import Clock
 from bot.db import Database
 from bot.models import (
+    ActionRun,
     AIUsage,
     AuditEntry,
     Delivery,
@@ -122,6 +123,11 @@ class Retention:
                 ThreadRoot, col(ThreadRoot.created_at) < now - timedelta(days=THREAD_DAYS)
             ),
             "trigger_items": await self._trigger_items(),
+            "action_runs": await self._in_batches(
+                ActionRun,
+                col(ActionRun.created_at) < cutoff,
+                col(ActionRun.status).in_(["sent", "failed"]),
+            ),
             "ai_usage": await self._in_batches(
                 AIUsage, col(AIUsage.day) < budget_day(now - timedelta(days=AI_USAGE_DAYS))
             ),

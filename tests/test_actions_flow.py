@@ -425,3 +425,25 @@ async def test_action_add_alone_opens_a_form_that_shows_errors_on_their_fields(
     assert f"POST {target.url}/leads" in shown and "retries=2" in shown and "params.a" in shown
     (told,) = await fake_slack.wait_for("chat.postEphemeral")
     assert "Made action *crm*" in told.args["text"]
+
+
+async def test_retention_forgets_old_finished_runs_but_never_unsent_ones(
+    start_bot, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await ok(running, f"/action add crm POST {target.url}/leads")
+    await ok(running, "/action run crm")
+    await until_runs_finished(running, 1)
+    target.default = (503, {}, "")
+    await ok(running, "/action run crm")
+    await target.wait_for(2)
+
+    async def retrying() -> bool:
+        return [r.status for r in await runs_of(running)] == ["sent", "pending"]
+
+    await eventually(retrying)
+    clock.advance(timedelta(days=running.bot.settings.retention_days + 1))
+    report = await running.bot.retention.run_once()
+    assert report.deleted["action_runs"] == 1
+    assert [r.status for r in await runs_of(running)] in (["pending"], ["sending"])
