@@ -4,6 +4,7 @@ HTTP out to small target servers on loopback (the CRM, the inventory)."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -85,8 +86,9 @@ def port_of(url: str) -> str:
 
 @BOTH
 async def test_a_form_submission_becomes_a_lead_in_the_crm_and_nothing_in_slack(
-    start_bot, fake_slack: FakeSlack, target: Target
+    start_bot, fake_slack: FakeSlack, target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     running: RunningBot = await start_bot()
     host = f"127.0.0.1:{port_of(target.url)}"
     await ok(running, f"/secret set crm-token for {host} {CRM_TOKEN}")
@@ -132,6 +134,7 @@ async def test_a_form_submission_becomes_a_lead_in_the_crm_and_nothing_in_slack(
     assert "••••(crm-token)" in show
     seen = show + log + json.dumps([c.args for c in fake_slack.calls]) + repr(run)
     assert CRM_TOKEN not in seen
+    assert CRM_TOKEN not in caplog.text
 
 
 async def test_a_purchase_patches_the_inventory_and_says_so_in_the_thread(
@@ -447,3 +450,15 @@ async def test_retention_forgets_old_finished_runs_but_never_unsent_ones(
     report = await running.bot.retention.run_once()
     assert report.deleted["action_runs"] == 1
     assert [r.status for r in await runs_of(running)] in (["pending"], ["sending"])
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_two_replicas_send_each_run_once(start_bot, target: Target) -> None:
+    first: RunningBot = await start_bot()
+    second: RunningBot = await start_bot()
+    await ok(first, f"/action add crm POST {target.url}/leads")
+    for n in range(40):
+        await ok(first if n % 2 else second, f"/action run crm n={n}")
+    await until_runs_finished(first, 40)
+    keys = [r.headers["Idempotency-Key"] for r in target.received]
+    assert len(keys) == 40 and len(set(keys)) == 40  # every run sent, none twice
