@@ -187,7 +187,13 @@ class ActionSender:
     async def send_due(self) -> int:
         """Claim and send the runs that are due; returns how many were claimed."""
         claimed, until = await self._claim()
-        await asyncio.gather(*(self._send_safely(item, until) for item in claimed))
+        if not claimed:
+            return 0
+        attempts = await asyncio.gather(*(self._attempt_safely(item) for item in claimed))
+        replies = await asyncio.gather(
+            *(self._reply(item, attempt) for item, attempt in zip(claimed, attempts, strict=True))
+        )
+        await self._record(list(zip(claimed, attempts, replies, strict=True)), until)
         return len(claimed)
 
     async def _claim(self) -> tuple[list[_Claimed], datetime]:
@@ -225,14 +231,14 @@ class ActionSender:
             item.run.attempts += 1
         return rows, until
 
-    async def _send_safely(self, item: _Claimed, until: datetime) -> None:
+    async def _attempt_safely(self, item: _Claimed) -> Attempt:
         try:
             attempt = await self._attempt(item)
         except Exception as error:  # one broken run must not stop the others
             log.exception("action run %s could not be sent", item.run.id)
             attempt = Attempt("retry", f"internal error: {type(error).__name__}")
         self.on_attempt(attempt.verdict)
-        await self._record(item, attempt, until)
+        return attempt
 
     async def _attempt(self, item: _Claimed) -> Attempt:
         run = item.run
@@ -265,48 +271,56 @@ class ActionSender:
         actor = Actor(item.action.team_id, item.action.created_by, "")
         return await self.secrets.credentials_for(actor, refs)
 
-    async def _record(self, item: _Claimed, attempt: Attempt, until: datetime) -> None:
-        run, now = item.run, self.clock.now()
-        final = attempt.verdict != "retry" or run.attempts >= run.max_attempts
-        reply = await self._reply(item, attempt) if final and attempt.verdict == "sent" else None
+    async def _record(
+        self, outcomes: list[tuple[_Claimed, Attempt, str | None]], until: datetime
+    ) -> None:
+        """Record a batch's attempts in one transaction (only runs this batch still
+        holds), with the outcome lines of the finished ones."""
+        now = self.clock.now()
+        said = []
+        async with self.db.transaction() as session:
+            for item, attempt, reply in outcomes:
+                values = self._values(item.run, attempt, now)
+                held = await session.execute(
+                    sa.update(ActionRun)
+                    .where(
+                        col(ActionRun.id) == item.run.id,
+                        col(ActionRun.status) == "sending",
+                        col(ActionRun.claimed_until) == until,
+                    )
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if held.rowcount != 1:  # type: ignore[attr-defined]
+                    log.warning("action run %s was taken over by another process", item.run.id)
+                    continue
+                for key, value in values.items():
+                    setattr(item.run, key, value)
+                if item.run.status in ("sent", "failed"):
+                    said.append(outcome_message(item.action.name, item.run, reply))
+            messages = [message for message in said if message is not None]
+            await enqueue(session, now, *messages)
+        if messages:
+            self.outbox.wake()
+
+    def _values(self, run: ActionRun, attempt: Attempt, now: datetime) -> dict[str, Any]:
+        """The columns an attempt changes: final (sent, failed) or pending a retry."""
         values: dict[str, Any] = {
             "detail": attempt.detail,
             "response_status": attempt.response.status if attempt.response else None,
             "elapsed_ms": attempt.response.elapsed_ms if attempt.response else None,
             "claimed_until": None,
         }
-        if final:
-            values |= {"status": "sent" if attempt.verdict == "sent" else "failed"}
-            values["finished_at"] = now
-        else:
-            wait = attempt.wait or retry_delay(run.attempts, self.backoff_base)
-            values |= {"status": "pending", "next_attempt_at": now + timedelta(seconds=wait)}
-        async with self.db.transaction() as session:
-            held = await session.execute(
-                sa.update(ActionRun)
-                .where(
-                    col(ActionRun.id) == run.id,
-                    col(ActionRun.status) == "sending",
-                    col(ActionRun.claimed_until) == until,
-                )
-                .values(**values)
-            )
-            if held.rowcount != 1:  # type: ignore[attr-defined]
-                log.warning("action run %s was taken over by another process", run.id)
-                return
-            if final:
-                for key, value in values.items():
-                    setattr(run, key, value)
-                message = outcome_message(item.action.name, run, reply)
-                if message is not None:
-                    await enqueue(session, now, message)
-        if final and run.thread_channel is not None:
-            self.outbox.wake()
+        if attempt.verdict != "retry" or run.attempts >= run.max_attempts:
+            status = "sent" if attempt.verdict == "sent" else "failed"
+            return values | {"status": status, "finished_at": now}
+        wait = attempt.wait or retry_delay(run.attempts, self.backoff_base)
+        return values | {"status": "pending", "next_attempt_at": now + timedelta(seconds=wait)}
 
     async def _reply(self, item: _Claimed, attempt: Attempt) -> str | None:
         """The ``reply=`` line for a sent run, rendered from the response (a failed
         template says so rather than disappearing)."""
-        if not item.run.reply or attempt.response is None:
+        if not item.run.reply or attempt.response is None or attempt.verdict != "sent":
             return None
         context = {"response": response_scope(attempt.response), "action": item.action.name}
         job = TemplateJob(item.run.reply, context, max_chars=REPLY_MAX_CHARS)

@@ -43,7 +43,7 @@ from bot.expressions import (
     evaluate_bool,
     render_template,
 )
-from bot.models import ActionRun, Delivery, Hook
+from bot.models import Action, ActionRun, Delivery, Hook
 from bot.outbox import Message, Outbox, ThreadMode, enqueue
 from bot.slack import blocks as kit
 from bot.usercode import ConditionJob, Failed, TemplateJob, UserCodeRunner
@@ -244,6 +244,38 @@ def _with_warning(rendered: Rendered, problem: str) -> tuple[str, list[dict[str,
     return kit.fit_message(
         f"{warning}\n{rendered.text}", [kit.context([warning]), *rendered.blocks]
     )
+
+
+def _with_buttons(
+    message: Message, hook: Hook, delivery: Delivery, actions: dict[str, Action]
+) -> Message:
+    """The message, in a thread of its own if its actions will speak there, with the
+    hook's action buttons under it."""
+    if hook.actions:
+        message = _threaded(message, hook, delivery)
+    shown = [actions[name] for name in names_in(hook.buttons) if name in actions]
+    return with_buttons(message, button_row(shown, f"delivery:{delivery.id}")) if shown else message
+
+
+def _requests(
+    delivery: Delivery, hook: Hook, posted: Message | None, actions: dict[str, Action]
+) -> list[tuple[str, RunRequest]]:
+    """The runs a delivery's hook asks for (``then=``), with the delivery's template scope."""
+    parsed = _parse(delivery, hook)
+    if isinstance(parsed, Skip):
+        return []
+    names = names_in(hook.actions)
+    missing = [name for name in names if name not in actions]
+    if missing:
+        log.warning("hook %s runs actions that no longer exist: %s", hook.name, missing)
+    cause = f"hook {hook.name} (delivery {delivery.id})"
+    channel = posted.channel if posted is not None else None
+    key = posted.thread_key if posted is not None else None
+    return [
+        (delivery.id, RunRequest(actions[name], parsed.context, cause, channel, key))
+        for name in names
+        if name in actions
+    ]
 
 
 def _threaded(message: Message, hook: Hook, delivery: Delivery) -> Message:
@@ -545,52 +577,22 @@ class DeliveryProcessor:
             return outcomes, {}
         changed: dict[str, Message | Skip] = {}
         requests: list[tuple[str, RunRequest]] = []
+        found: dict[tuple[str, str | None], dict[str, Action]] = {}  # the batch's lookups
         for delivery, hook, message in acting:
-            posted = await self._with_buttons(message, hook, delivery) if hook.post else None
+            for names in (hook.actions, hook.buttons):
+                if (hook.team_id, names) not in found:
+                    looked_up = await self.actions.named(hook.team_id, names_in(names))
+                    found[(hook.team_id, names)] = looked_up
+            buttons = found[(hook.team_id, hook.buttons)]
+            posted = _with_buttons(message, hook, delivery, buttons) if hook.post else None
             changed[delivery.id] = posted or Skip("acted", "post=off: ran its actions only")
-            requests += await self._requests(delivery, hook, posted)
+            requests += _requests(delivery, hook, posted, found[(hook.team_id, hook.actions)])
         runs = await self.actions.render([request for _, request in requests])
         by_delivery: dict[str, list[ActionRun]] = {}
         for (delivery_id, _), run in zip(requests, runs, strict=True):
             by_delivery.setdefault(delivery_id, []).append(run)
         kept = [changed.get(d.id, o) for (d, _), o in zip(deliveries, outcomes, strict=True)]
         return kept, by_delivery
-
-    async def _with_buttons(self, message: Message, hook: Hook, delivery: Delivery) -> Message:
-        """The message, in a thread of its own if its actions will speak there, with the
-        hook's action buttons under it."""
-        assert self.actions is not None
-        if hook.actions:
-            message = _threaded(message, hook, delivery)
-        names = names_in(hook.buttons)
-        found = await self.actions.named(hook.team_id, names)
-        shown = [found[name] for name in names if name in found]
-        return (
-            with_buttons(message, button_row(shown, f"delivery:{delivery.id}"))
-            if shown
-            else message
-        )
-
-    async def _requests(
-        self, delivery: Delivery, hook: Hook, posted: Message | None
-    ) -> list[tuple[str, RunRequest]]:
-        assert self.actions is not None
-        names = names_in(hook.actions)
-        found = await self.actions.named(hook.team_id, names)
-        parsed = _parse(delivery, hook)
-        if isinstance(parsed, Skip):
-            return []
-        missing = [name for name in names if name not in found]
-        if missing:
-            log.warning("hook %s runs actions that no longer exist: %s", hook.name, missing)
-        cause = f"hook {hook.name} (delivery {delivery.id})"
-        channel = posted.channel if posted is not None else None
-        key = posted.thread_key if posted is not None else None
-        return [
-            (delivery.id, RunRequest(found[name], parsed.context, cause, channel, key))
-            for name in names
-            if name in found
-        ]
 
     async def _record(
         self,
