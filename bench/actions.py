@@ -5,7 +5,8 @@ re-invoked with ``--serve``) on a fresh SQLite file; the load generator, the tar
 the fake Slack live in this process, so the 202 and the target's arrivals are timed on one
 clock. Three phases, each on a fresh bot and database (see bench/README.md):
 
-1. **ceiling**: the same number of POSTs sent straight to the target by this client;
+1. **direct**: the same number of POSTs sent straight to the target by this client;
+   **ceiling**: the deliveries to a ``post=off`` hook that runs nothing (202s per second);
 2. **actions**: ``--deliveries`` signed deliveries to a ``post=off`` hook with
    ``then=crm``; every run must reach the target exactly once (one 201 per
    Idempotency-Key); runs/s and p50/p99 from the 202 to the arrival at the target;
@@ -156,15 +157,19 @@ async def command(http: aiohttp.ClientSession, server: Server, text: str) -> str
         return str((await r.json())["text"])
 
 
-async def set_up(http: aiohttp.ClientSession, server: Server, target_url: str) -> tuple[str, str]:
-    """The action and a ``post=off`` hook that runs it; the hook's path and secret."""
+async def set_up(
+    http: aiohttp.ClientSession, server: Server, target_url: str, *, act: bool = True
+) -> tuple[str, str]:
+    """The action and a ``post=off`` hook that runs it (``act``: else runs nothing); the
+    hook's path and secret."""
     await command(http, server, f"/action add crm POST {target_url}/leads body=json")
     await command(http, server, '/action body crm {"n": {{ payload.n|tojson }}, "src": "bench"}')
     reply = await command(http, server, "/hook create form preset=generic")
     path, secret = HOOK_REPLY.search(reply), SECRET_REPLY.search(reply)
     if path is None or secret is None:
         raise RuntimeError(f"/hook create failed: {reply}")
-    said = await command(http, server, "/hook set form then=crm post=off")
+    then = "then=crm " if act else ""
+    said = await command(http, server, f"/hook set form {then}post=off")
     if "Updated" not in said:
         raise RuntimeError(f"/hook set failed: {said}")
     return path.group(1), secret.group(1)
@@ -224,7 +229,25 @@ async def ceiling(count: int) -> Phase:
         started = time.monotonic()
         answered = await closed_loop(http, f"{url}/leads", bodies)
         seconds = time.monotonic() - started
-    return Phase("ceiling (client → target)", count, len(answered), 0, seconds, [], count, 1)
+    return Phase("client → target directly", count, len(answered), 0, seconds, [], count, 1)
+
+
+async def ingest_only(count: int, slack_url: str) -> Phase:
+    """The ceiling: the same deliveries to a ``post=off`` hook that runs nothing (the
+    bot's receive and processing path alone), deliveries per second."""
+    target = Target()
+    with tempfile.TemporaryDirectory(prefix="bench-actions-") as tmp:
+        async with (
+            serving(target) as url,
+            running_bot(f"sqlite:///{tmp}/ingest.db", slack_url, 60.0) as server,
+            aiohttp.ClientSession() as http,
+        ):
+            path, secret = await set_up(http, server, url, act=False)
+            started = time.monotonic()
+            accepted = await closed_loop(http, f"{server.base_url}{path}", signed(count, secret))
+            seconds = time.monotonic() - started
+    label = "ceiling: hook alone (no action)"
+    return Phase(label, len(accepted), len(accepted), 0, seconds, [], 0, 0)
 
 
 async def through_the_bot(
@@ -264,7 +287,7 @@ async def through_the_bot(
 
 
 def report(phases: Sequence[Phase], options: argparse.Namespace) -> None:
-    ceiling_rate = phases[0].rate
+    ceiling_rate = phases[1].rate  # the hook alone
     print(
         f"\n{options.deliveries} deliveries, {CONCURRENCY} clients; storm {options.storm:g} s, "
         f"backoff base {options.backoff:g} s\n"
@@ -289,6 +312,7 @@ async def measure(options: argparse.Namespace) -> None:
     async with FakeSlack(token=BOT_TOKEN) as fake:
         phases = [
             await ceiling(options.deliveries),
+            await ingest_only(options.deliveries, fake.url),
             await through_the_bot("actions", options.deliveries, 0.0, options.backoff, fake.url),
             await through_the_bot(
                 f"actions, 503 for the first {options.storm:g} s",
