@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions.buttons import ACTION_BUTTON, ActionButtons
+from bot.actions.buttons import ACTION_BUTTON
 from bot.actions.form import ACTION_MODAL, ActionForm
 from bot.actions.runs import ActionRuns
 from bot.actions.sender import ActionSender
@@ -32,6 +32,7 @@ from bot.ai.steps import AISteps
 from bot.ai.usage import DatabaseUsageStore
 from bot.clock import Clock, SystemClock
 from bot.config import Secret, Settings
+from bot.conversation.action_clicks import ActionButtons
 from bot.conversation.drafts import Drafts
 from bot.conversation.flows import Conversation
 from bot.credentials.keys import Keyring

@@ -10,10 +10,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from bot.actions.sender import judge, retry_after, retry_delay
 from bot.actions.spec import BodyError, encode_body, parse_add, unescape_rendered
-from bot.actions.triggered import Seen, trigger_requests
 from bot.errors import SpecError
 from bot.models import Action, Trigger
 from bot.net import FetchResult
+from bot.triggers.acting import Seen, trigger_requests
 from bot.triggers.evaluate import Announcement
 from bot.triggers.observation import FeedItem, Observation
 from bot.triggers.reporting import ScanItem

@@ -7,6 +7,9 @@
   workers) before anything is sent: `ActionRuns`;
 * `sender`: `ActionSender`, the worker that sends stored runs, retries, and says the
   outcome in the thread of what caused the run;
-* `slash`: the ``/action`` slash command; `buttons`: action buttons under hook and
-  trigger messages.
+* `slash`: the ``/action`` slash command, `form`: its modal; `buttons`: action buttons
+  under hook and trigger messages.
+
+Hooks (`bot.webhooks.processor`) and triggers (`bot.triggers.acting`) run actions, so
+this package knows neither; a button's click is handled in `bot.conversation.action_clicks`.
 """

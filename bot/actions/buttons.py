@@ -1,33 +1,26 @@
-"""Action buttons under hook and trigger messages (``buttons=ACTION``), and their clicks.
+"""Action buttons under hook and trigger messages (``buttons=ACTION``).
 
 A button carries only the action's name and where its message came from
-(``delivery:<id>``, ``trigger:<id>``); a click is looked up and authorised again
-(`ActionService.run_by_hand`: the action's ``allow=``), audited, and its run's outcome is
-said in the thread of the clicked message. An action with ``confirm=yes`` has Slack's
-confirmation dialog in its button, so the click only arrives once confirmed.
+(``delivery:<id>``, ``trigger:<id>``); a click (`bot.conversation.action_clicks`) is
+looked up and authorised again. An action with ``confirm=yes`` has Slack's confirmation
+dialog in its button, so the click only arrives once confirmed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.actions.service import ActionService
 from bot.actions.spec import names_in
-from bot.clock import Clock
-from bot.db import Database, insert_ignoring_conflicts
-from bot.errors import UsageError
-from bot.models import Action, Delivery, Hook, ThreadRoot, Trigger
-from bot.outbox import Message, Outbox
+from bot.models import Action, Trigger
+from bot.outbox import Message
 from bot.slack import blocks as kit
 from bot.slack import interactive as ui
-from bot.slack.payloads import Click
-from bot.webhooks.delivery import BadRequest, parse_body
 
 ACTION_BUTTON: Final = "action_run"
 
@@ -81,93 +74,3 @@ def _dialog(action: Action) -> dict[str, Any]:
         confirm="Run it",
         deny="Cancel",
     )
-
-
-@dataclass
-class ActionButtons:
-    """Handles clicks on action buttons."""
-
-    service: ActionService
-    db: Database
-    clock: Clock
-    outbox: Outbox
-
-    def is_action_button(self, action_id: str) -> bool:
-        return action_id.startswith(f"{ACTION_BUTTON}:")
-
-    async def on_click(self, body: dict[str, Any]) -> None:
-        """Run the clicked action for the person who clicked, if they may; say why not
-        privately otherwise."""
-        click = Click.from_body(body)
-        try:
-            value = json.loads(click.value)
-            name, source = str(value["action"]), str(value["from"])
-        except (ValueError, KeyError, TypeError):
-            return  # not one of ours: nothing to do
-        try:
-            action = await self.service.named(click.team_id, name, verb="run")
-            context = await self._context(click.team_id, source)
-            thread = await self._thread_of(body, click)
-            await self.service.run_by_hand(
-                click.actor, action, context, f"clicked {button_label(action)}", thread=thread
-            )
-        except UsageError as refusal:
-            await self._tell(click, str(refusal))
-
-    async def _context(self, team_id: str, source: str) -> dict[str, Any]:
-        """What the clicked action's templates see: the delivery's scope for a hook's
-        message, the trigger for a trigger's."""
-        kind, _, ident = source.partition(":")
-        async with self.db.sessions() as session:
-            if kind == "delivery":
-                delivery = await session.get(Delivery, ident)
-                hook = await session.get(Hook, delivery.hook_id) if delivery else None
-                if delivery is not None and hook is not None and hook.team_id == team_id:
-                    return _delivery_scope(delivery, hook)
-            if kind == "trigger" and ident.isdigit():
-                trigger = await session.get(Trigger, int(ident))
-                if trigger is not None and trigger.team_id == team_id:
-                    scope = {"name": trigger.name, "kind": trigger.kind, "target": trigger.target}
-                    return {"trigger": scope}
-        return {}
-
-    async def _thread_of(self, body: dict[str, Any], click: Click) -> tuple[str, str] | None:
-        """A thread key for the clicked message, so the outcome line replies under it."""
-        message = body.get("message")
-        ts = (message.get("thread_ts") if isinstance(message, dict) else None) or click.message_ts
-        if click.channel_id is None or not ts:
-            return None
-        key = f"click:{ts}"
-        async with self.db.transaction() as session:
-            row = {"channel": click.channel_id, "thread_key": key, "ts": ts}
-            await insert_ignoring_conflicts(
-                session, ThreadRoot, [row | {"created_at": self.clock.now()}]
-            )
-        return click.channel_id, key
-
-    async def _tell(self, click: Click, text: str) -> None:
-        if click.channel_id is None:
-            return
-        await self.outbox.send(
-            Message(
-                click.channel_id,
-                text,
-                kind="ephemeral",
-                user=click.user_id,
-                source="action-button",
-            )
-        )
-
-
-def _delivery_scope(delivery: Delivery, hook: Hook) -> dict[str, Any]:
-    try:
-        payload = parse_body(delivery.content_type, delivery.body)
-    except BadRequest:
-        payload = None
-    return {
-        "payload": payload,
-        "headers": dict(delivery.headers),
-        "event": delivery.event,
-        "sender": delivery.sender,
-        "hook": hook.name,
-    }

@@ -26,7 +26,6 @@ from bot.errors import SpecError
 from bot.models import Action
 from bot.names import NAME_RULE, valid_name
 from bot.slack.text import parse_key_values, parse_url
-from bot.triggers.schedule import parse_duration_or_none
 
 BodyKind = Literal["json", "form"]
 
@@ -204,9 +203,14 @@ def _yes_no(value: str, key: str) -> bool:
     return word in ("yes", "on", "true")
 
 
+_SECONDS: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds?|m|min)?\s*$", re.I)
+_UNIT_SECONDS: Final[Mapping[str, float]] = {"ms": 0.001, "m": 60.0, "min": 60.0}
+
+
 def _timeout(value: str) -> float:
-    span = parse_duration_or_none(value)
-    seconds = span.total_seconds() if span is not None else None
+    found = _SECONDS.match(value)
+    unit = (found[2] or "s").lower() if found else "s"
+    seconds = float(found[1]) * _UNIT_SECONDS.get(unit, 1.0) if found else None
     if seconds is None or not 0 < seconds <= MAX_TIMEOUT:
         raise SpecError(
             f"`timeout={value}`: give a duration up to {MAX_TIMEOUT:g} s. Example: `timeout=10s`",

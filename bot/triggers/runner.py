@@ -25,7 +25,6 @@ from sqlmodel import col, select
 from bot.actions.buttons import trigger_buttons, with_buttons
 from bot.actions.runs import ActionRuns
 from bot.actions.spec import names_in
-from bot.actions.triggered import Seen, trigger_requests
 from bot.ai.steps import AISteps
 from bot.batching import GroupCommit
 from bot.clock import Clock
@@ -35,6 +34,7 @@ from bot.net import DEFAULT_MAX_BYTES
 from bot.outbox import Outbox, enqueue
 from bot.tasks import BackgroundTasks
 from bot.triggers import checks, email
+from bot.triggers.acting import Seen, trigger_requests
 from bot.triggers.ai_notes import NO_NOTES, ItemNotes, noted, notes_for
 from bot.triggers.conditions import to_expression
 from bot.triggers.digest import digest
