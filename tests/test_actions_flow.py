@@ -462,3 +462,20 @@ async def test_two_replicas_send_each_run_once(start_bot, target: Target) -> Non
     await until_runs_finished(first, 40)
     keys = [r.headers["Idempotency-Key"] for r in target.received]
     assert len(keys) == 40 and len(set(keys)) == 40  # every run sent, none twice
+
+
+async def test_a_name_that_resolves_to_an_internal_address_is_refused_when_sent(
+    start_bot, target: Target
+) -> None:
+    running: RunningBot = await start_bot(check_allowlist=())
+    port = port_of(target.url)
+    refused = await running.command(f"/action add crm POST http://127.0.0.1:{port}/leads")
+    assert "can't be used" in refused  # a literal internal address: refused when added
+    await ok(
+        running, f"/action add crm POST http://localhost:{port}/leads"
+    )  # a name: judged when sent
+    await ok(running, "/action run crm")
+    (run,) = await until_runs_finished(running, 1)
+    assert run.status == "failed" and run.attempts == 1
+    assert run.detail is not None and run.detail.startswith("not sent: refused")
+    assert target.received == []
