@@ -135,6 +135,8 @@ async def test_a_form_submission_becomes_a_lead_in_the_crm_and_nothing_in_slack(
     seen = show + log + json.dumps([c.args for c in fake_slack.calls]) + repr(run)
     assert CRM_TOKEN not in seen
     assert CRM_TOKEN not in caplog.text
+    kept = await running.command("/secret delete crm-token")
+    assert "is used by action crm" in kept  # a secret an action sends is kept
 
 
 async def test_a_purchase_patches_the_inventory_and_says_so_in_the_thread(
