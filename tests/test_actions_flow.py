@@ -316,8 +316,10 @@ async def test_only_allowed_people_run_an_action_by_hand(start_bot, target: Targ
     (call,) = await target.wait_for(1)
     assert (call.method, call.path, call.body) == ("POST", "/restart", b"")
     (run,) = await until_runs_finished(running, 1)
-    assert run.cause == "<@U0002> ran it by hand"
-    assert "<@U0002> ran it by hand" in await running.command("/action log restart")
+    assert run.cause == "<@U0002> ran it by hand with service=api"
+    assert "<@U0002> ran it by hand with service=api" in await running.command(
+        "/action log restart"
+    )
     assert "Only <@U0001>" in await running.command("/action delete restart", user="U0002")
 
 
@@ -377,7 +379,7 @@ async def test_a_button_under_a_hook_message_runs_the_action_for_allowed_people_
     (restart,) = await target.wait_for(1)
     assert restart.json() == {"service": "api"}
     (run,) = await until_runs_finished(running, 1)
-    assert run.cause == "<@U0002> clicked Restart api"
+    assert re.fullmatch(r"<@U0002> clicked Restart api under delivery [\w-]+", run.cause)
     await until_bots_idle(running)
     (line,) = [m for m in fake_slack.messages("C0002") if m.get("thread_ts")]
     assert line["thread_ts"] == root_ts and line["text"].startswith("→ restart-api: 201 Created")

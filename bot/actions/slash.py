@@ -25,7 +25,7 @@ from bot.actions.spec import (
 from bot.audit import note_in
 from bot.errors import SpecError, UsageError
 from bot.models import Action, ActionRun
-from bot.slack.blocks import escape_mrkdwn
+from bot.slack.blocks import escape_mrkdwn, truncate
 from bot.slack.slash import Command, Reply, Subcommand, run_subcommand
 from bot.slack.text import parse_channel, parse_key_values, parse_user, unescape
 from bot.slack.users import UserDirectory
@@ -163,8 +163,10 @@ class ActionSlash:
                 f"{' '.join(words[1:])} confirm=yes`".replace("  ", " ")
             )
         params.pop("confirm", None)
+        given = " ".join(f"{key}={value}" for key, value in params.items())
+        how = f"ran it by hand{f' with {given}' if given else ''}"
         run = await self.service.run_by_hand(
-            command.actor, action, {"params": params, "payload": params}, "ran it by hand"
+            command.actor, action, {"params": params, "payload": params}, truncate(how, 300)
         )
         if run.status == "failed":
             return Reply(f"*{action.name}* was not sent: {run.detail}", ok=False)

@@ -46,7 +46,11 @@ class ActionButtons:
             context = await self._context(click.team_id, source)
             thread = await self._thread_of(body, click)
             await self.service.run_by_hand(
-                click.actor, action, context, f"clicked {button_label(action)}", thread=thread
+                click.actor,
+                action,
+                context,
+                f"clicked {button_label(action)} under {source.replace(':', ' ')}",
+                thread=thread,
             )
         except UsageError as refusal:
             await self._tell(click, str(refusal))
