@@ -131,7 +131,8 @@ async def test_a_form_submission_becomes_a_lead_in_the_crm_and_nothing_in_slack(
     assert "acted" in hook_log
     # The secret's value is nowhere people can see: not in show, log, Slack or the run row.
     show = await running.command("/action show crm")
-    assert "••••(crm-token)" in show
+    assert "••••(crm-token)" in show and "*Run by:* hook signup" in show
+    assert "used by hook signup" in await running.command("/action delete crm")
     seen = show + log + json.dumps([c.args for c in fake_slack.calls]) + repr(run)
     assert CRM_TOKEN not in seen
     assert CRM_TOKEN not in caplog.text
@@ -309,7 +310,9 @@ async def test_only_allowed_people_run_an_action_by_hand(start_bot, target: Targ
     refused = await running.command("/action run restart confirm=yes", user="U0002")
     assert "You may not run *restart*" in refused
     assert "asks first" in await running.command("/action run restart")
-    await ok(running, "/action set restart allow=<@U0002>")
+    await ok(running, "/action set restart allow=<@U0002> timeout=5s retries=2")
+    assert "timeout=5s retries=2" in await running.command("/action show restart")
+    assert "`retries=x`" in await running.command("/action set restart retries=x")
     assert "Running *restart*" in await running.command(
         "/action run restart service=api confirm=yes", user="U0002"
     )

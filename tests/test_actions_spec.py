@@ -63,6 +63,8 @@ def test_add_reads_every_option() -> None:
         (["crm", "POST", "https://x.example", "auth=token:x"], "options", "bearer:NAME"),
         (["crm", "POST", "https://x.example", "header.Token=abc"], "options", "credential"),
         (["crm", "POST", "https://x.example", "extra"], "options", "key=value"),
+        (["crm", "POST", "https://x.example", "header.Idempotency-Key=1"], "options", "the bot"),
+        (["crm", "POST", "https://x.example", "header.content-type=x"], "options", "the bot"),
     ],
 )
 def test_add_names_the_wrong_part(words: list[str], field: str, said: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.actions.spec import CONTENT_TYPES, BodyError, BodyKind, encode_body
+from bot.actions.spec import CONTENT_TYPES, BodyError, body_kind_of, encode_body
 from bot.clock import Clock
 from bot.db import Database
 from bot.models import Action, ActionRun, AuditEntry
@@ -183,13 +183,9 @@ def _body(kind: str, rendered: str | Failed | None) -> str | Failed | BodyError 
     if rendered is None or isinstance(rendered, Failed):
         return rendered
     try:
-        return encode_body(rendered, _kind(kind))
+        return encode_body(rendered, body_kind_of(kind))
     except BodyError as error:
         return error
-
-
-def _kind(kind: str) -> BodyKind:
-    return "form" if kind == "form" else "json"
 
 
 def _id(action: Action) -> int:

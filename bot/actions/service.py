@@ -184,7 +184,7 @@ class ActionService:
     async def delete(self, actor: Actor, action: Action) -> None:
         """Delete the action and its runs, unless a hook or trigger still uses it."""
         await self._require_owner(actor, action)
-        users = await self._users_of(action)
+        users = await self.users_of(action)
         if users:
             raise UsageError(
                 f"`{action.name}` is used by {', '.join(users)}: change "
@@ -263,7 +263,8 @@ class ActionService:
                 part=name,
             )
 
-    async def _users_of(self, action: Action) -> list[str]:
+    async def users_of(self, action: Action) -> list[str]:
+        """The hooks and triggers that run ``action`` or show it as a button."""
         async with self.db.sessions() as session:
             hooks = await session.execute(
                 select(Hook.name, Hook.actions, Hook.buttons).where(

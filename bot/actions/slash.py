@@ -17,8 +17,10 @@ from bot.actions.service import EVERYONE, ActionService
 from bot.actions.spec import (
     ADD_EXAMPLE,
     BodyError,
+    body_kind_of,
     encode_body,
     parse_add,
+    plain_options,
     request_lines,
     settings_text,
 )
@@ -132,6 +134,7 @@ class ActionSlash:
             f"*Options:* `{settings_text(action)}`",
             f"*Reply:* {'`' + action.reply + '`' if action.reply else 'none'}",
             f"*Who may run it:* {allowed_text(action)}",
+            f"*Run by:* {', '.join(await self.service.users_of(action)) or 'nothing yet'}",
             f"*Last change:* {note_in(action.last_change, zone)}",
             *[f"• {run_line(run, zone)}" for run in await self.service.log(action, limit=3)],
         ]
@@ -148,7 +151,8 @@ class ActionSlash:
                 ok=False,
             )
         try:
-            body = encode_body(rendered, _kind(action)) if rendered is not None else None
+            kind = body_kind_of(action.body_kind)
+            body = encode_body(rendered, kind) if rendered is not None else None
         except BodyError as error:
             return Reply(f"*{action.name}* would not be sent: {error}.", ok=False)
         shown = "\n".join(request_lines(action, body))
@@ -226,13 +230,7 @@ def parse_settings(options: Mapping[str, str], name: str) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if "allow" in options:
         changes["allow"] = parse_allow(options["allow"], name)
-    plain = {key: value for key, value in options.items() if key != "allow"}
-    if plain:
-        probe = parse_add(
-            [name, "POST", "https://example.com", *(f"{k}={v}" for k, v in plain.items())]
-        )
-        changes |= {key: getattr(probe, key) for key in plain}
-    return changes
+    return changes | plain_options({k: v for k, v in options.items() if k != "allow"})
 
 
 def parse_allow(value: str, name: str) -> list[str]:
@@ -318,7 +316,3 @@ def _after_name(rest: str) -> str:
     """What follows the action's name in the command text, Slack's escaping undone."""
     parts = unescape(rest).split(None, 1)
     return parts[1].strip() if len(parts) == 2 else ""
-
-
-def _kind(action: Action) -> Any:
-    return action.body_kind

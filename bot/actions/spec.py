@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -42,6 +42,7 @@ ADD_EXAMPLE: Final = (
     "/action add crm POST https://crm.example.com/api/leads auth=bearer:crm-token body=json"
 )
 _ADD_OPTIONS: Final = ("body", "confirm", "timeout", "retries")
+_BOT_HEADERS: Final = frozenset({"content-type", "idempotency-key"})
 CONTENT_TYPES: Final[Mapping[str, str]] = {
     "json": "application/json",
     "form": "application/x-www-form-urlencoded",
@@ -126,11 +127,20 @@ def spec_from_fields(*, name: str, method: str, url: str, options: Mapping[str, 
         method=parse_method(method),
         url=parse_action_url(url),
         refs=refs,
-        body_kind=_body_kind(plain.get("body", "json")),
-        confirm=_yes_no(plain.get("confirm", "no"), "confirm"),
-        timeout=_timeout(plain["timeout"]) if "timeout" in plain else DEFAULT_TIMEOUT,
-        retries=_retries(plain["retries"]) if "retries" in plain else DEFAULT_RETRIES,
+        **plain_options(plain),
     )
+
+
+def plain_options(options: Mapping[str, str]) -> dict[str, Any]:
+    """``body=``, ``confirm=``, ``timeout=``, ``retries=`` (those given) → the values an
+    `ActionSpec` (and an `Action` row) holds them as."""
+    readers: Mapping[str, tuple[str, Callable[[str], Any]]] = {
+        "body": ("body_kind", body_kind_of),
+        "confirm": ("confirm", lambda value: _yes_no(value, "confirm")),
+        "timeout": ("timeout", _timeout),
+        "retries": ("retries", _retries),
+    }
+    return {readers[key][0]: readers[key][1](value) for key, value in options.items()}
 
 
 def parse_name(text: str) -> str:
@@ -177,13 +187,23 @@ def option_pairs(options: Mapping[str, str]) -> tuple[CredentialRef, ...]:
 
 
 def _refs(options: Mapping[str, str]) -> tuple[CredentialRef, ...]:
+    for key in options:
+        header = key.partition(".")[2]
+        if header.lower() in _BOT_HEADERS:
+            raise SpecError(
+                f"The header {header} is set by the bot itself (the body's type, and one "
+                "key per run that repeats on every attempt)",
+                field="options",
+                part=key,
+            )
     try:
         return parse_options(options.items())
     except RefError as error:
         raise SpecError(str(error), field="options", part=error.part) from None
 
 
-def _body_kind(value: str) -> BodyKind:
+def body_kind_of(value: str) -> BodyKind:
+    """``json`` or ``form`` (any case); `SpecError` for anything else."""
     kind = value.strip().lower()
     if kind == "json":
         return "json"
