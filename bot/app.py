@@ -175,7 +175,14 @@ def build(
     )
     metrics.leader = lambda: leadership.is_leader
     action_sender = ActionSender(
-        db, clock, fetcher, secrets, outbox, usercode, max_bytes=settings.check_max_bytes
+        db,
+        clock,
+        fetcher,
+        secrets,
+        outbox,
+        usercode,
+        max_bytes=settings.check_max_bytes,
+        on_attempt=metrics.action_attempt,
     )
     action_runs = ActionRuns(db, clock, usercode, on_stored=action_sender.wake)
     secrets.usage_finders = (*secrets.usage_finders, actions_using_secrets)

@@ -486,3 +486,13 @@ async def test_a_name_that_resolves_to_an_internal_address_is_refused_when_sent(
     assert run.status == "failed" and run.attempts == 1
     assert run.detail is not None and run.detail.startswith("not sent: refused")
     assert target.received == []
+
+
+async def test_metrics_count_action_attempts(start_bot, target: Target) -> None:
+    running: RunningBot = await start_bot()
+    await ok(running, f"/action add crm POST {target.url}/leads")
+    await ok(running, "/action run crm")
+    await until_runs_finished(running, 1)
+    async with running.http.get(f"{running.base_url}/metrics") as response:
+        text = await response.text()
+    assert 'chatops_action_attempts_total{verdict="sent"} 1.0' in text
