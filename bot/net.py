@@ -573,10 +573,9 @@ class SafeFetcher:
         as a GET without its body. Without ``follow_redirects`` a redirect is the answer.
         """
         redactor = credentials.redactor() if credentials is not None else None
-        hops = MAX_REDIRECTS if follow_redirects else 0
         try:
             hop = _first_hop(method, url, headers, body, credentials)
-            result = await self._within(timeout, hop, credentials, max_bytes, hops)
+            result = await self._within(timeout, hop, credentials, max_bytes, follow_redirects)
         except (FetchBlocked, FetchError) as error:
             raise _redacted_error(error, redactor) from None
         return _redacted_result(result, redactor) if redactor is not None else result
@@ -587,12 +586,12 @@ class SafeFetcher:
         hop: _Hop,
         credentials: Credentials | None,
         max_bytes: int,
-        max_redirects: int = MAX_REDIRECTS,
+        follow: bool = True,
     ) -> FetchResult:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(hop, credentials, max_bytes, started, max_redirects)
+                return await self._follow(hop, credentials, max_bytes, started, follow)
         except TimeoutError as exc:
             raise FetchError(f"timed out after {_seconds(timeout)}") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -606,12 +605,12 @@ class SafeFetcher:
         credentials: Credentials | None,
         max_bytes: int,
         started: float,
-        max_redirects: int,
+        follow: bool,
     ) -> FetchResult:
         hop = replace(hop, url=check_url(hop.url, self._policy))
         refs = credentials.refs if credentials is not None else ()
         for _hop in range(MAX_REDIRECTS + 1):
-            result_or_next = await self._request(hop, max_bytes, started, max_redirects > 0)
+            result_or_next = await self._request(hop, max_bytes, started, follow)
             if isinstance(result_or_next, FetchResult):
                 return result_or_next
             status, next_url = result_or_next
