@@ -496,3 +496,17 @@ async def test_metrics_count_action_attempts(start_bot, target: Target) -> None:
     async with running.http.get(f"{running.base_url}/metrics") as response:
         text = await response.text()
     assert 'chatops_action_attempts_total{verdict="sent"} 1.0' in text
+
+
+async def test_a_hook_that_does_not_post_still_runs_its_trigger(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    running: RunningBot = await start_bot()
+    await ok(running, '/trigger add ping every 1h message "pong from the trigger" <#C0002|ops>')
+    path, secret = await create_hook(running, "quiet preset=generic")
+    await ok(running, "/hook set quiet run=ping post=off")
+    await deliver(running, path, secret, b'{"a": 1}', "application/json")
+    (posted,) = await fake_slack.wait_for("chat.postMessage")
+    assert "pong from the trigger" in posted.args["text"]
+    await until_bots_idle(running)
+    assert len(fake_slack.messages()) == 1  # the trigger's post only: the hook said nothing

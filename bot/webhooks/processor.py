@@ -278,6 +278,11 @@ def _requests(
     ]
 
 
+def _passed(outcome: Message | Skip) -> bool:
+    """Did the delivery pass its hook's filter (posted, or acted without posting)?"""
+    return isinstance(outcome, Message) or outcome.status == "acted"
+
+
 def _threaded(message: Message, hook: Hook, delivery: Delivery) -> Message:
     """A message whose actions will say their outcome in its thread: one without a
     thread of its own starts one, keyed by the delivery."""
@@ -428,7 +433,7 @@ class DeliveryProcessor:
             [
                 (hook.team_id, hook.run_trigger)
                 for (delivery, hook), outcome in zip(claimed.deliveries, outcomes, strict=True)
-                if hook.run_trigger and isinstance(outcome, Message) and delivery.id in recorded
+                if hook.run_trigger and _passed(outcome) and delivery.id in recorded
             ]
         )
         return len(claimed.deliveries)
