@@ -130,7 +130,8 @@ class ActionSlash:
         zone = await self.users.zone(command.user_id)
         lines = [
             f"*{action.name}*{'  *(paused)*' if action.paused else ''}",
-            "```" + "\n".join(request_lines(action, action.body)) + "```",
+            "```" + "\n".join(request_lines(action, None, has_body=bool(action.body))) + "```",
+            f"*Body template:* {'`' + action.body + '`' if action.body else 'none (no body)'}",
             f"*Options:* `{settings_text(action)}`",
             f"*Reply:* {'`' + action.reply + '`' if action.reply else 'none'}",
             f"*Who may run it:* {allowed_text(action)}",

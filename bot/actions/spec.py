@@ -263,11 +263,12 @@ def settings_text(action: Action) -> str:
     return " ".join(parts)
 
 
-def request_lines(action: Action, body: str | None) -> list[str]:
+def request_lines(action: Action, body: str | None, *, has_body: bool = False) -> list[str]:
     """The request as it would be sent, secrets as ``••••(NAME)``: method and URL, the
-    headers, and ``body`` (the rendered body; None when there is none)."""
+    headers, and ``body`` (the rendered body; None when there is none, or when it is not
+    rendered yet: ``has_body`` then says whether one will be sent)."""
     headers = describe(option_pairs(action.options))
-    if body is not None:
+    if body is not None or has_body:
         headers.append(f"Content-Type: {CONTENT_TYPES[action.body_kind]}")
     headers.append("Idempotency-Key: (one per run, the same on every attempt)")
     lines = [f"{action.method} {action.url}", *headers]
