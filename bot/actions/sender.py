@@ -37,6 +37,7 @@ from sqlmodel import col, select
 from bot.actions.runs import outcome_message, status_text
 from bot.actions.spec import REDIRECTED_METHODS, option_pairs
 from bot.audit import Actor
+from bot.batching import GroupCommit
 from bot.clock import Clock, sleep_or_wake
 from bot.credentials.service import SecretService
 from bot.db import Database
@@ -55,7 +56,7 @@ from bot.usercode import TemplateJob, UserCodeRunner
 
 log = logging.getLogger(__name__)
 
-BATCH = 50
+MAX_IN_FLIGHT = 64  # requests sent at once by one process
 POLL_SECONDS = 1.0
 # A claim lasts the longest timeout of the runs claimed plus this margin (to resolve the
 # secrets and record the outcome): after a crash, a run is sent again that much later.
@@ -134,6 +135,16 @@ def response_scope(result: FetchResult) -> dict[str, Any]:
 class _Claimed:
     run: ActionRun
     action: Action
+    until: datetime  # the claim's end: the run is recorded only while it is still held
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A finished attempt, waiting to be recorded."""
+
+    claimed: _Claimed
+    attempt: Attempt
+    reply: str | None
 
 
 @dataclass
@@ -152,6 +163,11 @@ class ActionSender:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
+    _in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    _records: GroupCommit[_Done, None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._records = GroupCommit(self._record)
 
     def wake(self) -> None:
         self._wake.set()
@@ -178,25 +194,41 @@ class ActionSender:
         while not self._stopping:
             self._wake.clear()
             try:
-                while await self.send_due() == BATCH and not self._stopping:
-                    pass
+                await self.send_due()
             except Exception:
                 log.exception("sending action runs failed; retrying")
             await sleep_or_wake(self.clock, POLL_SECONDS, self._wake)
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._records.flush()
 
     async def send_due(self) -> int:
-        """Claim and send the runs that are due; returns how many were claimed."""
-        claimed, until = await self._claim()
-        if not claimed:
-            return 0
-        attempts = await asyncio.gather(*(self._attempt_safely(item) for item in claimed))
-        replies = await asyncio.gather(
-            *(self._reply(item, attempt) for item, attempt in zip(claimed, attempts, strict=True))
-        )
-        await self._record(list(zip(claimed, attempts, replies, strict=True)), until)
+        """Claim the runs that are due, as many as there are free places (when at least
+        half are free), and start sending each; returns how many were claimed."""
+        free = MAX_IN_FLIGHT - len(self._in_flight)
+        if free < MAX_IN_FLIGHT // 2:
+            return 0  # the next finished send wakes the loop again
+        claimed = await self._claim(free)
+        for item in claimed:
+            task = asyncio.create_task(self._send(item))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
         return len(claimed)
 
-    async def _claim(self) -> tuple[list[_Claimed], datetime]:
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+
+    async def _send(self, item: _Claimed) -> None:
+        """One attempt, then its record (with others finishing meanwhile, in one
+        transaction). A slow target holds only its own runs, not the others'."""
+        attempt = await self._attempt_safely(item)
+        reply = await self._reply(item, attempt)
+        try:
+            await self._records.submit(_Done(item, attempt, reply))
+        except Exception:  # logged by the group commit; the claim expires and it is resent
+            return
+
+    async def _claim(self, limit: int) -> list[_Claimed]:
         now = self.clock.now()
         due = sa.or_(
             sa.and_(col(ActionRun.status) == "pending", col(ActionRun.next_attempt_at) <= now),
@@ -207,14 +239,15 @@ class ActionSender:
             .join(Action, col(Action.id) == col(ActionRun.action_id))
             .where(due)
             .order_by(col(ActionRun.id))
-            .limit(BATCH)
+            .limit(limit)
         )
         if not self.db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=ActionRun)
         async with self.db.transaction() as session:
-            rows = [_Claimed(run, action) for run, action in (await session.execute(query)).all()]
-            longest = max((item.run.timeout for item in rows), default=0.0)
+            found = (await session.execute(query)).all()
+            longest = max((run.timeout for run, _ in found), default=0.0)
             until = now + timedelta(seconds=longest + CLAIM_MARGIN_SECONDS)
+            rows = [_Claimed(run, action, until) for run, action in found]
             if rows:
                 await session.execute(
                     sa.update(ActionRun)
@@ -229,7 +262,7 @@ class ActionSender:
                 )
         for item in rows:
             item.run.attempts += 1
-        return rows, until
+        return rows
 
     async def _attempt_safely(self, item: _Claimed) -> Attempt:
         try:
@@ -271,22 +304,21 @@ class ActionSender:
         actor = Actor(item.action.team_id, item.action.created_by, "")
         return await self.secrets.credentials_for(actor, refs)
 
-    async def _record(
-        self, outcomes: list[tuple[_Claimed, Attempt, str | None]], until: datetime
-    ) -> None:
-        """Record a batch's attempts in one transaction (only runs this batch still
-        holds), with the outcome lines of the finished ones."""
+    async def _record(self, done: list[_Done]) -> list[None]:
+        """Record finished attempts in one transaction (only runs their claim still
+        holds), with the outcome lines of the runs that are over."""
         now = self.clock.now()
         said = []
         async with self.db.transaction() as session:
-            for item, attempt, reply in outcomes:
-                values = self._values(item.run, attempt, now)
+            for finished in done:
+                item = finished.claimed
+                values = self._values(item.run, finished.attempt, now)
                 held = await session.execute(
                     sa.update(ActionRun)
                     .where(
                         col(ActionRun.id) == item.run.id,
                         col(ActionRun.status) == "sending",
-                        col(ActionRun.claimed_until) == until,
+                        col(ActionRun.claimed_until) == item.until,
                     )
                     .values(**values)
                     .execution_options(synchronize_session=False)
@@ -297,11 +329,12 @@ class ActionSender:
                 for key, value in values.items():
                     setattr(item.run, key, value)
                 if item.run.status in ("sent", "failed"):
-                    said.append(outcome_message(item.action.name, item.run, reply))
+                    said.append(outcome_message(item.action.name, item.run, finished.reply))
             messages = [message for message in said if message is not None]
             await enqueue(session, now, *messages)
         if messages:
             self.outbox.wake()
+        return [None] * len(done)
 
     def _values(self, run: ActionRun, attempt: Attempt, now: datetime) -> dict[str, Any]:
         """The columns an attempt changes: final (sent, failed) or pending a retry."""
