@@ -510,3 +510,22 @@ async def test_a_hook_that_does_not_post_still_runs_its_trigger(
     assert "pong from the trigger" in posted.args["text"]
     await until_bots_idle(running)
     assert len(fake_slack.messages()) == 1  # the trigger's post only: the hook said nothing
+
+
+async def test_a_slow_target_holds_up_only_its_own_runs(start_bot, target: Target) -> None:
+    running: RunningBot = await start_bot()
+    async with serving_target() as slow:
+        slow.hang = 1  # no answer until released
+        await ok(running, f"/action add slow POST {slow.url}/x timeout=30s")
+        await ok(running, f"/action add fast POST {target.url}/y")
+        await ok(running, "/action run slow")
+        await slow.wait_for(1)
+        await ok(running, "/action run fast")
+        await target.wait_for(1)  # sent while the slow one still waits for its answer
+
+        async def fast_sent() -> bool:
+            return [r.status for r in await runs_of(running)] == ["sending", "sent"]
+
+        await eventually(fast_sent)
+        slow.release.set()
+        await until_runs_finished(running, 2)
