@@ -2,9 +2,13 @@
 
 Like the webhook processor it claims rows (``sending`` until ``claimed_until``; on
 PostgreSQL rows another replica is claiming are skipped), so several replicas never
-send one run at once. A run is marked done only after the target answered; a process
-that dies mid-send leaves a claim that expires (its timeout and `CLAIM_MARGIN_SECONDS`
-later; at once when a SQLite process starts again), and the run is sent again with the same ``Idempotency-Key``, which lets the receiver drop the repeat.
+send one run at once. Up to `MAX_IN_FLIGHT` requests are in flight, each claimed as a
+place frees up, so a slow target holds only its own runs; attempts that finish together
+are recorded in one transaction (`bot.batching.GroupCommit`). A run is marked done only
+after the target answered; a process that dies mid-send leaves a claim that expires (its
+timeout and `CLAIM_MARGIN_SECONDS` later; at once when a SQLite process starts again),
+and the run is sent again with the same ``Idempotency-Key``, which lets the receiver
+drop the repeat.
 
 * 2xx: sent. A 3xx is an answer too (only GET and HEAD follow redirects), so is a 4xx
   other than 429: final, no retry.
