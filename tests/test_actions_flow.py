@@ -19,7 +19,7 @@ from bot.devtools.fake_slack import FakeSlack
 from bot.models import ActionRun, OutboxMessage, ThreadRoot, Trigger
 from bot.webhooks.verify import sign_generic
 from tests.action_target import Target, serving_target
-from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
+from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, until_bots_idle
 from tests.test_conversation import click, submission, text_value
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -529,3 +529,30 @@ async def test_a_slow_target_holds_up_only_its_own_runs(start_bot, target: Targe
         await eventually(fast_sent)
         slow.release.set()
         await until_runs_finished(running, 2)
+
+
+async def test_each_new_blog_post_is_sent_to_another_system(start_bot, target: Target) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    feed = fixture_bytes("feeds/rss2sample.xml").decode()
+    first = feed.index("<item>")
+    one_hidden = feed[:first] + feed[feed.index("</item>", first) + 7 :]
+    await ok(running, f"/action add publish POST {target.url}/posts")
+    await ok(
+        running,
+        '/action body publish {"title": {{ item.title|tojson }}, "from": {{ trigger.name|tojson }}}',
+    )
+    async with serving_target() as blog:
+        rss = {"Content-Type": "application/rss+xml"}
+        blog.default = (200, rss, one_hidden)
+        await ok(running, f"/trigger add news every 30m rss {blog.url}/feed")
+        await ok(running, "/trigger set news then=publish on=item")
+        await run_due(running, clock, "news")  # the first run records what is there
+        blog.default = (200, rss, feed)
+        await run_due(running, clock, "news")
+        (run,) = await until_runs_finished(running, 1)
+        await run_due(running, clock, "news")  # nothing new: nothing sent
+    (post,) = target.received
+    assert "Star City" in post.json()["title"] and post.json()["from"] == "news"
+    assert run.cause == "trigger news: new item" and run.status == "sent"
+    assert len(await runs_of(running)) == 1
