@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -19,12 +20,19 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.actions.buttons import ACTION_BUTTON
+from bot.actions.form import ACTION_MODAL, ActionForm
+from bot.actions.runs import ActionRuns
+from bot.actions.sender import ActionSender
+from bot.actions.service import ActionService, actions_using_secrets
+from bot.actions.slash import ActionSlash
 from bot.ai.budget import TokenBudget
 from bot.ai.client import AIClient, AISettings
 from bot.ai.steps import AISteps
 from bot.ai.usage import DatabaseUsageStore
 from bot.clock import Clock, SystemClock
 from bot.config import Secret, Settings
+from bot.conversation.action_clicks import ActionButtons
 from bot.conversation.drafts import Drafts
 from bot.conversation.flows import Conversation
 from bot.credentials.keys import Keyring
@@ -112,6 +120,8 @@ class Bot:
     listeners: listeners.Listeners = field(init=False)
     web: web.Application = field(init=False)
     secrets: SecretService = field(init=False)
+    actions: ActionSender = field(init=False)  # sends what actions are asked to send
+    action_runs: ActionRuns = field(init=False)
     stop_redacting_logs: Callable[[], None] = field(default=lambda: None)
 
 
@@ -167,6 +177,18 @@ def build(
         on_notice=scheduling.heard,
     )
     metrics.leader = lambda: leadership.is_leader
+    action_sender = ActionSender(
+        db,
+        clock,
+        fetcher,
+        secrets,
+        outbox,
+        usercode,
+        max_bytes=settings.check_max_bytes,
+        on_attempt=metrics.action_attempt,
+    )
+    action_runs = ActionRuns(db, clock, usercode, on_stored=action_sender.wake)
+    secrets.usage_finders = (*secrets.usage_finders, actions_using_secrets)
     deliveries = DeliveryProcessor(
         db=db,
         clock=clock,
@@ -174,6 +196,7 @@ def build(
         usercode=usercode,
         run_trigger=triggers.run_named,
         ai=ai,
+        actions=action_runs,
     )
     receiver = Receiver(
         db=db,
@@ -229,6 +252,9 @@ def build(
     )
     # Secrets are hidden from everything the bot stores for Slack, replies and logs.
     bot.secrets = secrets
+    bot.actions = action_sender
+    bot.action_runs = action_runs
+    triggers.actions = action_runs
     db.outgoing_text = bot.secrets.redact
     # Email triggers read mailboxes with passwords from the secrets.
     triggers.mail = MailWatch(
@@ -256,6 +282,15 @@ def _socket_mode(settings: Settings, bolt: AsyncApp, slack: AsyncWebClient) -> S
 def _listeners(bot: Bot) -> listeners.Listeners:
     permissions = Permissions(bot.users, bot.settings.bot_admins)
     channels = ChannelDirectory(bot.slack, bot.clock)
+    actions = ActionService(
+        db=bot.db,
+        clock=bot.clock,
+        policy=bot.policy,
+        permissions=permissions,
+        secrets=bot.secrets,
+        runs=bot.action_runs,
+        usercode=bot.triggers.usercode,
+    )
     triggers = TriggerService(
         db=bot.db,
         clock=bot.clock,
@@ -265,6 +300,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         channels=channels,
         fetcher=bot.fetcher,
         secrets=bot.secrets,
+        check_actions=actions.require_existing,
     )
     hooks = HookService(
         settings=bot.settings,
@@ -276,6 +312,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         find_trigger=triggers.find,
         channels=channels,
         keyring=bot.keyring,
+        check_actions=actions.require_existing,
     )
     manual = ManualLimits(bot.clock)
     trigger_slash = TriggerSlash(
@@ -305,6 +342,8 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         secrets=bot.secrets,
         ai=bot.ai,
     )
+    buttons = ActionButtons(actions, bot.db, bot.clock, bot.outbox)
+    action_form = ActionForm(actions, bot.slack, bot.outbox)
     secret_slash = SecretSlash(
         bot.secrets,
         talk.open_secret_form,
@@ -319,17 +358,30 @@ def _listeners(bot: Bot) -> listeners.Listeners:
             "/hook": talk.hook_command,
             "/trigger": talk.trigger_command,
             "/secret": secret_slash,
+            "/action": ActionSlash(actions, bot.users, action_form.open),
         },
         events={
             "app_mention": talk.on_mention,
             "message": talk.on_direct_message,
             "app_home_opened": talk.on_home_opened,
         },
-        actions=talk.actions(),
-        views=talk.modals(),
+        actions=_buttons(talk.actions(), buttons),
+        views={**talk.modals(), ACTION_MODAL: action_form.submitted},
         redact=bot.secrets.redact,
         private_text=frozenset({"/secret"}),
     )
+
+
+def _buttons(
+    others: Mapping[str, listeners.ActionHandler], actions: ActionButtons
+) -> dict[str | re.Pattern[str], listeners.ActionHandler]:
+    """Every button's handler: action buttons (their ids carry the action's name) and the
+    others by id."""
+    handlers: dict[str | re.Pattern[str], listeners.ActionHandler] = {
+        re.compile(f"^{ACTION_BUTTON}:"): actions.on_click
+    }
+    handlers.update((action_id, handler) for action_id, handler in others.items())
+    return handlers
 
 
 def _ai_steps(
@@ -519,8 +571,10 @@ async def start(bot: Bot) -> None:
     if bot.db.is_sqlite:  # one process owns the file: whatever is held was held by a crash
         await bot.outbox.release_all_leases()
         await bot.deliveries.release_all_claims()
+        await bot.actions.release_all_claims()
     bot.outbox.start()
     bot.deliveries.start()
+    bot.actions.start()
     await bot.leadership.start()
     bot.loops.append(asyncio.create_task(bot.retention.run_forever(), name="retention"))
     traffic = bot.receiver.writer.traffic.run_forever(bot.clock)
@@ -529,6 +583,7 @@ async def start(bot: Bot) -> None:
         bot.loops.append(asyncio.create_task(_heartbeat(bot, bot.settings.heartbeat_url)))
     bot.outbox.wake()
     bot.deliveries.wake()
+    bot.actions.wake()
     if bot.socket_mode is not None:  # last: what arrives over it needs all of the above
         try:
             await bot.socket_mode.start()
@@ -558,6 +613,7 @@ async def stop(bot: Bot) -> None:
     await bot.scheduling.stop()
     await bot.background.stop()
     await bot.triggers.flush()
+    await bot.actions.stop()
     await bot.triggers.usercode.close()
     await bot.ai.close()
     await bot.outbox.stop()

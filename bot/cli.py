@@ -451,7 +451,7 @@ def _form_errors(answer: str) -> dict[str, str]:
 
 def _reply_text(command: str, status: int, answer: str) -> str:
     if status == 404:
-        return f"the bot has no {command} command (it answers /hook, /trigger and /secret)"
+        return f"the bot has no {command} command (it answers /hook, /trigger, /secret and /action)"
     if status != 200:
         return f"the bot answered HTTP {status}: {answer}"
     if not answer:

@@ -68,6 +68,12 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
+        self.action_attempts = Counter(
+            "chatops_action_attempts_total",
+            "Requests actions sent, by verdict (sent, retry, failed)",
+            ["verdict"],
+            registry=r,
+        )
         self.usercode = Counter(
             "chatops_usercode_events_total",
             "User templates, filters and conditions run in workers, by event "
@@ -96,6 +102,9 @@ class Metrics:
         self.trigger_runs.labels(kind, outcome).inc()
         self.trigger_lateness.observe(max(0.0, lateness))
         self.trigger_duration.observe(max(0.0, duration))
+
+    def action_attempt(self, verdict: str) -> None:
+        self.action_attempts.labels(verdict).inc()
 
     def usercode_event(self, event: str) -> None:
         self.usercode.labels(event).inc()

@@ -62,6 +62,11 @@ class Hook(SQLModel, table=True):
     run_trigger: str | None = None
     categorise: str | None = None  # AI labels, "name: when; name2: when" (bot.ai.labels)
     summary: bool = False  # an AI summary above long messages
+    # Actions (`bot.actions`) each delivery runs ("crm,inventory"), whether the hook also
+    # posts, and the actions offered as buttons under its messages.
+    actions: str | None = None
+    post: bool = True
+    buttons: str | None = None
     paused: bool = False
     rejected: int = 0
     created_by: str
@@ -307,3 +312,75 @@ class AIUsage(SQLModel, table=True):
     team_id: str = Field(primary_key=True)
     day: date = Field(primary_key=True)
     tokens: int = 0
+
+
+class Action(SQLModel, table=True):
+    """A named outgoing HTTP request that hooks, triggers and people run (`bot.actions`).
+
+    ``options`` are the credential options as written (``auth=bearer:NAME``,
+    ``header.X=secret:NAME`` or a literal header): secrets are referred to, never stored
+    here. ``body`` is a template rendering JSON; ``reply`` one rendering a line from the
+    response. ``allow`` says who may run it by hand ("everyone", user or channel ids).
+    """
+
+    __tablename__ = "action"
+    __table_args__ = (sa.UniqueConstraint("team_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    name: str
+    method: str
+    url: str
+    options: dict[str, str] = _json(default_factory=dict)
+    body_kind: str = "json"  # json | form
+    body: str | None = None
+    reply: str | None = None
+    confirm: bool = False
+    timeout: float = 10.0
+    retries: int = 5
+    allow: list[str] = _json(default_factory=list)
+    paused: bool = False
+    created_by: str
+    created_at: datetime = _utc_datetime()
+    last_change: str | None = None
+
+
+class ActionRun(SQLModel, table=True):
+    """One run of an action, stored before anything is sent (like the outbox).
+
+    The request is stored as rendered, its secrets as references (``options``), so that a
+    worker sends it, again after a crash, with the same ``idempotency_key`` every attempt.
+    ``thread_channel``/``thread_key`` say where its outcome line goes (None: nowhere).
+    """
+
+    __tablename__ = "action_run"
+    __table_args__ = (
+        sa.Index("ix_action_run_status_due", "status", "next_attempt_at"),
+        sa.Index("ix_action_run_action_created", "action_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", ondelete="CASCADE")
+    team_id: str
+    cause: str  # "hook crm-form (delivery d-…)", "trigger site: problem", "<@U1> by hand"
+    idempotency_key: str = Field(unique=True)
+    method: str
+    url: str
+    headers: dict[str, str] = _json(default_factory=dict)  # literal headers only
+    options: dict[str, str] = _json(default_factory=dict)  # secrets, as references
+    body: str | None = None
+    content_type: str | None = None
+    timeout: float = 10.0
+    max_attempts: int = 6
+    reply: str | None = None  # the reply template, as it was when the run was made
+    thread_channel: str | None = None
+    thread_key: str | None = None
+    status: str = "pending"  # pending | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = _utc_datetime()
+    claimed_until: datetime | None = _utc_datetime(default=None)
+    response_status: int | None = None
+    detail: str | None = None
+    elapsed_ms: float | None = None
+    created_at: datetime = _utc_datetime()
+    finished_at: datetime | None = _utc_datetime(default=None)

@@ -564,17 +564,18 @@ class SafeFetcher:
         timeout: float,  # noqa: ASYNC109
         max_bytes: int = DEFAULT_MAX_BYTES,
         credentials: Credentials | None = None,
+        follow_redirects: bool = True,
     ) -> FetchResult:
         """Send ``method`` to ``url`` with ``headers`` and ``body``, as `get` does.
 
         A secret header from ``credentials`` replaces a header of the same name in
         ``headers``. After a 303 (and a 301 or 302 answering a POST) the request goes on
-        as a GET without its body.
+        as a GET without its body. Without ``follow_redirects`` a redirect is the answer.
         """
         redactor = credentials.redactor() if credentials is not None else None
         try:
             hop = _first_hop(method, url, headers, body, credentials)
-            result = await self._within(timeout, hop, credentials, max_bytes)
+            result = await self._within(timeout, hop, credentials, max_bytes, follow_redirects)
         except (FetchBlocked, FetchError) as error:
             raise _redacted_error(error, redactor) from None
         return _redacted_result(result, redactor) if redactor is not None else result
@@ -585,11 +586,12 @@ class SafeFetcher:
         hop: _Hop,
         credentials: Credentials | None,
         max_bytes: int,
+        follow: bool = True,
     ) -> FetchResult:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(hop, credentials, max_bytes, started)
+                return await self._follow(hop, credentials, max_bytes, started, follow)
         except TimeoutError as exc:
             raise FetchError(f"timed out after {_seconds(timeout)}") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -598,12 +600,17 @@ class SafeFetcher:
             raise FetchError(describe_client_error(exc)) from exc
 
     async def _follow(
-        self, hop: _Hop, credentials: Credentials | None, max_bytes: int, started: float
+        self,
+        hop: _Hop,
+        credentials: Credentials | None,
+        max_bytes: int,
+        started: float,
+        follow: bool,
     ) -> FetchResult:
         hop = replace(hop, url=check_url(hop.url, self._policy))
         refs = credentials.refs if credentials is not None else ()
         for _hop in range(MAX_REDIRECTS + 1):
-            result_or_next = await self._request(hop, max_bytes, started)
+            result_or_next = await self._request(hop, max_bytes, started, follow)
             if isinstance(result_or_next, FetchResult):
                 return result_or_next
             status, next_url = result_or_next
@@ -611,7 +618,7 @@ class SafeFetcher:
         raise FetchError(f"too many redirects (more than {MAX_REDIRECTS})")
 
     async def _request(
-        self, hop: _Hop, max_bytes: int, started: float
+        self, hop: _Hop, max_bytes: int, started: float, follow: bool = True
     ) -> FetchResult | tuple[int, URL]:
         session = self._get_session()
         not_after: list[datetime | None] = []
@@ -620,7 +627,7 @@ class SafeFetcher:
             async with session.request(
                 hop.method, hop.url, headers=hop.headers, data=hop.body, allow_redirects=False
             ) as resp:
-                next_url = _redirect_target(resp)
+                next_url = _redirect_target(resp) if follow else None
                 if next_url is not None:
                     return resp.status, next_url
                 body, truncated = await _read_capped(resp, max_bytes)

@@ -38,6 +38,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.glance import HOUR, ROLLUP_RETENTION
 from bot.models import (
+    ActionRun,
     AIUsage,
     AuditEntry,
     Delivery,
@@ -68,7 +69,7 @@ THREAD_DAYS: Final = 90
 # trigger forgets nothing) is posted again if it comes back.
 TRIGGER_ITEM_DAYS: Final = 90
 AI_USAGE_DAYS: Final = 7
-FINISHED_DELIVERIES: Final = ("posted", "filtered", "dropped", "failed")
+FINISHED_DELIVERIES: Final = ("posted", "filtered", "dropped", "failed", "acted")
 VACUUM_PAGES: Final = 2000  # pages returned per statement (8 MB with 4 kB pages)
 
 
@@ -126,6 +127,11 @@ class Retention:
                 ThreadRoot, col(ThreadRoot.created_at) < now - timedelta(days=THREAD_DAYS)
             ),
             "trigger_items": await self._trigger_items(),
+            "action_runs": await self._in_batches(
+                ActionRun,
+                col(ActionRun.created_at) < cutoff,
+                col(ActionRun.status).in_(["sent", "failed"]),
+            ),
             "ai_usage": await self._in_batches(
                 AIUsage, col(AIUsage.day) < budget_day(now - timedelta(days=AI_USAGE_DAYS))
             ),

@@ -7,6 +7,7 @@ against this list (see tests/test_manifest.py).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,7 +56,8 @@ class Listeners:
 
     commands: dict[str, CommandHandler]
     events: dict[str, EventHandler]
-    actions: dict[str, ActionHandler] = field(default_factory=dict)
+    # Buttons by action id, or by a pattern for buttons whose ids carry a name.
+    actions: dict[str | re.Pattern[str], ActionHandler] = field(default_factory=dict)
     views: dict[str, ViewHandler] = field(default_factory=dict)
     redact: Callable[[str], str] = _unchanged
     private_text: frozenset[str] = frozenset()
@@ -129,7 +131,7 @@ def _event_listener(
 
 
 def _action_listener(
-    action_id: str, handler: ActionHandler
+    action_id: str | re.Pattern[str], handler: ActionHandler
 ) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
     async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

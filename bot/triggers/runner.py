@@ -22,6 +22,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.actions.buttons import trigger_buttons, with_buttons
+from bot.actions.runs import ActionRuns
+from bot.actions.spec import names_in
 from bot.ai.steps import AISteps
 from bot.batching import GroupCommit
 from bot.clock import Clock
@@ -32,6 +35,7 @@ from bot.net import DEFAULT_MAX_BYTES
 from bot.outbox import Outbox, enqueue
 from bot.tasks import BackgroundTasks
 from bot.triggers import checks, email
+from bot.triggers.acting import Seen, trigger_requests
 from bot.triggers.ai_notes import NO_NOTES, ItemNotes, noted, notes_for
 from bot.triggers.conditions import to_expression
 from bot.triggers.digest import digest
@@ -46,6 +50,7 @@ from bot.triggers.evaluate import (
 from bot.triggers.grammar import parse_duration
 from bot.triggers.messages import announcement_message, opens_incident, post_message, recovers
 from bot.triggers.observation import Observation
+from bot.triggers.reporting import ScanItem
 from bot.triggers.reports import ReportObservation, Reports
 from bot.triggers.rollups import add_runs, drawings_in
 from bot.triggers.schedule import Schedule, schedule_from_dict
@@ -98,6 +103,15 @@ class _Outcome:
     announcements: list[Announcement]
     next_run: datetime | None
     notes: Sequence[ItemNotes] = ()  # the AI's, per announcement (bot.triggers.ai_notes)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What saving a run decided: the trigger's incident number after it, and the new
+    items of a scan (where ``then=ACTION on=item`` finds what to act on)."""
+
+    incident: int
+    new_items: Sequence[ScanItem] = ()
 
 
 _TRIGGERS: sa.Table = Trigger.__table__  # type: ignore[attr-defined]
@@ -174,7 +188,8 @@ class TriggerRunner:
     _limit: asyncio.Semaphore = field(init=False)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     _claims: GroupCommit[_Claim, Trigger | None] = field(init=False)
-    _saves: GroupCommit[_Outcome, None] = field(init=False)
+    _saves: GroupCommit[_Outcome, _Saved] = field(init=False)
+    actions: ActionRuns | None = None  # what ``/trigger set NAME then=ACTION`` runs
 
     def __post_init__(self) -> None:
         self._limit = asyncio.Semaphore(self.concurrency)
@@ -212,7 +227,7 @@ class TriggerRunner:
                 observation, announcements, next_run = self.reports.after_decision(
                     trigger, observation, announcements, next_run, self.clock.now(), manual=manual
                 )
-            await self._saves.submit(
+            saved = await self._saves.submit(
                 _Outcome(
                     trigger,
                     scheduled_for,
@@ -225,6 +240,7 @@ class TriggerRunner:
                 )
             )
         trigger.next_run_at = next_run
+        await self._act(trigger, observation, announcements, saved)
         outcome = "ok" if observation.ok else "problem"
         lateness = 0.0 if manual else (started - scheduled_for).total_seconds()
         if not manual:
@@ -411,7 +427,25 @@ class TriggerRunner:
 
     # Saving
 
-    async def _save_round(self, outcomes: list[_Outcome]) -> list[None]:
+    async def _act(
+        self,
+        trigger: Trigger,
+        observation: Observation,
+        announcements: list[Announcement],
+        saved: _Saved,
+    ) -> None:
+        """Run the trigger's actions (``then=``) for what this run saw, after it is saved:
+        their bodies are user code, which never runs inside the transaction."""
+        if self.actions is None or not (trigger.settings or {}).get("then"):
+            return
+        seen = Seen(observation, announcements, saved.incident, saved.new_items)
+        names = names_in(trigger.settings.get("then"))
+        found = await self.actions.named(trigger.team_id, names)
+        requests = trigger_requests(trigger, found, seen)
+        if requests:
+            await self.actions.start(requests)
+
+    async def _save_round(self, outcomes: list[_Outcome]) -> list[_Saved]:
         """Save every finished run's state, history and messages in one transaction."""
         now = self.clock.now()
         async with self.db.transaction() as session:
@@ -425,7 +459,7 @@ class TriggerRunner:
             await add_runs(session, self.db.dialect, [_ran(o) for o in outcomes], now)
             recovering = [o.trigger for o in outcomes if recovers(o.announcements)]
             drawings = await drawings_in(session, recovering, now) if recovering else {}
-            incidents = [
+            saved = [
                 await self._enqueue_results(session, o, now, drawings.get(o.trigger.id or 0))
                 for o in outcomes
             ]
@@ -437,9 +471,9 @@ class TriggerRunner:
                         "t_state": {**o.state.to_dict(), **mail.get(o.trigger.id, {})},
                         "t_last": now,
                         "t_next": o.next_run,
-                        "t_incident": incident,
+                        "t_incident": result.incident,
                     }
-                    for o, incident in zip(outcomes, incidents, strict=True)
+                    for o, result in zip(outcomes, saved, strict=True)
                 ],
             )
             await session.execute(
@@ -465,11 +499,11 @@ class TriggerRunner:
             for o in outcomes
         ):
             self.outbox.wake()
-        return [None] * len(outcomes)
+        return saved
 
     async def _enqueue_results(
         self, session: Any, outcome: _Outcome, now: datetime, drawing: Drawing | None = None
-    ) -> int:
+    ) -> _Saved:
         """Queue a run's announcements (and a message/report trigger's post); returns the
         trigger's incident number after them (each new incident gets its own thread).
         A recovery shows ``drawing`` (uptime and latency)."""
@@ -477,10 +511,13 @@ class TriggerRunner:
         incident = trigger.incident
         messages = []
         notes = outcome.notes or [NO_NOTES] * len(outcome.announcements)
+        buttons = await trigger_buttons(session, trigger) if outcome.announcements else None
         for announcement, said in zip(outcome.announcements, notes, strict=True):
             if opens_incident(announcement):
                 incident += 1
             message = announcement_message(trigger, announcement, incident, drawing)
+            if buttons is not None and opens_incident(announcement):  # "Restart api"
+                message = with_buttons(message, buttons)
             messages.append(noted(message, said))
         if trigger.kind == "message":
             messages.append(post_message(trigger, trigger.target or ""))
@@ -490,7 +527,7 @@ class TriggerRunner:
         saved = await self.reports.save(session, trigger, outcome.observation, now)
         messages += saved.messages
         await enqueue(session, now, *messages)
-        return incident
+        return _Saved(incident, saved.new_items)
 
 
 @dataclass(frozen=True)

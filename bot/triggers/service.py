@@ -9,6 +9,7 @@ writes the row and its audit entry in one transaction, and tells the scheduler.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.actions.spec import names_in
 from bot.audit import NOTE_TIME_FORMAT, Actor, audit_entry, change_note
 from bot.clock import Clock
 from bot.credentials.service import SecretService
@@ -33,7 +35,7 @@ from bot.triggers.fetching import FETCH_KINDS
 from bot.triggers.reports import check_template, require_credentials, spec_problem
 from bot.triggers.schedule import schedule_from_dict
 from bot.triggers.scheduling import TriggerScheduling
-from bot.triggers.settings import TriggerSettings
+from bot.triggers.settings import ACTION_SETTINGS, TriggerSettings
 from bot.triggers.spec import TriggerSpec
 
 FEED_PROBE_SECONDS = 1.5
@@ -55,6 +57,8 @@ class TriggerService:
     channels: ChannelDirectory
     fetcher: checks.Fetcher
     secrets: SecretService  # what a trigger sends: auth=, header.X=, an email password
+    # Refuses action names that do not exist: (team, names, setting) → None or `SpecError`.
+    check_actions: Callable[[str, Sequence[str], str], Awaitable[None]] | None = None
 
     # Reading
 
@@ -273,6 +277,10 @@ class TriggerService:
     ) -> Trigger:
         """Apply ``settings`` (``/trigger set``) to ``trigger``: its creator or an admin."""
         await self._require_owner(actor, trigger)
+        for key in ACTION_SETTINGS:
+            names = names_in(settings.changes.get(key))
+            if names and self.check_actions is not None:
+                await self.check_actions(actor.team_id, names, key)
         updated = settings.applied_to(trigger.settings or {})
         return await self._change(actor, trigger, f"set {settings.describe()}", settings=updated)
 

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from bot.actions.spec import ON_CHOICES
 from bot.ai.labels import LabelError, format_labels, parse_labels
 from bot.errors import SpecError
+from bot.names import NAME_RULE, valid_name
 
 
 class SettingError(ValueError):
@@ -51,12 +53,34 @@ def _on_off(value: str) -> str | None:
     return "on" if value.lower() == "on" else None
 
 
+def _action_names(value: str) -> str | None:
+    """``crm, inventory`` → ``crm,inventory`` (names of actions, `bot.actions`)."""
+    names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    bad = [name for name in names if valid_name(name) is None]
+    if bad:
+        raise SettingError(f"`{bad[0]}` can't be an action's name ({NAME_RULE})")
+    return ",".join(dict.fromkeys(names)) or None
+
+
+def _on(value: str) -> str | None:
+    if value.lower() not in (*ON_CHOICES, ""):
+        raise SettingError(f"use one of {', '.join(ON_CHOICES)}")
+    return value.lower() or None
+
+
 SETTINGS: Final[Mapping[str, Setting]] = {
     "categorise": Setting(
         _labels, '"sales: buying or prices; support: problems; spam"', _label_names
     ),
     "summary": Setting(_on_off, "on"),
+    # Actions (`bot.actions`): which to run, on what, and which to offer as buttons.
+    "then": Setting(_action_names, "restart-api"),
+    "on": Setting(_on, "problem"),
+    "buttons": Setting(_action_names, "restart-api"),
 }
+
+# Settings that name actions, which must exist when set.
+ACTION_SETTINGS: Final = ("then", "buttons")
 
 
 @dataclass(frozen=True)

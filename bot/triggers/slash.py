@@ -67,6 +67,7 @@ In a template: `json` (or `rows`), `status`, `headers`, `previous` (the last run
 Schedules: `every 1m|5m|2h|1d`, `every day at 17:30`, `every mon,wed,fri at 8am`, `every month on the 1st at 9am`, `every month on the last friday at 9am`, `cron "0 9 * * 1-5"`, `at 2026-12-01 09:00`, `in 2 hours`, `tomorrow at 9am`, plus `tz Europe/Berlin`.
 Options: `retries=3 recover=2 repeat=30m max=3 timeout=5s latest=1`; requests: `auth=bearer:NAME` `header.X-Api-Key=secret:NAME` (see `/secret`) `method=POST body={...} query.status=new pages=10 next=meta.next_page_url each=PATH key=FIELD`.
 Settings: `/trigger set NAME categorise="sales: buying or prices; support: problems; spam" summary=on|off` — the AI picks one label per new item (`key=` with nothing clears a setting).
+Actions: `/trigger set NAME then=ACTION on=problem|recover|item|always buttons=ACTION` — run actions (`/action help`) when the trigger sees a problem, a recovery, each new item or every run; `buttons=` puts them under its alerts.
 Manage: `/trigger list` · `/trigger status` · `show NAME` · `history NAME` · `run NAME` · `pause NAME` · `resume NAME` · `mute NAME 2h` · `mute NAME until 18:00` · `unmute NAME` · `template NAME …` · `delete NAME` · `/trigger edit NAME` (a form)"""
 
 

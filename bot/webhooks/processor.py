@@ -28,6 +28,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from bot.actions.buttons import button_row, with_buttons
+from bot.actions.runs import ActionRuns, RunRequest
+from bot.actions.spec import names_in
 from bot.ai.labels import Label, LabelError, parse_labels
 from bot.ai.notes import content_text, with_notes
 from bot.ai.steps import AISteps, ToCategorise, ToSummarise
@@ -40,7 +43,7 @@ from bot.expressions import (
     evaluate_bool,
     render_template,
 )
-from bot.models import Delivery, Hook
+from bot.models import Action, ActionRun, Delivery, Hook
 from bot.outbox import Message, Outbox, ThreadMode, enqueue
 from bot.slack import blocks as kit
 from bot.usercode import ConditionJob, Failed, TemplateJob, UserCodeRunner
@@ -146,7 +149,16 @@ def assemble(
 def needs_processing(hook: Hook) -> bool:
     """True when a hook's deliveries run user code, ask the AI step or act (so the
     processor handles them, outside the ingest transaction)."""
-    return bool(hook.template or hook.filter or hook.run_trigger or hook.categorise or hook.summary)
+    return bool(
+        hook.template
+        or hook.filter
+        or hook.run_trigger
+        or hook.categorise
+        or hook.summary
+        or hook.actions
+        or hook.buttons
+        or not hook.post
+    )
 
 
 def fast_message(delivery: StoredDelivery, payload: Any, hook: Hook) -> Message | None:
@@ -232,6 +244,52 @@ def _with_warning(rendered: Rendered, problem: str) -> tuple[str, list[dict[str,
     return kit.fit_message(
         f"{warning}\n{rendered.text}", [kit.context([warning]), *rendered.blocks]
     )
+
+
+def _with_buttons(
+    message: Message, hook: Hook, delivery: Delivery, actions: dict[str, Action]
+) -> Message:
+    """The message, in a thread of its own if its actions will speak there, with the
+    hook's action buttons under it."""
+    if hook.actions:
+        message = _threaded(message, hook, delivery)
+    shown = [actions[name] for name in names_in(hook.buttons) if name in actions]
+    return with_buttons(message, button_row(shown, f"delivery:{delivery.id}")) if shown else message
+
+
+def _requests(
+    delivery: Delivery, hook: Hook, posted: Message | None, actions: dict[str, Action]
+) -> list[tuple[str, RunRequest]]:
+    """The runs a delivery's hook asks for (``then=``), with the delivery's template scope."""
+    parsed = _parse(delivery, hook)
+    if isinstance(parsed, Skip):
+        return []
+    names = names_in(hook.actions)
+    missing = [name for name in names if name not in actions]
+    if missing:
+        log.warning("hook %s runs actions that no longer exist: %s", hook.name, missing)
+    cause = f"hook {hook.name} (delivery {delivery.id})"
+    channel = posted.channel if posted is not None else None
+    key = posted.thread_key if posted is not None else None
+    return [
+        (delivery.id, RunRequest(actions[name], parsed.context, cause, channel, key))
+        for name in names
+        if name in actions
+    ]
+
+
+def _passed(outcome: Message | Skip) -> bool:
+    """Did the delivery pass its hook's filter (posted, or acted without posting)?"""
+    return isinstance(outcome, Message) or outcome.status == "acted"
+
+
+def _threaded(message: Message, hook: Hook, delivery: Delivery) -> Message:
+    """A message whose actions will say their outcome in its thread: one without a
+    thread of its own starts one, keyed by the delivery."""
+    if message.thread_key and message.thread_mode != "off":
+        return message
+    key = f"hook:{hook.id}:delivery:{delivery.id}"
+    return replace(message, thread_key=key, thread_mode="thread", new_thread=False)
 
 
 def _thread_mode(hook: Hook) -> ThreadMode:
@@ -321,6 +379,7 @@ class DeliveryProcessor:
     usercode: UserCodeRunner
     run_trigger: Callable[[str, str], Awaitable[None]] | None = None
     ai: AISteps | None = None
+    actions: ActionRuns | None = None  # what ``/hook set NAME then=ACTION`` runs
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
@@ -365,13 +424,16 @@ class DeliveryProcessor:
         if not claimed.deliveries:
             return 0
         outcomes = await self._decide_all(claimed.deliveries)
-        recorded = await self._record(claimed, outcomes)
+        outcomes, runs = await self._act(claimed.deliveries, outcomes)
+        recorded = await self._record(claimed, outcomes, runs)
         self.outbox.wake()
+        if runs and self.actions is not None:
+            self.actions.on_stored()
         await self._run_triggers(
             [
                 (hook.team_id, hook.run_trigger)
                 for (delivery, hook), outcome in zip(claimed.deliveries, outcomes, strict=True)
-                if hook.run_trigger and isinstance(outcome, Message) and delivery.id in recorded
+                if hook.run_trigger and _passed(outcome) and delivery.id in recorded
             ]
         )
         return len(claimed.deliveries)
@@ -505,7 +567,44 @@ class DeliveryProcessor:
         outcomes = await self.usercode.run(jobs) if jobs else []
         return {id(item): outcome for item, outcome in zip(with_template, outcomes, strict=True)}
 
-    async def _record(self, claimed: _Claimed, outcomes: list[Message | Skip]) -> set[str]:
+    async def _act(
+        self, deliveries: list[tuple[Delivery, Hook]], outcomes: list[Message | Skip]
+    ) -> tuple[list[Message | Skip], dict[str, list[ActionRun]]]:
+        """The runs of the actions (``then=``) of each delivery that passed its hook's
+        filter, by delivery id; a hook with ``post=off`` says nothing in Slack, one that
+        posts gets its message a thread for the actions' outcome lines."""
+        acting = [
+            (delivery, hook, outcome)
+            for (delivery, hook), outcome in zip(deliveries, outcomes, strict=True)
+            if isinstance(outcome, Message) and (hook.actions or hook.buttons or not hook.post)
+        ]
+        if self.actions is None or not acting:
+            return outcomes, {}
+        changed: dict[str, Message | Skip] = {}
+        requests: list[tuple[str, RunRequest]] = []
+        found: dict[tuple[str, str | None], dict[str, Action]] = {}  # the batch's lookups
+        for delivery, hook, message in acting:
+            for names in (hook.actions, hook.buttons):
+                if (hook.team_id, names) not in found:
+                    looked_up = await self.actions.named(hook.team_id, names_in(names))
+                    found[(hook.team_id, names)] = looked_up
+            buttons = found[(hook.team_id, hook.buttons)]
+            posted = _with_buttons(message, hook, delivery, buttons) if hook.post else None
+            changed[delivery.id] = posted or Skip("acted", "post=off: ran its actions only")
+            requests += _requests(delivery, hook, posted, found[(hook.team_id, hook.actions)])
+        runs = await self.actions.render([request for _, request in requests])
+        by_delivery: dict[str, list[ActionRun]] = {}
+        for (delivery_id, _), run in zip(requests, runs, strict=True):
+            by_delivery.setdefault(delivery_id, []).append(run)
+        kept = [changed.get(d.id, o) for (d, _), o in zip(deliveries, outcomes, strict=True)]
+        return kept, by_delivery
+
+    async def _record(
+        self,
+        claimed: _Claimed,
+        outcomes: list[Message | Skip],
+        runs: dict[str, list[ActionRun]] | None = None,
+    ) -> set[str]:
         """Record the outcomes of deliveries this batch still holds; returns their ids."""
         ids = [delivery.id for delivery, _ in claimed.deliveries]
         async with self.db.transaction() as session:
@@ -524,6 +623,9 @@ class DeliveryProcessor:
             ]
             messages = [outcome for _, outcome in kept if isinstance(outcome, Message)]
             await enqueue(session, self.clock.now(), *messages)
+            if runs and self.actions is not None:
+                held_runs = [run for d, _ in kept for run in runs.get(d.id, [])]
+                await self.actions.store(session, held_runs)
             if kept:
                 await session.execute(
                     RECORD_OUTCOME, [_delivery_update(d.id, outcome) for d, outcome in kept]

@@ -8,7 +8,7 @@ and its audit entry together, and forgets the cached copy the receiver uses.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -59,6 +59,8 @@ class HookService:
     find_trigger: Callable[[str, str], Awaitable[object | None]]
     channels: ChannelDirectory
     keyring: Keyring | None
+    # Refuses action names that do not exist: (team, names, setting) → None or `SpecError`.
+    check_actions: Callable[[str, Sequence[str], str], Awaitable[None]] | None = None
 
     # Reading
 
@@ -137,6 +139,9 @@ class HookService:
                 f"There is no trigger named `{run}` to run. `/trigger list` shows them; "
                 "`run=` with nothing clears it."
             )
+        for names, key in ((settings.actions, "then"), (settings.buttons, "buttons")):
+            if names and self.check_actions is not None:
+                await self.check_actions(actor.team_id, names, key)
         if settings.channel is not None:
             settings = replace(settings, channel=await self.channels.resolve(settings.channel))
             await self.channels.require_member(settings.channel or "", actor.user_id)

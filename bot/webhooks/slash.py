@@ -33,7 +33,19 @@ from bot.webhooks.setup import setup_instructions
 from bot.webhooks.spec import PRESETS, HookSettings, HookSpec, label_names
 from bot.webhooks.traffic import recent_traffic
 
-SETTABLE = ("threads", "rate", "channel", "preset", "secret", "run", "categorise", "summary")
+SETTABLE = (
+    "threads",
+    "rate",
+    "channel",
+    "preset",
+    "secret",
+    "run",
+    "categorise",
+    "summary",
+    "then",
+    "post",
+    "buttons",
+)
 
 HELP = """*Webhooks* — give any system a URL that posts into a channel.
 • `/hook create NAME [#channel] [preset=auto|github|gitlab|alertmanager|grafana|sentry|stripe|generic] [secret=VALUE]`
@@ -43,6 +55,7 @@ HELP = """*Webhooks* — give any system a URL that posts into a channel.
 • `/hook filter NAME event == "pull_request" and payload.action in ["opened", "closed"]` · `/hook filter NAME clear`
 • `/hook pause NAME` · `/hook resume NAME` · `/hook rotate NAME [url|secret]` · `/hook delete NAME` · `/hook replay NAME DELIVERY_ID`
 • `/hook set NAME categorise="sales: buying or prices; support: problems with the product; spam" summary=on|off`
+• `/hook set NAME then=ACTION[,ACTION…] post=on|off buttons=ACTION[,…]` — run actions (`/action help`) for each delivery that passes the filter; `post=off` acts without posting
 `run=TRIGGER` runs a trigger (say a health check) each time a delivery passes the filter. `categorise=` has the AI pick one label per event (`category` in templates and filters; `categorise=` alone stops it); `summary=on` puts an AI summary above long messages.
 A hook's URL and secret are shown once, when made: `/hook rotate NAME url` makes a new URL.
 Example: `/hook create deploys #ops preset=github`"""
@@ -107,6 +120,8 @@ class HookSlash:
             f"*Template:* {'`' + hook.template[:200] + '`' if hook.template else 'the preset default'}",
             f"*Filter:* {'`' + hook.filter + '`' if hook.filter else 'none'}",
             f"*Runs trigger:* {hook.run_trigger or 'none'}",
+            f"*Actions:* {hook.actions or 'none'} · *Posts:* {'yes' if hook.post else 'no'}"
+            f" · *Buttons:* {hook.buttons or 'none'}",
             ai_settings_line(hook),
             f"*Rejected requests:* {hook.rejected}",
             *(await self._glance(hook)),
@@ -250,7 +265,26 @@ def parse_settings(options: Mapping[str, str], hook_name: str) -> HookSettings:
         run_trigger=None if run is None else (_name(run) if run else ""),
         categorise=_labels(options["categorise"]) if "categorise" in options else None,
         summary=_on_off(options["summary"], "summary") if "summary" in options else None,
+        actions=action_names(options["then"], "then") if "then" in options else None,
+        post=_on_off(options["post"], "post") if "post" in options else None,
+        buttons=action_names(options["buttons"], "buttons") if "buttons" in options else None,
     )
+
+
+def action_names(value: str, key: str) -> tuple[str, ...]:
+    """``then=crm,inventory`` → the action names ("" or "none": none)."""
+    if value.strip().lower() in ("", "none"):
+        return ()
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    for name in names:
+        if valid_name(name) is None:
+            raise SpecError(
+                f"`{key}={value}`: `{name}` can't be an action's name ({NAME_RULE}). "
+                f"Example: `{key}=crm,inventory`",
+                field=key,
+                part=name,
+            )
+    return tuple(dict.fromkeys(name.lower() for name in names))
 
 
 def _labels(value: str) -> str:

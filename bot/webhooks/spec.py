@@ -59,6 +59,9 @@ class HookSettings:
     run_trigger: str | None = None
     categorise: str | None = None
     summary: bool | None = None
+    actions: tuple[str, ...] | None = None  # then=: () stops running actions
+    post: bool | None = None
+    buttons: tuple[str, ...] | None = None
 
     def columns(self) -> dict[str, Any]:
         """The ``hook`` columns these settings change, with their new values."""
@@ -76,6 +79,12 @@ class HookSettings:
             changed["categorise"] = self.categorise or None
         if self.summary is not None:
             changed["summary"] = self.summary
+        if self.actions is not None:
+            changed["actions"] = ",".join(self.actions) or None
+        if self.post is not None:
+            changed["post"] = self.post
+        if self.buttons is not None:
+            changed["buttons"] = ",".join(self.buttons) or None
         return changed
 
     def describe(self) -> str:
@@ -89,6 +98,9 @@ class HookSettings:
             "run": None if self.run_trigger is None else self.run_trigger or "(none)",
             "categorise": None if self.categorise is None else label_names(self.categorise),
             "summary": None if self.summary is None else ("on" if self.summary else "off"),
+            "then": None if self.actions is None else ",".join(self.actions) or "(none)",
+            "post": None if self.post is None else ("on" if self.post else "off"),
+            "buttons": None if self.buttons is None else ",".join(self.buttons) or "(none)",
         }
         return ", ".join(f"{key}={value}" for key, value in said.items() if value is not None)
 

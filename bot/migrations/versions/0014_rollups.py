@@ -1,4 +1,3 @@
-# down_revision becomes 0013 when merged after actions
 """state at a glance: hourly roll-ups of trigger runs and hourly counts of hook requests
 
 ``trigger_rollup`` keeps each trigger's runs per UTC hour (runs, problems, a latency
@@ -24,7 +23,7 @@ import bot.models
 from bot.glance import roll_up
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
