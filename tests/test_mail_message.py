@@ -587,7 +587,7 @@ def test_routing_context_exposes_exactly_the_documented_names() -> None:
     read = parse_message(message.as_bytes())
     context = routing_context(read)
     assert context == {
-        "category": "",  # an AI step's label, when one is on (issue 17)
+        "category": "",  # an AI step's label, when one is on
         "from": "ada@example.org",
         "from_domain": "example.org",
         "to": ["support@example.com", "bob@example.com"],
