@@ -236,8 +236,11 @@ def read_action(message: str, actions: Sequence[str]) -> ActionRequest | Unsure 
     return None
 
 
-def command_of(request: ActionRequest, thing: said.Candidate | None) -> str:
-    """The slash command that does what ``request`` asks (``thing``: the one it wires)."""
+def command_of(
+    request: ActionRequest, thing: said.Candidate | None, wired: Sequence[str] = ()
+) -> str:
+    """The slash command that does what ``request`` asks (``thing``: the one it wires,
+    ``wired``: the actions it already runs or shows, which stay)."""
     if request.verb == "list":
         return "/action list"
     if request.verb in ("show", "log"):
@@ -248,12 +251,13 @@ def command_of(request: ActionRequest, thing: said.Candidate | None) -> str:
         pairs = " ".join(f"{key}={value}" for key, value in request.params)
         return f"/action run {request.action} {pairs}".rstrip()
     assert thing is not None
+    names = ",".join(dict.fromkeys([*wired, request.action]))
     if request.buttons:
-        return f"/{_kind(thing)} set {thing.name} buttons={request.action}"
+        return f"/{_kind(thing)} set {thing.name} buttons={names}"
     if thing.thing == "hook":
         quiet = " post=off" if request.quiet else ""
-        return f"/hook set {thing.name} then={request.action}{quiet}"
-    return f"/trigger set {thing.name} then={request.action} on={request.on or 'problem'}"
+        return f"/hook set {thing.name} then={names}{quiet}"
+    return f"/trigger set {thing.name} then={names} on={request.on or 'problem'}"
 
 
 def _kind(thing: said.Candidate) -> str:
