@@ -49,7 +49,7 @@ THINGS = (
     Candidate("hook", 5, "form", "hook", "auto hook"),
     Candidate("hook", 6, "deploys", "hook", "github hook"),
 )
-_ACTION_ROW = re.compile(r"^(?:/action |/trigger set |/hook set |\? (?:thing|params)$)")
+_ACTION_ROW = re.compile(r"^(?:/action |/trigger set |/hook set |\? (?:thing|params|which)$)")
 
 Outcome = Literal["correct", "wrong", "asked", "refused"]
 _URL = re.compile(r"(?<![<|\w])(https?://[^\s<>'’]+?)(?=[.,;!?)]*(?:\s|$|'|’))")
@@ -228,6 +228,16 @@ def test_no_change_or_new_request_is_taken_for_an_action() -> None:
         assert spoken_actions.answer(said, ACTIONS, THINGS) is None, row.said
     for change in ("pause the standup reminder", "run the site check now", "show me the blog"):
         assert spoken_actions.answer(change, ACTIONS, THINGS) is None, change
+
+
+def test_an_action_and_a_trigger_of_one_name_are_asked_apart() -> None:
+    named_crm = (*THINGS, Candidate("trigger", 9, "crm", "json", "crm.example.com json"))
+    for said in ("run crm now", "show crm", "what did crm do"):
+        answer = spoken_actions.answer(said, ACTIONS, named_crm)
+        assert isinstance(answer, spoken_actions.Unsure) and answer.slot == "which", said
+    answer = spoken_actions.answer("run the crm action now", ACTIONS, named_crm)
+    assert isinstance(answer, spoken_actions.Proposed) and answer.command == "/action run crm"
+    assert spoken_actions.answer("run the crm trigger now", ACTIONS, named_crm) is None
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ class Proposed:
 class Unsure:
     """One question instead of a guess: several things fit, none does, or a word is unread."""
 
-    slot: str  # "thing" or "params"
+    slot: str  # "thing", "params" or "which" (an action and a trigger share the name)
     text: str
     choices: tuple[said.Candidate, ...] = ()
 
@@ -185,6 +185,15 @@ def answer(
         return None
     if isinstance(request, Unsure):
         return request
+    if request.verb in ("run", "show", "log") and "action" not in message.lower():
+        same = [c for c in things if c.name == request.action]
+        if same:  # "run crm now": the action, or the trigger called crm?
+            kind = _kind(same[0])
+            return Unsure(
+                "which",
+                f"*{request.action}* is both an action and a {kind}: say `{request.verb} the "
+                f"{request.action} action` or `{request.verb} the {request.action} {kind}`.",
+            )
     if request.verb != "wire":
         return Proposed(request, command_of(request, None))
     change = said.ChangeRequest("show", request.subject, request.said, request.kinds)
@@ -228,6 +237,8 @@ def read_action(message: str, actions: Sequence[str]) -> ActionRequest | Unsure 
     name = found and _action_named(found.group("action"), actions)
     if found and name:
         return ActionRequest("show", name)
+    if len(re.findall(r"[a-z0-9]+", text.lower())) > 1 and _action_named(text, actions):
+        return ActionRequest("run", _action_named(text, actions) or "")  # "restart api"
     for pattern in (_RUN_NOW, _BARE):
         found = pattern.match(text)
         name = found and _action_named(found.group("action"), actions, loose=pattern is _RUN_NOW)
