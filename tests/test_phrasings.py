@@ -118,8 +118,10 @@ def outcome(row: Row) -> tuple[Outcome, str]:
         if expected.startswith("?"):
             return ("correct" if expected[1:].strip() == answer.slot else "wrong"), got
         return ("asked" if expected.startswith("/") else "wrong"), got
-    if _ACTION_ROW.match(expected):
-        return ("refused" if isinstance(answer, NotUnderstood) else "asked"), got
+    if _ACTION_ROW.match(expected):  # about actions, read as setting something new up
+        if isinstance(answer, Question):
+            return "asked", got
+        return ("refused" if isinstance(answer, NotUnderstood) else "wrong"), got
     if isinstance(answer, NotUnderstood):
         if expected.startswith("!"):
             part = expected[1:].strip()

@@ -46,12 +46,13 @@ _EVENTS: Final[tuple[tuple[Event, str], ...]] = (
     ("always", r"(?:runs|checks|is\s+checked)"),
 )
 _EVENT: Final = "|".join(f"(?P<{name}>{words})" for name, words in _EVENTS)
-_PARAMS: Final = r"(?:\s+(?:with|using|passing)\s+(?P<params>.+)|\s+(?P<inline>\w+=.+))?"
+_PARAMS: Final = r"(?:\s+(?:with|using|passing|for)\s+(?P<params>.+)|\s+(?P<inline>\w+=.+))?"
 _NOW: Final = r"(?:\s+(?:right\s+)?now|\s+again|\s+please)*"
 _QUIET: Final = (
     r"(?P<quiet>\s*,?\s*(?:and\s+|but\s+)?(?:don'?t|do\s+not|dont|never|without)\s+"
     r"(?:post(?:ing)?|say(?:ing)?\s+anything|tell(?:ing)?\s+(?:slack|anyone|the\s+channel)|"
-    r"a\s+message|messages?|notify(?:ing)?)(?:\s+\w+)*|\s*,?\s*(?:silently|quietly))?"
+    r"an?\s+(?:slack\s+)?(?:message|post)|messages?|notify(?:ing)?)(?:\s+\w+)*|"
+    r"\s*,?\s*(?:silently|quietly))?"
 )
 _ITEM_WORDS: Final = frozenset(
     {"item", "items", "entry", "entries", "row", "rows", "record", "records", "from", "in",
@@ -101,12 +102,30 @@ _CREATE: Final = re.compile(
 _WIRES: Final = (
     re.compile(  # when the site check goes down, run restart-api
         rf"^{_WHEN}\s+(?P<subject>.+?)\s+(?:{_EVENT})\s*,?\s*(?:then\s+|please\s+)?"
-        rf"(?:{_RUN}|send\s+it\s+to)\s+(?P<action>.+?)$",
+        rf"(?:(?:{_RUN}|send\s+it\s+to)\s+)?(?P<action>.+?)$",
         _FLAGS,
     ),
     re.compile(  # run restart-api when site fails
         rf"^(?:{_RUN}\s+)?(?P<action>.+?)\s+{_WHEN}\s+(?P<subject>.+?)\s+(?:{_EVENT})$", _FLAGS
     ),
+)
+_CONNECT: Final = re.compile(  # hook up restart-api to the site check so it runs when …
+    r"^(?:hook\s+up|connect|wire(?:\s+up)?|attach|link|tie|plug)\s+(?P<action>.+?)\s+"
+    r"(?:up\s+)?(?:to|with|into)\s+(?P<subject>.+?)(?:\s*,?\s*so\s+(?:that\s+)?it\s+"
+    rf"(?:runs|fires|gets\s+called)\s+{_WHEN}\s+(?:.+?)\s+(?:{_EVENT}))?{_QUIET}$",
+    _FLAGS,
+)
+_SHOULD: Final = re.compile(  # every new lead should go to crm
+    r"^(?P<subject>.+?)\s+(?:should|must|needs?\s+to|has\s+to|have\s+to)\s+(?:go|be\s+sent|"
+    r"get\s+sent|be\s+passed|be\s+forwarded|be\s+pushed)\s+(?:on\s+|over\s+)?(?:to|into)\s+"
+    rf"(?:the\s+)?(?P<action>[^<#].*?){_QUIET}$",
+    _FLAGS,
+)
+_BUTTON_FOR: Final = re.compile(  # add a button for restart-api on the site check
+    r"^(?:put|add|give|place|i\s+want|attach|can\s+(?:i|we)\s+(?:get|have))\s+(?:me\s+)?"
+    r"(?:an?\s+|the\s+)?buttons?\s+(?:for|to\s+run|that\s+runs)\s+(?P<action>.+?)\s+"
+    r"(?:on|under|to|below|beneath|in|with)\s+(?P<subject>.+?)$",
+    _FLAGS,
 )
 _HOOK_WIRE: Final = re.compile(  # when a form arrives on the form hook, send it to crm
     rf"^{_WHEN}\s+(?:an?\s+|the\s+)?(?:\w+\s+)?{_HOOK_WORDS}\s+(?:arrives|comes\s+in|"
@@ -121,8 +140,8 @@ _SEND: Final = re.compile(  # send each new lead to crm
     _FLAGS,
 )
 _BUTTON: Final = re.compile(  # put a restart button on the site alerts
-    r"^(?:put|add|give|place|show|i\s+want|attach)\s+(?:me\s+)?(?:an?\s+|the\s+)?"
-    r"(?P<action>.+?)\s+buttons?\s+(?:on|under|to|below|beneath|in|with)\s+(?P<subject>.+?)$",
+    r"^(?:put|add|give|place|show|i\s+want|attach|can\s+(?:i|we)\s+(?:get|have))\s+"
+    r"(?:me\s+)?(?:an?\s+|the\s+)?(?P<action>.+?)\s+buttons?\s+(?:on|under|to|below|beneath|in|with)\s+(?P<subject>.+?)$",
     _FLAGS,
 )
 _GIVE: Final = re.compile(  # give the site alerts a restart button
@@ -130,6 +149,7 @@ _GIVE: Final = re.compile(  # give the site alerts a restart button
 )
 _RUN_NOW: Final = re.compile(rf"^(?:please\s+)?{_RUN}\s+(?P<action>.+?){_NOW}{_PARAMS}$", _FLAGS)
 _BARE: Final = re.compile(rf"^(?P<action>.+?)(?:\s+(?:right\s+)?now){_PARAMS}$", _FLAGS)
+_LEADING: Final = re.compile(r"^(?:(?:go\s+ahead\s+and|just|ok(?:ay)?|so|now)\s+)+", _FLAGS)
 _PAIR: Final = re.compile(r"^(?P<key>[a-z_][\w.-]*)=(?P<value>\S+)$", _FLAGS)
 _SLACK_LINK: Final = re.compile(r"<(?:mailto:)?([^>|]+)(?:\|[^>]*)?>")
 _URL: Final = re.compile(r"<(https?://[^>|\s]+)(?:\|[^>]*)?>|(https?://\S+)")
@@ -216,15 +236,15 @@ def read_action(message: str, actions: Sequence[str]) -> ActionRequest | Unsure 
     """What ``message`` asks about the actions named ``actions``, or None."""
     if len(message) > _LONGEST:
         return None
-    text = " ".join(message.split()).rstrip("?!. ")
+    text = _LEADING.sub("", " ".join(message.split()).rstrip("?!. "))
     if any(pattern.match(text) for pattern in _LIST):
         return ActionRequest("list")
     created = _CREATE.match(text)
     if created:
         return _create(created.group("rest"))
-    for pattern in (_HOOK_WIRE, *_WIRES, _BUTTON, _GIVE, _SEND):
+    for pattern in (_HOOK_WIRE, *_WIRES, _CONNECT, _BUTTON_FOR, _BUTTON, _GIVE, _SEND, _SHOULD):
         found = pattern.match(text)
-        button = pattern in (_BUTTON, _GIVE)
+        button = pattern in (_BUTTON, _GIVE, _BUTTON_FOR)
         name = found and _action_named(found.group("action"), actions, loose=button)
         if found and name:
             return _wire(found, name, buttons=button, hook=pattern is _HOOK_WIRE)
@@ -299,8 +319,8 @@ def _wire(found: re.Match[str], name: str, *, buttons: bool, hook: bool) -> Acti
     words = _SUBJECT_END.sub("", words) if buttons else words
     subject, kinds = said.subject_of(words)
     on: Event | None = event
-    if event is None and not buttons:
-        on = "item"  # "send each new lead to crm"
+    if event is None and not buttons and "problem" not in found.re.groupindex:
+        on = "item"  # "send each new lead to crm" (no event could be said)
     naming = [w for w in subject.split() if w not in _ITEM_WORDS]
     subject = " ".join(naming) if naming else subject
     if hook:
