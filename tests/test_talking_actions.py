@@ -140,3 +140,33 @@ async def test_questions_about_actions_change_nothing_and_making_one_is_not_gues
     assert await runs_of(acting) == []
     listing = await acting.command("/action list")
     assert listing.count("• ") == 1  # still only crm: nothing was made from the words
+
+
+async def test_words_that_fit_several_triggers_ask_which_one_then_wire_it(
+    acting: RunningBot,
+    fake_slack: FakeSlack,
+    target: Target,  # noqa: F811
+) -> None:
+    for name in ("db-eu", "db-us"):
+        await acting.command(f"/trigger add {name} every 5m http {target.url}/{name}")
+    owner = Talk(acting, fake_slack, OWNER)
+
+    which = await owner.say("when the db check goes down, run crm")
+    assert "Which one should run *crm*?" in which.args["text"]
+    assert buttons(which) == ["db-eu", "db-us"]
+    chosen = next(
+        e
+        for b in which.args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "db-us"
+    )
+    count = len(fake_slack.messages()) + 1
+    await acting.interact(click(chosen["action_id"], chosen["value"], channel=DM[OWNER], ts="1.2"))
+    await fake_slack.wait_for("chat.postMessage", count=count)
+    proposal = fake_slack.calls_to("chat.postMessage")[-1]
+    assert "`/trigger set db-us then=crm on=problem`" in proposal.args["text"]
+    await owner.press(proposal, "Apply")
+    us, eu = await stored_trigger(acting, "db-us"), await stored_trigger(acting, "db-eu")
+    assert us is not None and names_in(us.settings.get("then")) == ["crm"]
+    assert eu is not None and not eu.settings.get("then")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from bot.actions.service import ActionService
 from bot.actions.spec import names_in
@@ -121,7 +121,9 @@ class ChangesByTalking:
         if heard is None:
             return False
         try:
-            if isinstance(heard, spoken.Unsure):
+            if isinstance(heard, spoken.Unsure) and heard.choices and heard.request:
+                await self._ask_which_wired(asker, heard.text, heard.request, heard.choices)
+            elif isinstance(heard, spoken.Unsure):
                 await self._post(asker, heard.text)
             elif heard.request.verb == "create":
                 await self._offer_action_form(asker, heard.command)
@@ -132,6 +134,26 @@ class ChangesByTalking:
         except UsageError as error:
             await self._post(asker, str(error))
         return True
+
+    async def _ask_which_wired(
+        self,
+        asker: Actor,
+        text: str,
+        request: spoken.ActionRequest,
+        choices: tuple[said.Candidate, ...],
+    ) -> None:
+        """Several things fit: a button per thing, as for changes."""
+        document: dict[str, object] = {
+            "verb": "pick",
+            "asked": "command",
+            "request": spoken.stored(request),
+            "choices": [{"thing": c.thing, "id": c.id} for c in choices],
+        }
+        pick_id = await self.drafts.save_change(asker, document)
+        row = [
+            ui.button(c.name, CHANGE_PICK, f"{pick_id}:{index}") for index, c in enumerate(choices)
+        ]
+        await self._post(asker, text, [kit.section(text), ui.actions(row)])
 
     async def _offer_action_form(self, asker: Actor, command: str) -> None:
         """Making an action needs its details said exactly: the form, or the command."""
@@ -216,13 +238,18 @@ class ChangesByTalking:
                 raise UsageError("That choice is no longer offered.")
             chosen = choices[int(index)]
             thing = await self._load(click.actor, str(chosen["thing"]), int(chosen["id"]))
-            request = _request_of(waiting.change)
+            wiring = spoken.restored(waiting.change.get("request"))
+            request = _request_of(waiting.change) if wiring is None else None
         except UsageError as error:
             await self._tell(click, str(error))
             return
         await self.drafts.close(waiting.id, "answered")
         await self._replace(click, f"Which one: *{thing.name}*")
         try:
+            if wiring is not None:
+                await self._propose_command(waiting.asker, _wiring(wiring, thing))
+                return
+            assert request is not None
             await self._propose(waiting.asker, request, thing)
         except UsageError as error:
             await self._post(waiting.asker, str(error))
@@ -588,6 +615,16 @@ def _request_of(document: dict[str, object]) -> said.ChangeRequest:
 def _document(verb: str, thing: Thing) -> dict[str, object]:
     kind = "trigger" if isinstance(thing, Trigger) else "hook"
     return {"verb": verb, "thing": kind, "id": thing.id, "name": thing.name}
+
+
+def _wiring(request: spoken.ActionRequest, thing: Thing) -> spoken.Proposed:
+    """``request`` completed with the thing picked for it."""
+    kind: Literal["trigger", "hook"] = "hook" if isinstance(thing, Hook) else "trigger"
+    assert thing.id is not None
+    picked = said.Candidate(
+        kind, thing.id, thing.name, thing.kind if isinstance(thing, Trigger) else "hook", ""
+    )
+    return spoken.Proposed(request, spoken.command_of(request, picked), picked)
 
 
 def _wired(thing: Thing, request: spoken.ActionRequest) -> list[str]:

@@ -193,6 +193,7 @@ class Unsure:
     slot: str  # "thing", "params" or "which" (an action and a trigger share the name)
     text: str
     choices: tuple[said.Candidate, ...] = ()
+    request: ActionRequest | None = None  # what a chosen thing completes
 
 
 def answer(
@@ -291,6 +292,30 @@ def command_of(
     return f"/trigger set {thing.name} then={names} on={request.on or 'problem'}"
 
 
+def stored(request: ActionRequest) -> dict[str, object]:
+    """``request`` as a draft keeps it (JSON)."""
+    return {
+        "verb": request.verb, "action": request.action, "params": [list(p) for p in request.params],
+        "subject": request.subject, "said": request.said, "kinds": sorted(request.kinds),
+        "on": request.on, "quiet": request.quiet, "buttons": request.buttons,
+    }  # fmt: skip
+
+
+def restored(kept: object) -> ActionRequest | None:
+    """The request `stored` kept, or None when ``kept`` is not one."""
+    if not isinstance(kept, dict) or kept.get("verb") not in ("run", "wire"):
+        return None
+    on = kept.get("on")
+    return ActionRequest(
+        kept["verb"], str(kept.get("action", "")),
+        params=tuple((str(k), str(v)) for k, v in kept.get("params") or []),
+        subject=str(kept.get("subject", "")), said=str(kept.get("said", "")),
+        kinds=frozenset(str(k) for k in kept.get("kinds") or []),
+        on=on if on in ("problem", "recover", "item", "always") else None,
+        quiet=bool(kept.get("quiet")), buttons=bool(kept.get("buttons")),
+    )  # fmt: skip
+
+
 def _kind(thing: said.Candidate) -> str:
     return "hook" if thing.thing == "hook" else "trigger"
 
@@ -302,7 +327,7 @@ def _which(
         names = ", ".join(f"*{c.name}*" for c in found[:5])
         return Unsure(
             "thing", f'Which one should run *{request.action}*? "{request.said}" fits {names}.',
-            tuple(found[:5]),
+            tuple(found[:5]), request,
         )  # fmt: skip
     yours = ", ".join(f"*{c.name}*" for c in things[:10]) or "none yet"
     return Unsure(
