@@ -170,3 +170,21 @@ async def test_words_that_fit_several_triggers_ask_which_one_then_wire_it(
     us, eu = await stored_trigger(acting, "db-us"), await stored_trigger(acting, "db-eu")
     assert us is not None and names_in(us.settings.get("then")) == ["crm"]
     assert eu is not None and not eu.settings.get("then")
+
+
+async def test_an_action_that_asks_first_and_a_second_moment_are_said_not_slipped_in(
+    acting: RunningBot, fake_slack: FakeSlack, crm: Crm
+) -> None:
+    owner = Talk(acting, fake_slack, OWNER)
+    await acting.command(f"/action add restart-api POST {crm.url}/restart confirm=yes")
+    answer = await owner.say("restart api now")
+    assert "`/action run restart-api confirm=yes`" in answer.args["text"]  # Apply confirms
+    assert "Running *restart-api*" in await owner.press(answer, "Apply")
+    assert len(await crm.wait_for(1)) == 1
+
+    await acting.command("/trigger set site then=restart-api on=problem")
+    moved = await owner.say("when site comes back up, call crm")  # would move restart-api
+    assert "share one `on=`" in moved.args["text"] and buttons(moved) == []
+    assert "`/trigger set site then=crm on=recover`" in moved.args["text"]
+    added = await owner.say("when site goes down, call crm")  # the same moment: kept beside
+    assert "`/trigger set site then=restart-api,crm on=problem`" in added.args["text"]

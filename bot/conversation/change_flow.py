@@ -36,6 +36,7 @@ from bot.slack.slash import Command, CommandHandler, Reply
 from bot.slack.text import parse_channel
 from bot.slack.users import UserDirectory
 from bot.triggers import slash as trigger_text
+from bot.triggers.acting import DEFAULT_ON
 from bot.triggers.schedule import local_time, schedule_from_dict
 from bot.triggers.service import TriggerService
 from bot.triggers.slash import TriggerSlash
@@ -190,6 +191,7 @@ class ChangesByTalking:
             assert heard.thing is not None
             thing = await self._load(asker, heard.thing.thing, heard.thing.id)
             await self._require_may_change(asker, thing)
+            _require_one_on(thing, request)
             command = spoken.command_of(request, heard.thing, _wired(thing, request))
             line = _wiring_line(request, thing)
             document |= _document("command", thing)
@@ -634,6 +636,25 @@ def _wired(thing: Thing, request: spoken.ActionRequest) -> list[str]:
     else:
         listed = (thing.settings or {}).get("buttons" if request.buttons else "then")
     return names_in(str(listed or ""))
+
+
+def _require_one_on(thing: Thing, request: spoken.ActionRequest) -> None:
+    """A trigger's actions share one ``on=``: adding one for another moment would silently
+    move the others, so say so instead."""
+    if isinstance(thing, Hook) or request.buttons:
+        return
+    settings = thing.settings or {}
+    running = names_in(str(settings.get("then") or ""))
+    on, wanted = str(settings.get("on") or DEFAULT_ON), request.on or DEFAULT_ON
+    others = [name for name in running if name != request.action]
+    if others and on != wanted:
+        listed = ", ".join(f"*{name}*" for name in others)
+        raise UsageError(
+            f"*{thing.name}* already runs {listed} on={on}, and a trigger's actions share one "
+            f"`on=`. To run *{request.action}* on={wanted} instead: "
+            f"`/trigger set {thing.name} then={request.action} on={wanted}`; to run it with "
+            f"them on={on}: `/trigger set {thing.name} then={','.join([*others, request.action])}`."
+        )
 
 
 def _wiring_line(request: spoken.ActionRequest, thing: Thing) -> str:
