@@ -209,11 +209,12 @@ def answer(
     if request.verb in ("run", "show", "log") and "action" not in message.lower():
         same = [c for c in things if c.name == request.action]
         if same:  # "run crm now": the action, or the trigger called crm?
-            kind = _kind(same[0])
+            name, kind = request.action, _kind(same[0])
+            verb = "run" if request.verb == "run" else "show"
             return Unsure(
                 "which",
-                f"*{request.action}* is both an action and a {kind}: say `{request.verb} the "
-                f"{request.action} action` or `{request.verb} the {request.action} {kind}`.",
+                f"*{name}* is both an action and a {kind}: say `{verb} the {name} action`, "
+                f"or `{verb} the {name} {kind}{' now' if verb == 'run' else ''}`.",
             )
     if request.verb != "wire":
         return Proposed(request, command_of(request, None))
@@ -258,8 +259,12 @@ def read_action(message: str, actions: Sequence[str]) -> ActionRequest | Unsure 
     name = found and _action_named(found.group("action"), actions)
     if found and name:
         return ActionRequest("show", name)
-    if len(re.findall(r"[a-z0-9]+", text.lower())) > 1 and _action_named(text, actions):
-        return ActionRequest("run", _action_named(text, actions) or "")  # "restart api"
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    naming = [w for w in words if w not in _NOISE]
+    if len(naming) > 1 and not {"action", "actions", "hook"} & set(words):
+        bare = _action_named(text, actions)  # "restart the api": the words are the name
+        if bare:
+            return ActionRequest("run", bare)
     for pattern in (_RUN_NOW, _BARE):
         found = pattern.match(text)
         name = found and _action_named(found.group("action"), actions, loose=pattern is _RUN_NOW)
