@@ -327,6 +327,8 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         limits=manual,
         ai=bot.ai,
     )
+    action_form = ActionForm(actions, bot.slack, bot.outbox)
+    action_slash = ActionSlash(actions, bot.users, action_form.open)
     talk = Conversation(
         settings=bot.settings,
         clock=bot.clock,
@@ -340,10 +342,12 @@ def _listeners(bot: Bot) -> listeners.Listeners:
         drafts=Drafts(bot.db, bot.clock),
         background=bot.background,
         secrets=bot.secrets,
+        action_service=actions,
+        action_slash=action_slash,
+        open_action_form=action_form.open,
         ai=bot.ai,
     )
     buttons = ActionButtons(actions, bot.db, bot.clock, bot.outbox)
-    action_form = ActionForm(actions, bot.slack, bot.outbox)
     secret_slash = SecretSlash(
         bot.secrets,
         talk.open_secret_form,
@@ -358,7 +362,7 @@ def _listeners(bot: Bot) -> listeners.Listeners:
             "/hook": talk.hook_command,
             "/trigger": talk.trigger_command,
             "/secret": secret_slash,
-            "/action": ActionSlash(actions, bot.users, action_form.open),
+            "/action": action_slash,
         },
         events={
             "app_mention": talk.on_mention,

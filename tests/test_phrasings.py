@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.conversation.changes import read_change
+from bot.conversation import spoken_actions
+from bot.conversation.changes import Candidate, read_change
 from bot.conversation.questions import Question
 from bot.conversation.reading import strip_filler
 from bot.conversation.understand import HookProposal, NotUnderstood, TriggerProposal, understand
@@ -38,6 +39,17 @@ NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # a Friday, 11:00 in Berlin
 BERLIN = ZoneInfo("Europe/Berlin")
 MIN_INTERVAL = timedelta(seconds=60)
 ME = "U0ME"
+# What U0ME's team already has, for the rows about actions (see the table's comment).
+ACTIONS = ("restart-api", "crm", "inventory")
+THINGS = (
+    Candidate("trigger", 1, "site", "http", "site.example.com / http"),
+    Candidate("trigger", 2, "leads", "json", "crm.example.com /api/leads json"),
+    Candidate("trigger", 3, "blog", "rss", "example.com /blog/feed rss"),
+    Candidate("trigger", 4, "standup", "message", "Standup time! message"),
+    Candidate("hook", 5, "form", "hook", "auto hook"),
+    Candidate("hook", 6, "deploys", "hook", "github hook"),
+)
+_ACTION_ROW = re.compile(r"^(?:/action |/trigger set |/hook set |\? (?:thing|params|which)$)")
 
 Outcome = Literal["correct", "wrong", "asked", "refused"]
 _URL = re.compile(r"(?<![<|\w])(https?://[^\s<>'’]+?)(?=[.,;!?)]*(?:\s|$|'|’))")
@@ -64,7 +76,18 @@ def rows() -> list[Row]:
     return [Row(said.strip(), expected.strip()) for said, expected in table]
 
 
-def heard(row: Row) -> TriggerProposal | HookProposal | Question | NotUnderstood:
+Heard = (
+    TriggerProposal | HookProposal | Question | NotUnderstood | spoken_actions.Proposed
+    | spoken_actions.Unsure
+)  # fmt: skip
+
+
+def heard(row: Row) -> Heard:
+    """What the bot makes of the row: about actions first (as the conversation reads it),
+    else a request to set something up."""
+    about_actions = spoken_actions.answer(strip_filler(row.as_slack_sends_it), ACTIONS, THINGS)
+    if about_actions is not None:
+        return about_actions
     return understand(
         row.as_slack_sends_it,
         default_tz=BERLIN,
@@ -89,6 +112,16 @@ def outcome(row: Row) -> tuple[Outcome, str]:
     answer = heard(row)
     got = _shown(answer)
     expected = row.expected
+    if isinstance(answer, spoken_actions.Proposed):
+        return ("correct" if answer.command == expected else "wrong"), got
+    if isinstance(answer, spoken_actions.Unsure):
+        if expected.startswith("?"):
+            return ("correct" if expected[1:].strip() == answer.slot else "wrong"), got
+        return ("asked" if expected.startswith("/") else "wrong"), got
+    if _ACTION_ROW.match(expected):  # about actions, read as setting something new up
+        if isinstance(answer, Question):
+            return "asked", got
+        return ("refused" if isinstance(answer, NotUnderstood) else "wrong"), got
     if isinstance(answer, NotUnderstood):
         if expected.startswith("!"):
             part = expected[1:].strip()
@@ -115,7 +148,11 @@ def _same_trigger(answer: TriggerProposal, expected: str) -> bool:
     return answer.spec == spec and (answer.template is not None) == wants_template
 
 
-def _shown(answer: TriggerProposal | HookProposal | Question | NotUnderstood) -> str:
+def _shown(answer: Heard) -> str:
+    if isinstance(answer, spoken_actions.Proposed):
+        return answer.command
+    if isinstance(answer, spoken_actions.Unsure):
+        return f"? {answer.slot}: {answer.text}"
     if isinstance(answer, TriggerProposal):
         spec = answer.spec
         return (
@@ -177,10 +214,32 @@ def test_no_request_to_set_something_up_is_taken_for_a_change() -> None:
     """A DM is first read as a change to an existing thing ("pause the standup reminder");
     none of the table's requests may be answered that way instead."""
     for row in rows():
-        if row.expected.startswith("!"):
-            continue
+        if row.expected.startswith("!") or _ACTION_ROW.match(row.expected):
+            continue  # a refusal, or about actions (read before changes: see the next test)
         change = read_change(strip_filler(row.as_slack_sends_it))
         assert change is None or not change.strong, row.said
+
+
+def test_no_change_or_new_request_is_taken_for_an_action() -> None:
+    """Requests about actions are read before changes, so every other row must pass by
+    them untouched ("pause the standup reminder", "run the site check now")."""
+    for row in rows():
+        if _ACTION_ROW.match(row.expected):
+            continue
+        said = strip_filler(row.as_slack_sends_it)
+        assert spoken_actions.answer(said, ACTIONS, THINGS) is None, row.said
+    for change in ("pause the standup reminder", "run the site check now", "show me the blog"):
+        assert spoken_actions.answer(change, ACTIONS, THINGS) is None, change
+
+
+def test_an_action_and_a_trigger_of_one_name_are_asked_apart() -> None:
+    named_crm = (*THINGS, Candidate("trigger", 9, "crm", "json", "crm.example.com json"))
+    for said in ("run crm now", "show crm", "what did crm do"):
+        answer = spoken_actions.answer(said, ACTIONS, named_crm)
+        assert isinstance(answer, spoken_actions.Unsure) and answer.slot == "which", said
+    answer = spoken_actions.answer("run the crm action now", ACTIONS, named_crm)
+    assert isinstance(answer, spoken_actions.Proposed) and answer.command == "/action run crm"
+    assert spoken_actions.answer("run the crm trigger now", ACTIONS, named_crm) is None
 
 
 if __name__ == "__main__":

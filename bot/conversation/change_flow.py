@@ -9,17 +9,20 @@ Questions ("what's failing?", "show me the sales report") are answered at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+from bot.actions.service import ActionService
+from bot.actions.spec import names_in
 from bot.audit import Actor
 from bot.clock import Clock
 from bot.config import Settings
 from bot.conversation import changes as said
 from bot.conversation import drafts as proposals
 from bot.conversation import modals as forms
+from bot.conversation import spoken_actions as spoken
 from bot.conversation.phrasing import respell
 from bot.errors import SpecError, UsageError
 from bot.models import Hook, Trigger
@@ -29,9 +32,11 @@ from bot.slack import interactive as ui
 from bot.slack.blocks import escape_mrkdwn
 from bot.slack.listeners import ActionHandler
 from bot.slack.payloads import Click
+from bot.slack.slash import Command, CommandHandler, Reply
 from bot.slack.text import parse_channel
 from bot.slack.users import UserDirectory
 from bot.triggers import slash as trigger_text
+from bot.triggers.acting import DEFAULT_ON
 from bot.triggers.schedule import local_time, schedule_from_dict
 from bot.triggers.service import TriggerService
 from bot.triggers.slash import TriggerSlash
@@ -42,6 +47,7 @@ from bot.webhooks.spec import HookSettings
 CHANGE_APPLY: Final = "change_apply"
 CHANGE_CANCEL: Final = "change_cancel"
 CHANGE_PICK: Final = "change_pick"
+ACTION_FORM: Final = "change_action_form"
 _CHOICES: Final = 5  # things offered as buttons when the words fit several
 _LISTED: Final = 30  # things listed in one answer
 
@@ -61,10 +67,15 @@ class ChangesByTalking:
     trigger_slash: TriggerSlash
     hooks: HookService
     drafts: proposals.Drafts
+    action_service: ActionService
+    commands: Mapping[str, CommandHandler]  # "/action", "/trigger", "/hook": what Apply runs
+    open_action_form: Callable[[Command], Awaitable[None]]
 
     async def reply(self, asker: Actor, text: str) -> bool:
         """Answer ``text`` if it asks about or changes an existing thing; False otherwise
         (it may be a request to set something new up)."""
+        if await self._about_actions(asker, text):
+            return True
         request = said.read_change(text)
         if request is None:
             return False
@@ -91,7 +102,113 @@ class ChangesByTalking:
 
     def actions(self) -> dict[str, ActionHandler]:
         """The Apply and Cancel buttons, and the buttons that pick which thing was meant."""
-        return {CHANGE_APPLY: self._apply, CHANGE_CANCEL: self._cancel, CHANGE_PICK: self._pick}
+        return {
+            CHANGE_APPLY: self._apply,
+            CHANGE_CANCEL: self._cancel,
+            CHANGE_PICK: self._pick,
+            ACTION_FORM: self._action_form,
+        }
+
+    # Actions: run one, wire one to a trigger or hook, or ask what there is
+
+    async def _about_actions(self, asker: Actor, text: str) -> bool:
+        """Answer ``text`` if it is about actions (`bot.conversation.spoken_actions`)."""
+        names = [a.name for a in await self.action_service.all_of(asker.team_id)]
+        mine = await self._candidates(asker, created_by=asker.user_id)
+        heard = spoken.answer(text, names, mine)
+        if isinstance(heard, spoken.Unsure) and heard.slot == "thing" and not heard.choices:
+            everyone = spoken.answer(text, names, await self._candidates(asker, created_by=None))
+            heard = everyone if isinstance(everyone, spoken.Proposed) else heard
+        if heard is None:
+            return False
+        try:
+            if isinstance(heard, spoken.Unsure) and heard.choices and heard.request:
+                await self._ask_which_wired(asker, heard.text, heard.request, heard.choices)
+            elif isinstance(heard, spoken.Unsure):
+                await self._post(asker, heard.text)
+            elif heard.request.verb == "create":
+                await self._offer_action_form(asker, heard.command)
+            elif heard.request.verb in spoken.READ_ONLY:
+                await self._post(asker, (await self._command(asker, heard.command)).text)
+            else:
+                await self._propose_command(asker, heard)
+        except UsageError as error:
+            await self._post(asker, str(error))
+        return True
+
+    async def _ask_which_wired(
+        self,
+        asker: Actor,
+        text: str,
+        request: spoken.ActionRequest,
+        choices: tuple[said.Candidate, ...],
+    ) -> None:
+        """Several things fit: a button per thing, as for changes."""
+        document: dict[str, object] = {
+            "verb": "pick",
+            "asked": "command",
+            "request": spoken.stored(request),
+            "choices": [{"thing": c.thing, "id": c.id} for c in choices],
+        }
+        pick_id = await self.drafts.save_change(asker, document)
+        row = [
+            ui.button(c.name, CHANGE_PICK, f"{pick_id}:{index}") for index, c in enumerate(choices)
+        ]
+        await self._post(asker, text, [kit.section(text), ui.actions(row)])
+
+    async def _offer_action_form(self, asker: Actor, command: str) -> None:
+        """Making an action needs its details said exactly: the form, or the command."""
+        text = (
+            "An action is a request the bot sends for you; its details need saying exactly, "
+            f"so fill them in: `{command}` (add `auth=bearer:SECRET`, `header.NAME=VALUE`, "
+            "`body=json` as needed), then `/action body NAME TEMPLATE`. Or open the form:"
+        )
+        button = ui.button("Open the /action add form", ACTION_FORM, "add", style="primary")
+        await self._post(asker, text, [kit.section(text), ui.actions([button])])
+
+    async def _action_form(self, body: dict[str, Any]) -> None:
+        click = Click.from_body(body)
+        channel = click.channel_id or ""
+        await self.open_action_form(
+            Command(click.team_id, click.user_id, channel, "", trigger_id=click.trigger_id)
+        )
+
+    async def _propose_command(self, asker: Actor, heard: spoken.Proposed) -> None:
+        """Run or wire an action: checked now as the command will be, then Apply / Cancel."""
+        request = heard.request
+        action = await self.action_service.named(asker.team_id, request.action, verb="run")
+        document: dict[str, object] = {"verb": "command"}
+        if request.verb == "run":
+            if not await self.action_service.may_run(asker, action):
+                raise UsageError(
+                    f"You may not run *{action.name}*: ask <@{action.created_by}> (who made "
+                    f"it) or an admin to `/action set {action.name} allow=<@{asker.user_id}>`."
+                )
+            command = heard.command + (" confirm=yes" if action.confirm else "")
+            given = ", ".join(f"{key}={value}" for key, value in request.params)
+            line = f"Run *{action.name}* now{f' with {given}' if given else ''}."
+        else:
+            assert heard.thing is not None
+            thing = await self._load(asker, heard.thing.thing, heard.thing.id)
+            await self._require_may_change(asker, thing)
+            _require_one_on(thing, request)
+            command = spoken.command_of(request, heard.thing, _wired(thing, request))
+            line = _wiring_line(request, thing)
+            document |= _document("command", thing)
+        document["command"] = command
+        change_id = await self.drafts.save_change(asker, document)
+        text = f"{line}\nSame as `{command}`."
+        buttons = [
+            ui.button("Apply", CHANGE_APPLY, str(change_id), style="primary"),
+            ui.button("Cancel", CHANGE_CANCEL, str(change_id)),
+        ]
+        await self._post(asker, text, [kit.section(text), ui.actions(buttons)])
+
+    async def _command(self, actor: Actor, command: str) -> Reply:
+        """``command`` run as ``actor`` typed it: the same parsing and permission checks."""
+        slash, _, rest = command.partition(" ")
+        typed = Command(actor.team_id, actor.user_id, actor.channel_id, rest)
+        return await self.commands[slash](typed)
 
     async def _ask_which(
         self, asker: Actor, request: said.ChangeRequest, matches: list[said.Candidate]
@@ -123,13 +240,18 @@ class ChangesByTalking:
                 raise UsageError("That choice is no longer offered.")
             chosen = choices[int(index)]
             thing = await self._load(click.actor, str(chosen["thing"]), int(chosen["id"]))
-            request = _request_of(waiting.change)
+            wiring = spoken.restored(waiting.change.get("request"))
+            request = _request_of(waiting.change) if wiring is None else None
         except UsageError as error:
             await self._tell(click, str(error))
             return
         await self.drafts.close(waiting.id, "answered")
         await self._replace(click, f"Which one: *{thing.name}*")
         try:
+            if wiring is not None:
+                await self._propose_command(waiting.asker, _wiring(wiring, thing))
+                return
+            assert request is not None
             await self._propose(waiting.asker, request, thing)
         except UsageError as error:
             await self._post(waiting.asker, str(error))
@@ -315,6 +437,9 @@ class ChangesByTalking:
         try:
             waiting = await self.drafts.change_for(click.number, click.user_id)
             document = waiting.change
+            if document.get("verb") == "command":
+                await self._apply_command(click, waiting.id, str(document["command"]))
+                return
             number = document.get("id")
             if not isinstance(number, int):
                 raise UsageError("That change is no longer waiting.")
@@ -326,6 +451,16 @@ class ChangesByTalking:
         await self.drafts.close(waiting.id, "applied")
         await self._tell(click, text)
         await self._replace(click, f":white_check_mark: Applied by <@{click.user_id}>: {text}")
+
+    async def _apply_command(self, click: Click, draft: int, command: str) -> None:
+        """Apply a change said as its slash command, exactly as if the clicker typed it."""
+        answer = await self._command(click.actor, command)
+        if not answer.ok:
+            await self._tell(click, answer.text)
+            return
+        await self.drafts.close(draft, "applied")
+        await self._tell(click, answer.text)
+        await self._replace(click, f":white_check_mark: Applied by <@{click.user_id}>: `{command}`")
 
     async def _do(self, actor: Actor, document: dict[str, object], thing: Thing) -> str:
         verb = str(document["verb"])
@@ -482,6 +617,61 @@ def _request_of(document: dict[str, object]) -> said.ChangeRequest:
 def _document(verb: str, thing: Thing) -> dict[str, object]:
     kind = "trigger" if isinstance(thing, Trigger) else "hook"
     return {"verb": verb, "thing": kind, "id": thing.id, "name": thing.name}
+
+
+def _wiring(request: spoken.ActionRequest, thing: Thing) -> spoken.Proposed:
+    """``request`` completed with the thing picked for it."""
+    kind: Literal["trigger", "hook"] = "hook" if isinstance(thing, Hook) else "trigger"
+    assert thing.id is not None
+    picked = said.Candidate(
+        kind, thing.id, thing.name, thing.kind if isinstance(thing, Trigger) else "hook", ""
+    )
+    return spoken.Proposed(request, spoken.command_of(request, picked), picked)
+
+
+def _wired(thing: Thing, request: spoken.ActionRequest) -> list[str]:
+    """The actions ``thing`` already runs (or shows as buttons), kept beside the new one."""
+    if isinstance(thing, Hook):
+        listed = thing.buttons if request.buttons else thing.actions
+    else:
+        listed = (thing.settings or {}).get("buttons" if request.buttons else "then")
+    return names_in(str(listed or ""))
+
+
+def _require_one_on(thing: Thing, request: spoken.ActionRequest) -> None:
+    """A trigger's actions share one ``on=``: adding one for another moment would silently
+    move the others, so say so instead."""
+    if isinstance(thing, Hook) or request.buttons:
+        return
+    settings = thing.settings or {}
+    running = names_in(str(settings.get("then") or ""))
+    on, wanted = str(settings.get("on") or DEFAULT_ON), request.on or DEFAULT_ON
+    others = [name for name in running if name != request.action]
+    if others and on != wanted:
+        listed = ", ".join(f"*{name}*" for name in others)
+        raise UsageError(
+            f"*{thing.name}* already runs {listed} on={on}, and a trigger's actions share one "
+            f"`on=`. To run *{request.action}* on={wanted} instead: "
+            f"`/trigger set {thing.name} then={request.action} on={wanted}`; to run it with "
+            f"them on={on}: `/trigger set {thing.name} then={','.join([*others, request.action])}`."
+        )
+
+
+def _wiring_line(request: spoken.ActionRequest, thing: Thing) -> str:
+    """The change, in words: what will run the action, and when."""
+    action, name = f"*{request.action}*", f"*{thing.name}*"
+    if request.buttons:
+        return f"Put a {action} button under {name}'s messages."
+    if isinstance(thing, Hook):
+        quiet = ", without posting to Slack" if request.quiet else ""
+        return f"Run {action} for each delivery to hook {name}{quiet}."
+    when = {
+        "problem": "sees a problem",
+        "recover": "recovers",
+        "item": "finds a new item",
+        "always": "runs",
+    }[request.on or "problem"]
+    return f"Run {action} each time {name} {when}."
 
 
 def _what(thing: Thing) -> str:

@@ -199,7 +199,7 @@ def read_change(message: str) -> ChangeRequest | None:
             return None  # an address (a link, a mail address): something new is set up
         if groups["subject"][:1] in "\"“'" and verb not in _STRONG:
             return None  # post "Lunch!" in #general: the words of a new message
-        subject, kinds = _subject(groups["subject"])
+        subject, kinds = subject_of(groups["subject"])
         if not subject and not kinds:
             continue
         span = groups.get("span") or groups.get("until")
@@ -215,7 +215,7 @@ def read_change(message: str) -> ChangeRequest | None:
     return None
 
 
-def _subject(said: str) -> tuple[str, frozenset[str]]:
+def subject_of(said: str) -> tuple[str, frozenset[str]]:
     """The naming words of ``said`` and the kinds its kind word allows."""
     lowered = said.lower().strip()
     if lowered in _PRONOUNS:

@@ -21,6 +21,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.actions.service import ActionService
 from bot.ai.steps import AISteps
 from bot.audit import Actor
 from bot.clock import Clock
@@ -44,7 +45,7 @@ from bot.slack import interactive as ui
 from bot.slack.blocks import escape_mrkdwn
 from bot.slack.listeners import ActionHandler, ShowInModal, ViewHandler
 from bot.slack.payloads import Click, team_of, user_of
-from bot.slack.slash import Command, Reply
+from bot.slack.slash import Command, CommandHandler, Reply
 from bot.slack.users import UserDirectory
 from bot.tasks import BackgroundTasks
 from bot.triggers import messages
@@ -81,6 +82,9 @@ class Conversation:
     drafts: proposals.Drafts
     background: BackgroundTasks
     secrets: SecretService
+    action_service: ActionService
+    action_slash: CommandHandler
+    open_action_form: Callable[[Command], Awaitable[None]]
     ai: AISteps | None = None  # reads requests the rules do not understand (ai_read)
 
     # Slash commands: no arguments (or "new"/"edit NAME") open a modal.
@@ -152,6 +156,13 @@ class Conversation:
             self.trigger_slash,
             self.hooks,
             self.drafts,
+            self.action_service,
+            {
+                "/action": self.action_slash,
+                "/trigger": self.trigger_slash,
+                "/hook": self.hook_slash,
+            },
+            self.open_action_form,
         )
 
     async def _read(
