@@ -36,6 +36,9 @@ from bot.triggers.schedule import schedule_from_dict
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 60.0
+# A job fires this long before its run is due: the run claims its row (a database round
+# trip that may queue behind other writes) ahead of time and starts its check on time.
+CLAIM_AHEAD = timedelta(seconds=1)
 MAX_JITTER_SECONDS = 2.0
 MISSED_RUNS_COUNTED = 50
 
@@ -139,7 +142,7 @@ class TriggerScheduling:
                 active.add(trigger.id)
                 job = self.scheduler.get_job(job_id(trigger.id))
                 due = trigger.next_run_at + jitter(trigger) if trigger.next_run_at else None
-                if job is None or job.next_run_time != due:
+                if job is None or due is None or job.next_run_time != due - CLAIM_AHEAD:
                     self.schedule(trigger)
             last_id = batch[-1].id or last_id
         for job in self.scheduler.get_jobs():
@@ -167,8 +170,8 @@ class TriggerScheduling:
             return
         self.scheduler.add_job(
             self._job,
-            DateTrigger(fire_at),
-            args=[trigger_id, scheduled_for.isoformat()],
+            DateTrigger(fire_at - CLAIM_AHEAD),
+            args=[trigger_id, scheduled_for.isoformat(), fire_at.isoformat()],
             id=job_id(trigger_id),
             replace_existing=True,
             misfire_grace_time=int(GRACE.total_seconds()),
@@ -176,14 +179,15 @@ class TriggerScheduling:
             max_instances=1,
         )
 
-    async def _job(self, trigger_id: int, scheduled_iso: str) -> None:
+    async def _job(self, trigger_id: int, scheduled_iso: str, due_iso: str | None = None) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._running_jobs.add(task)
             task.add_done_callback(self._running_jobs.discard)
         scheduled_for = datetime.fromisoformat(scheduled_iso)
+        due = datetime.fromisoformat(due_iso) if due_iso else None
         try:
-            result = await self.runner.run(trigger_id, scheduled_for)
+            result = await self.runner.run(trigger_id, scheduled_for, not_before=due)
             if isinstance(result, NotRun) and result.reason == "claimed":
                 await self._claimed_elsewhere(trigger_id, scheduled_for)
             elif isinstance(result, NotRun):
