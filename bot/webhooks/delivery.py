@@ -11,7 +11,7 @@ import json
 import secrets
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -135,8 +135,12 @@ class NewDelivery:
         return replace(self, status="posted")
 
     def row(self) -> dict[str, Any]:
-        """The values of its ``delivery`` row."""
-        return asdict(self)
+        """The values of its ``delivery`` row (not copies: `dataclasses.asdict` deep-copied
+        the headers and the body: 7% of the CPU a delivery cost)."""
+        return {name: getattr(self, name) for name in _ROW_FIELDS}
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(NewDelivery))
 
 
 def parse_body(content_type: str, body: bytes) -> Any:
