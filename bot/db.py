@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.config import sqlite_path, to_async_driver
 from bot.errors import AlreadyRunning
+from bot.jsoncodec import dumps
 
 INCREMENTAL_VACUUM = 2  # SQLite's PRAGMA auto_vacuum value for INCREMENTAL
 
@@ -204,7 +205,9 @@ def _create_engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite"):
         # 20 kept open: with fewer, bursts of slash commands overflowed the pool, and each
         # overflow connection (a new PostgreSQL backend) was opened and closed per request.
-        return create_async_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(
+            url, pool_size=20, max_overflow=10, pool_pre_ping=True, json_serializer=dumps
+        )
     # One connection: SQLite allows one writer at a time, and a second connection waiting
     # for the lock sleeps in SQLite's busy handler (1, 2, 5 … 100 ms steps). Queuing for
     # the connection in the pool instead costs microseconds.
@@ -215,6 +218,7 @@ def _create_engine(url: str) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=60,
         pool_reset_on_return=None,
+        json_serializer=dumps,
     )
     sa.event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine

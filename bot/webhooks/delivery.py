@@ -7,13 +7,17 @@ replay of a stored one (`NewDelivery.replay`).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from bot.models import Delivery, Hook
 from bot.webhooks import presets
@@ -140,6 +144,9 @@ class NewDelivery:
         return {name: getattr(self, name) for name in _ROW_FIELDS}
 
 
+# orjson (a third of json.loads's time) reads integers beyond 64 bits as floats; a body
+# with a run of 20 digits, which such an integer needs, is read by json.loads instead.
+_LONG_NUMBER = re.compile(rb"[0-9]{20}")
 _ROW_FIELDS = tuple(f.name for f in fields(NewDelivery))
 
 
@@ -151,6 +158,9 @@ def parse_body(content_type: str, body: bytes) -> Any:
     kind = content_type.split(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         return _parse_form(body)
+    if kind.endswith("json") and not _LONG_NUMBER.search(body):
+        with contextlib.suppress(ValueError):  # not valid: the path below says why
+            return orjson.loads(body)
     text = _decode(body)
     if kind.endswith("json") or (not kind and text.lstrip()[:1] in ("{", "[")):
         return _parse_json(text)
