@@ -21,6 +21,7 @@ from bot.db import Database
 from bot.devtools.fake_slack import FakeSlack
 from bot.models import Trigger, TriggerRun
 from bot.triggers.runner import GRACE, NotRun, RunResult
+from bot.triggers.scheduling import CLAIM_AHEAD
 from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, until_bots_idle
 
 
@@ -456,3 +457,27 @@ async def test_a_run_claimed_ahead_checks_when_it_is_due(start_bot, target: Targ
     clock.set(trigger.next_run_at)
     assert isinstance(await run, RunResult)
     assert len(target.hits) == hits + 1
+
+
+async def test_resync_puts_every_job_back_in_line_with_its_row(start_bot, target: Target) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    for name in ("kept", "lost", "moved"):
+        await running.command(f"/trigger add {name} every 5m http {target.url}/{name}")
+    scheduling = running.bot.scheduling
+    lost, moved = await trigger_named(running, "lost"), await trigger_named(running, "moved")
+    assert lost.id is not None and moved.id is not None and moved.next_run_at is not None
+    scheduling.scheduler.remove_job(f"trigger:{lost.id}")  # a NOTIFY that never came
+    later = moved.next_run_at + timedelta(minutes=2)
+    async with running.bot.db.transaction() as session:  # edited by another replica
+        await session.execute(
+            sa.update(Trigger).where(col(Trigger.id) == moved.id).values(next_run_at=later)
+        )
+    scheduling.scheduler.add_job(lambda: None, "date", run_date=later, id="trigger:999999")
+    await scheduling.resync()
+    jobs = {job.id: job.next_run_time for job in scheduling.scheduler.get_jobs()}
+    kept = await trigger_named(running, "kept")
+    assert set(jobs) == {f"trigger:{t.id}" for t in (kept, lost, moved)}
+    assert jobs[f"trigger:{moved.id}"] == later - CLAIM_AHEAD
+    assert lost.next_run_at is not None
+    assert jobs[f"trigger:{lost.id}"] == lost.next_run_at - CLAIM_AHEAD
