@@ -481,3 +481,16 @@ async def test_resync_puts_every_job_back_in_line_with_its_row(start_bot, target
     assert jobs[f"trigger:{moved.id}"] == later - CLAIM_AHEAD
     assert lost.next_run_at is not None
     assert jobs[f"trigger:{lost.id}"] == lost.next_run_at - CLAIM_AHEAD
+
+
+async def test_a_first_run_on_schedule_keeps_the_schedules_rhythm(start_bot) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command('/trigger add ping every 5m message "ping" <#C0002|ops>')
+    trigger = await trigger_named(running, "ping")
+    assert trigger.id is not None and trigger.next_run_at is not None
+    assert trigger.next_run_at == trigger.created_at + timedelta(minutes=5)  # not at once
+    clock.set(trigger.next_run_at + timedelta(seconds=3))  # a late first run
+    await running.bot.triggers.run(trigger.id, trigger.next_run_at)
+    after = await trigger_named(running, "ping")
+    assert after.next_run_at == trigger.next_run_at + timedelta(minutes=5)

@@ -148,10 +148,11 @@ def _anchor(
     trigger: Trigger, schedule: Schedule, scheduled_for: datetime, checked_at: datetime
 ) -> datetime:
     """What an interval schedule counts the next run from: the run's scheduled time, so
-    late runs do not drift, except for a trigger's first run. That one is "now" when it is
-    created, and its check starts only once the creation is written; counting from the
-    check itself keeps the first interval as long as the others."""
-    if trigger.last_run_at is None and isinstance(schedule, IntervalSchedule):
+    late runs do not drift, except for the run a new check makes at once. That one is
+    scheduled at the moment of creation, and its check starts only once the creation is
+    written; counting from the check itself keeps the first interval as long as the others."""
+    made_at_creation = trigger.last_run_at is None and scheduled_for <= trigger.created_at
+    if made_at_creation and isinstance(schedule, IntervalSchedule):
         return max(scheduled_for, checked_at)
     return scheduled_for
 
