@@ -52,3 +52,10 @@ def test_bad_bodies_are_refused_with_the_same_reasons(body: bytes, message: str)
 )
 def test_dumps_writes_what_json_dumps_would_mean(value: object) -> None:
     assert json.loads(dumps(value)) == json.loads(json.dumps(value))
+
+
+def test_long_digit_strings_are_not_numbers() -> None:
+    body = (
+        b'{"before": "0000000000000000000000000000000000000000", "n": [1, 123456789012345678901]}'
+    )
+    assert parse_body("application/json", body) == json.loads(body)

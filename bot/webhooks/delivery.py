@@ -145,8 +145,10 @@ class NewDelivery:
 
 
 # orjson (a third of json.loads's time) reads integers beyond 64 bits as floats; a body
-# with a run of 20 digits, which such an integer needs, is read by json.loads instead.
-_LONG_NUMBER = re.compile(rb"[0-9]{20}")
+# where a value starts with 20 digits, which such an integer needs, is read by json.loads
+# instead. (Digits inside strings, like a new branch's all-zero "before" commit, are not
+# values: the colon, comma or bracket before a number tells them apart.)
+_LONG_NUMBER = re.compile(rb"[:,\[]\s*-?[0-9]{20}")
 _ROW_FIELDS = tuple(f.name for f in fields(NewDelivery))
 
 
