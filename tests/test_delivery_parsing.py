@@ -59,3 +59,17 @@ def test_long_digit_strings_are_not_numbers() -> None:
         b'{"before": "0000000000000000000000000000000000000000", "n": [1, 123456789012345678901]}'
     )
     assert parse_body("application/json", body) == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"123456789012345678901",
+        b'{"n": -123456789012345678901}',
+        b'{"n":\n  123456789012345678901}',
+        b"[0, 123456789012345678901]",
+        b'{"text": "version 123456789012345678901", "n": 1}',
+    ],
+)
+def test_long_numbers_anywhere_parse_exactly(body: bytes) -> None:
+    assert parse_body("application/json", body) == json.loads(body)

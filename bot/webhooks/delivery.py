@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping
@@ -146,9 +145,26 @@ class NewDelivery:
 
 # orjson (a third of json.loads's time) reads integers beyond 64 bits as floats; a body
 # where a value starts with 20 digits, which such an integer needs, is read by json.loads
-# instead. (Digits inside strings, like a new branch's all-zero "before" commit, are not
-# values: the colon, comma or bracket before a number tells them apart.)
-_LONG_NUMBER = re.compile(rb"[:,\[]\s*-?[0-9]{20}")
+# instead. Digits inside strings, like a new branch's all-zero "before" commit, are not
+# values: the colon, comma or bracket before a number tells them apart.
+_DIGITS_AS_ZERO = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_TWENTY_DIGITS = b"0" * 20
+_BEFORE_A_VALUE = (b"", b":", b",", b"[")
+
+
+def _has_long_number(body: bytes) -> bool:
+    """True if a JSON value in ``body`` may be a number of 20 digits or more (runs of
+    digits found in C by `bytes.translate`; a regular expression cost more than json.loads)."""
+    digits = body.translate(_DIGITS_AS_ZERO)
+    start = digits.find(_TWENTY_DIGITS)
+    while start >= 0:
+        if body[:start].rstrip(b" \t\r\n-")[-1:] in _BEFORE_A_VALUE:
+            return True
+        end = digits.find(b" ", start)
+        start = -1 if end < 0 else digits.find(_TWENTY_DIGITS, end)
+    return False
+
+
 _ROW_FIELDS = tuple(f.name for f in fields(NewDelivery))
 
 
@@ -160,7 +176,7 @@ def parse_body(content_type: str, body: bytes) -> Any:
     kind = content_type.split(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         return _parse_form(body)
-    if kind.endswith("json") and not _LONG_NUMBER.search(body):
+    if kind.endswith("json") and not _has_long_number(body):
         with contextlib.suppress(ValueError):  # not valid: the path below says why
             return orjson.loads(body)
     text = _decode(body)
