@@ -149,6 +149,7 @@ def replica_env(database_url: str, slack_url: str, port: int) -> dict[str, str]:
         "PORT": str(port),
         "PUBLIC_URL": "https://bot.example.com",
         "WEBHOOK_RATE_LIMIT": "1000000",  # the per-hook limit would cap a throughput run
+        "WEBHOOK_MAX_BYTES_PER_DAY": str(1 << 40),  # and so would its daily 200 MB
         "SLACK_CHANNEL_RATE": "1000",  # so outbox pacing does not shape the figures
         "SLACK_CHANNEL_BURST": "1000",
         "LOG_LEVEL": "WARNING",

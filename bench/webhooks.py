@@ -135,6 +135,7 @@ def bench_settings(database_url: str, slack_url: str) -> Settings:
         database_url=database_url,
         public_url="https://bot.example.com",
         webhook_rate_limit=1_000_000,  # the per-hook limit would cap a throughput run
+        webhook_max_bytes_per_day=1 << 40,  # and so would its daily 200 MB (100k pushes)
         slack_channel_rate=1.0,
         slack_channel_burst=3,
         log_level="WARNING",
