@@ -1,6 +1,7 @@
 """Trigger scheduling benchmark: N http triggers every 60 s against a local target server.
 
-Run ``python -m bench.triggers`` (``--triggers 10000`` for the large case). Trigger rows
+Run ``python -m bench.triggers`` (``--triggers 10000`` for the large case; ``--arrivals``
+for the same measured from outside, see `bench.trigger_arrivals`). Trigger rows
 are inserted straight into a fresh SQLite file, staggered over the first minute; then the
 bot starts in its own OS process (this module re-invoked with ``--serve``) and runs them
 for ``--seconds``. Lateness comes from ``trigger_run.started_at - scheduled_for`` in the
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import select
 
+from bench import trigger_arrivals
 from bench.webhooks import BENCH_SECRETS_KEY, BOT_TOKEN, ROOT, Server, percentile, stop_process
 from bot.config import Secret, Settings
 from bot.db import Database
@@ -260,6 +262,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.triggers", description=__doc__)
     parser.add_argument("--triggers", type=int, default=2000, help="active triggers")
     parser.add_argument("--seconds", type=float, default=150.0, help="how long to watch")
+    parser.add_argument(
+        "--arrivals",
+        action="store_true",
+        help="create the triggers through /trigger add and time them at the target "
+        "(--seconds is then the window watched after the last one is created)",
+    )
+    parser.add_argument("--rate", type=float, default=240.0, help="--arrivals: commands/s")
+    parser.add_argument("--in-flight", type=int, default=32, help="--arrivals: commands at once")
+    parser.add_argument("--serve-target", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--slack-url", default="", help=argparse.SUPPRESS)
@@ -272,7 +283,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.serve:
         asyncio.run(_serve(args.database_url, args.slack_url))
         return
+    if args.serve_target:
+        asyncio.run(trigger_arrivals.serve_target())
+        return
     count = max(1, min(args.triggers, 50_000))
+    if args.arrivals:
+        seconds = max(10.0, min(args.seconds, 900.0))
+        rate, in_flight = max(1.0, args.rate), max(1, args.in_flight)
+        asyncio.run(trigger_arrivals.measure(count, seconds, rate, in_flight))
+        return
     asyncio.run(measure(count, max(10.0, min(args.seconds, 600.0))))
 
 

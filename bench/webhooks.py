@@ -135,6 +135,7 @@ def bench_settings(database_url: str, slack_url: str) -> Settings:
         database_url=database_url,
         public_url="https://bot.example.com",
         webhook_rate_limit=1_000_000,  # the per-hook limit would cap a throughput run
+        webhook_max_bytes_per_day=1 << 40,  # and so would its daily 200 MB (100k pushes)
         slack_channel_rate=1.0,
         slack_channel_burst=3,
         log_level="WARNING",
@@ -558,18 +559,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--slack-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--profile", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--wrk",
+        action="store_true",
+        help="drive both routes with wrk (-t1), alternating, --rounds times each; "
+        "--seconds is wrk's -d",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--wrk: phases per route")
     return parser
 
 
 def _run_server(kind: ServerKind, database_url: str, slack_url: str, profile: str) -> None:
+    from bot.cli import run_in_loop
+
     serving = _serve(kind, database_url, slack_url)
+    # The bot on the event loop `chatops-bot run` uses; the ceiling on asyncio's own.
+    run = run_in_loop if kind == "bot" else asyncio.run
     if not profile:
-        asyncio.run(serving)
+        run(serving)
         return
     import cProfile
 
     with cProfile.Profile() as profiler:
-        asyncio.run(serving)
+        run(serving)
     profiler.dump_stats(profile)
 
 
@@ -578,6 +590,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.serve:
         _run_server(args.serve, args.database_url, args.slack_url, args.profile)
+        return
+    if args.wrk:
+        from bench import wrk
+
+        seconds = min(args.seconds, 60.0)
+        asyncio.run(wrk.measure(tuple(args.concurrency), seconds, max(1, args.rounds)))
         return
     options = Options(
         seconds=min(args.seconds, 30.0),

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import dml as postgresql_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -32,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.config import sqlite_path, to_async_driver
 from bot.errors import AlreadyRunning
+from bot.jsoncodec import dumps
 
 INCREMENTAL_VACUUM = 2  # SQLite's PRAGMA auto_vacuum value for INCREMENTAL
 
@@ -202,7 +205,9 @@ def _create_engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite"):
         # 20 kept open: with fewer, bursts of slash commands overflowed the pool, and each
         # overflow connection (a new PostgreSQL backend) was opened and closed per request.
-        return create_async_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(
+            url, pool_size=20, max_overflow=10, pool_pre_ping=True, json_serializer=dumps
+        )
     # One connection: SQLite allows one writer at a time, and a second connection waiting
     # for the lock sleeps in SQLite's busy handler (1, 2, 5 … 100 ms steps). Queuing for
     # the connection in the pool instead costs microseconds.
@@ -213,6 +218,7 @@ def _create_engine(url: str) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=60,
         pool_reset_on_return=None,
+        json_serializer=dumps,
     )
     sa.event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine
@@ -263,13 +269,42 @@ def current_revision_matches_head(connection: sa.Connection) -> bool:
     return MigrationContext.configure(connection).get_current_revision() == head
 
 
+# SQLAlchemy's dialect INSERTs (and their ON CONFLICT clauses) opt out of its statement
+# cache, because an ON CONFLICT clause may carry arbitrary targets and SET values. Ours
+# always reads "DO NOTHING" with no target, so the cache key SQLAlchemy derives from the
+# table, columns and RETURNING is complete: these subclasses opt back in. Uncached, every
+# round of webhook deliveries and trigger claims compiled its INSERT afresh.
+class _SqliteInsert(sqlite.Insert):
+    inherit_cache = True
+
+
+class _SqliteDoNothing(sqlite_dml.OnConflictDoNothing):
+    inherit_cache = True
+    _traverse_internals: Any = []  # no target, nothing to set: the class is the key
+
+
+class _PostgresInsert(postgresql.Insert):
+    inherit_cache = True
+
+
+class _PostgresDoNothing(postgresql_dml.OnConflictDoNothing):
+    inherit_cache = True
+    _traverse_internals: Any = []
+
+
 def insert_skipping_conflicts(table: Any, dialect: str) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` into ``table`` for the named SQL dialect.
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``table`` for the named SQL dialect,
+    compiled once and then taken from SQLAlchemy's statement cache.
 
     SQLite and PostgreSQL spell it alike; SQLAlchemy keeps it in each dialect's module.
     """
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        statement: Any = _PostgresInsert(table)
+        statement._post_values_clause = _PostgresDoNothing()
+    else:
+        statement = _SqliteInsert(table)
+        statement._post_values_clause = _SqliteDoNothing()
+    return statement
 
 
 # Where statements run: an ORM session, or a Core connection (`core_transaction`).

@@ -19,8 +19,9 @@ from sqlmodel import col, select
 from bot.clock import FakeClock
 from bot.db import Database
 from bot.devtools.fake_slack import FakeSlack
-from bot.models import Trigger
+from bot.models import Trigger, TriggerRun
 from bot.triggers.runner import GRACE, NotRun, RunResult
+from bot.triggers.scheduling import CLAIM_AHEAD
 from tests.conftest import RunningBot, eventually, fake_clock, fixture_bytes, until_bots_idle
 
 
@@ -409,3 +410,87 @@ async def test_a_check_reads_no_more_than_check_max_bytes(
     await run_due(running, clock, "site")
     (down,) = await fake_slack.wait_for("chat.postMessage")
     assert "condition held" in down.args["text"]
+
+
+async def test_an_interval_counts_from_the_first_check_then_keeps_its_rhythm(
+    start_bot, target: Target
+) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command(f"/trigger add site every 5m http {target.url}/")
+    created = (await trigger_named(running, "site")).next_run_at
+    assert created is not None
+    clock.advance(3)  # the first check starts 3 s after the trigger was created
+    first = await trigger_named(running, "site")
+    assert first.id is not None
+    await running.bot.triggers.run(first.id, created)
+    second_due = (await trigger_named(running, "site")).next_run_at
+    assert second_due == created + timedelta(minutes=5, seconds=3)
+    clock.set(second_due + timedelta(seconds=2))  # a late run does not move the rhythm
+    await running.bot.triggers.run(first.id, second_due)
+    third_due = (await trigger_named(running, "site")).next_run_at
+    assert third_due == second_due + timedelta(minutes=5)
+
+
+async def test_a_run_claimed_ahead_checks_when_it_is_due(start_bot, target: Target) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command(f"/trigger add site every 5m http {target.url}/")
+    await run_due(running, clock, "site")
+    trigger = await trigger_named(running, "site")
+    assert trigger.id is not None and trigger.next_run_at is not None
+    clock.set(trigger.next_run_at - timedelta(seconds=1))
+    hits = len(target.hits)
+    run = asyncio.create_task(
+        running.bot.triggers.run(trigger.id, trigger.next_run_at, not_before=trigger.next_run_at)
+    )
+
+    async def claimed() -> bool:
+        async with running.bot.db.sessions() as session:
+            found = await session.execute(
+                select(TriggerRun).where(col(TriggerRun.scheduled_for) == trigger.next_run_at)
+            )
+            return found.first() is not None
+
+    await eventually(claimed)  # claimed ahead, then waiting for its time: no request yet
+    assert len(target.hits) == hits and not run.done()
+    clock.set(trigger.next_run_at)
+    assert isinstance(await run, RunResult)
+    assert len(target.hits) == hits + 1
+
+
+async def test_resync_puts_every_job_back_in_line_with_its_row(start_bot, target: Target) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    for name in ("kept", "lost", "moved"):
+        await running.command(f"/trigger add {name} every 5m http {target.url}/{name}")
+    scheduling = running.bot.scheduling
+    lost, moved = await trigger_named(running, "lost"), await trigger_named(running, "moved")
+    assert lost.id is not None and moved.id is not None and moved.next_run_at is not None
+    scheduling.scheduler.remove_job(f"trigger:{lost.id}")  # a NOTIFY that never came
+    later = moved.next_run_at + timedelta(minutes=2)
+    async with running.bot.db.transaction() as session:  # edited by another replica
+        await session.execute(
+            sa.update(Trigger).where(col(Trigger.id) == moved.id).values(next_run_at=later)
+        )
+    scheduling.scheduler.add_job(lambda: None, "date", run_date=later, id="trigger:999999")
+    await scheduling.resync()
+    jobs = {job.id: job.next_run_time for job in scheduling.scheduler.get_jobs()}
+    kept = await trigger_named(running, "kept")
+    assert set(jobs) == {f"trigger:{t.id}" for t in (kept, lost, moved)}
+    assert jobs[f"trigger:{moved.id}"] == later - CLAIM_AHEAD
+    assert lost.next_run_at is not None
+    assert jobs[f"trigger:{lost.id}"] == lost.next_run_at - CLAIM_AHEAD
+
+
+async def test_a_first_run_on_schedule_keeps_the_schedules_rhythm(start_bot) -> None:
+    clock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await running.command('/trigger add ping every 5m message "ping" <#C0002|ops>')
+    trigger = await trigger_named(running, "ping")
+    assert trigger.id is not None and trigger.next_run_at is not None
+    assert trigger.next_run_at == trigger.created_at + timedelta(minutes=5)  # not at once
+    clock.set(trigger.next_run_at + timedelta(seconds=3))  # a late first run
+    await running.bot.triggers.run(trigger.id, trigger.next_run_at)
+    after = await trigger_named(running, "ping")
+    assert after.next_run_at == trigger.next_run_at + timedelta(minutes=5)

@@ -18,13 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
 
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessage
-from openai.types.chat.chat_completion_message_function_tool_call import (
-    ChatCompletionMessageFunctionToolCall,
-)
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from bot.ai.answers import Answer, ToolCallAnswer, read_category, read_proposal, read_summary
 from bot.ai.budget import DEFAULT_DAILY_TOKENS, InMemoryUsageStore, TokenBudget
@@ -235,6 +233,8 @@ class AIClient:
         return result
 
     async def _complete(self, client: openai.AsyncOpenAI, prompt: Prompt) -> Answer | AIUnavailable:
+        import openai  # see _openai_client
+
         try:
             async with asyncio.timeout(self._settings.timeout):
                 completion = await client.chat.completions.create(**self._request_arguments(prompt))
@@ -276,6 +276,10 @@ class AIClient:
 
 
 def _openai_client(settings: AISettings) -> openai.AsyncOpenAI:
+    # Imported only when the AI step is enabled: the library's types take ~50 MB of
+    # memory, a third of a bot's, and most bots run without it.
+    import openai
+
     return openai.AsyncOpenAI(
         base_url=settings.base_url,
         api_key=settings.api_key or _NO_KEY,
@@ -286,6 +290,8 @@ def _openai_client(settings: AISettings) -> openai.AsyncOpenAI:
 
 def _api_failure(exc: openai.APIError) -> AIUnavailable:
     """A failure reason from the error's class and status only: bodies may echo the key."""
+    import openai  # see _openai_client
+
     if isinstance(exc, openai.APIConnectionError):
         return AIUnavailable(FailureKind.CONNECTION, "could not reach the endpoint")
     if isinstance(exc, openai.RateLimitError):
@@ -302,6 +308,8 @@ def _retry_after(exc: openai.RateLimitError) -> str:
 
 def _answer_of(completion: object, prompt: Prompt) -> Answer | AIUnavailable:
     """The answer's parts, checking the shape (the library does not validate strictly)."""
+    from openai.types.chat import ChatCompletion, ChatCompletionMessage
+
     choices = getattr(completion, "choices", None)
     if not isinstance(completion, ChatCompletion) or not isinstance(choices, list) or not choices:
         return AIUnavailable(FailureKind.MALFORMED_RESPONSE, "no choices in the answer")
@@ -321,6 +329,10 @@ def _answer_of(completion: object, prompt: Prompt) -> Answer | AIUnavailable:
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCallAnswer, ...] | None:
+    from openai.types.chat.chat_completion_message_function_tool_call import (
+        ChatCompletionMessageFunctionToolCall,
+    )
+
     calls = message.tool_calls or []
     if not isinstance(calls, list):
         return None

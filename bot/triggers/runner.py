@@ -53,7 +53,7 @@ from bot.triggers.observation import Observation
 from bot.triggers.reporting import ScanItem
 from bot.triggers.reports import ReportObservation, Reports
 from bot.triggers.rollups import add_runs, drawings_in
-from bot.triggers.schedule import Schedule, schedule_from_dict
+from bot.triggers.schedule import IntervalSchedule, Schedule, schedule_from_dict
 from bot.usercode import ConditionJob, Failed, UserCodeRunner
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,19 @@ def policy_of(trigger: Trigger) -> Policy:
     )
 
 
+def _anchor(
+    trigger: Trigger, schedule: Schedule, scheduled_for: datetime, checked_at: datetime
+) -> datetime:
+    """What an interval schedule counts the next run from: the run's scheduled time, so
+    late runs do not drift, except for the run a new check makes at once. That one is
+    scheduled at the moment of creation, and its check starts only once the creation is
+    written; counting from the check itself keeps the first interval as long as the others."""
+    made_at_creation = trigger.last_run_at is None and scheduled_for <= trigger.created_at
+    if made_at_creation and isinstance(schedule, IntervalSchedule):
+        return max(scheduled_for, checked_at)
+    return scheduled_for
+
+
 def next_run_after(schedule: Schedule, scheduled_for: datetime, now: datetime) -> datetime | None:
     """The next run after ``scheduled_for`` that is not already more than `GRACE` late."""
     nxt = schedule.next_run(scheduled_for)
@@ -170,7 +183,7 @@ def next_run_after(schedule: Schedule, scheduled_for: datetime, now: datetime) -
 
 @dataclass
 class TriggerRunner:
-    """Runs triggers: at most ``concurrency`` at once, each check bounded by its timeout."""
+    """Runs triggers: at most ``concurrency`` checks at once, each bounded by its timeout."""
 
     db: Database
     clock: Clock
@@ -197,23 +210,35 @@ class TriggerRunner:
         self._saves = GroupCommit(self._save_round)
 
     async def run(
-        self, trigger_id: int, scheduled_for: datetime, *, manual: bool = False
+        self,
+        trigger_id: int,
+        scheduled_for: datetime,
+        *,
+        manual: bool = False,
+        not_before: datetime | None = None,
     ) -> RunResult | NotRun:
         """One run: claim, check, decide, then save and enqueue together.
 
-        At most ``concurrency`` runs are in flight, so a burst of due triggers waits
-        here rather than piling onto the database pool. A manual run (``/trigger run``)
-        runs even if paused or already claimed, and leaves the next run where it was.
+        The scheduler starts a run ahead of time (``not_before`` is when it is due): the
+        claim, a database round trip that queues behind other work, is made early, and
+        the check waits for its time, so the request leaves on time. At most
+        ``concurrency`` checks are in flight, so a burst of due triggers waits here rather
+        than piling onto the database pool. A manual run (``/trigger run``) runs even if
+        paused or already claimed, and leaves the next run where it was.
         """
+        now = self.clock.now()
+        started = max(now, not_before) if not_before is not None else now
+        trigger = await self._claim(trigger_id, scheduled_for, started)
+        if trigger is None:
+            return NotRun("claimed")
+        if trigger.paused and not manual:
+            return NotRun("paused")
+        if not_before is not None:
+            await self.clock.sleep((not_before - self.clock.now()).total_seconds())
         async with self._limit:
-            started = self.clock.now()
-            trigger = await self._claim(trigger_id, scheduled_for, started)
-            if trigger is None:
-                return NotRun("claimed")
-            if trigger.paused and not manual:
-                return NotRun("paused")
+            checking = self.clock.now()
             began = time.perf_counter()
-            observation = await self._observe(trigger, self.clock.now())
+            observation = await self._observe(trigger, checking)
             duration_ms = (time.perf_counter() - began) * 1000
             state, announcements = self._decide(trigger, observation, self.clock.now())
             notes = await notes_for(self.ai, trigger, announcements)
@@ -221,7 +246,9 @@ class TriggerRunner:
             next_run = (
                 trigger.next_run_at
                 if manual
-                else next_run_after(schedule, scheduled_for, self.clock.now())
+                else next_run_after(
+                    schedule, _anchor(trigger, schedule, scheduled_for, checking), self.clock.now()
+                )
             )
             if self.reports.handles(trigger):  # a failed report says so and is retried sooner
                 observation, announcements, next_run = self.reports.after_decision(
@@ -242,7 +269,7 @@ class TriggerRunner:
         trigger.next_run_at = next_run
         await self._act(trigger, observation, announcements, saved)
         outcome = "ok" if observation.ok else "problem"
-        lateness = 0.0 if manual else (started - scheduled_for).total_seconds()
+        lateness = 0.0 if manual else (checking - scheduled_for).total_seconds()
         if not manual:
             self.last_lateness = lateness
         self.on_run(trigger.kind, outcome, lateness, duration_ms / 1000)

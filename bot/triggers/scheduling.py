@@ -36,8 +36,12 @@ from bot.triggers.schedule import schedule_from_dict
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 60.0
+# A job fires this long before its run is due: the run claims its row (a database round
+# trip that may queue behind other writes) ahead of time and starts its check on time.
+CLAIM_AHEAD = timedelta(seconds=1)
 MAX_JITTER_SECONDS = 2.0
 MISSED_RUNS_COUNTED = 50
+_TRIGGERS: sa.Table = Trigger.__table__  # type: ignore[attr-defined]
 
 
 def jitter(trigger: Trigger) -> timedelta:
@@ -46,9 +50,15 @@ def jitter(trigger: Trigger) -> timedelta:
     Interval schedules get none: they start whenever they were created, so they are
     spread already, and their runs stay exactly on time.
     """
-    if trigger.id is None or trigger.schedule.get("kind") == "interval":
+    if trigger.id is None:
         return timedelta(0)
-    return timedelta(seconds=(trigger.id * 7919 % 1000) / 1000 * MAX_JITTER_SECONDS)
+    return _jitter(trigger.id, trigger.schedule)
+
+
+def _jitter(trigger_id: int, schedule: dict[str, Any]) -> timedelta:
+    if schedule.get("kind") == "interval":
+        return timedelta(0)
+    return timedelta(seconds=(trigger_id * 7919 % 1000) / 1000 * MAX_JITTER_SECONDS)
 
 
 def job_id(trigger_id: int) -> str:
@@ -130,18 +140,22 @@ class TriggerScheduling:
             self.schedule(trigger)
 
     async def resync(self) -> None:
-        """The safety net under NOTIFY: make every job match its row."""
+        """The safety net under NOTIFY: make every job match its row.
+
+        It reads three columns, not whole rows: loading 10,000 triggers as ORM objects
+        took 0.4 s of the event loop's time a minute, in stalls of 40 ms that made the
+        runs due then late. A job out of line is rare; its trigger is read in full.
+        """
         active: set[int] = set()
         last_id = 0
-        while batch := await self._active_after(last_id):
-            for trigger in batch:
-                assert trigger.id is not None
-                active.add(trigger.id)
-                job = self.scheduler.get_job(job_id(trigger.id))
-                due = trigger.next_run_at + jitter(trigger) if trigger.next_run_at else None
-                if job is None or job.next_run_time != due:
-                    self.schedule(trigger)
-            last_id = batch[-1].id or last_id
+        while batch := await self._due_times_after(last_id):
+            for trigger_id, next_run_at, schedule in batch:
+                active.add(trigger_id)
+                job = self.scheduler.get_job(job_id(trigger_id))
+                due = next_run_at + _jitter(trigger_id, schedule) if next_run_at else None
+                if job is None or due is None or job.next_run_time != due - CLAIM_AHEAD:
+                    await self.reload(trigger_id)
+            last_id = batch[-1][0]
         for job in self.scheduler.get_jobs():
             if job.id.startswith("trigger:") and int(job.id.split(":")[1]) not in active:
                 job.remove()
@@ -167,8 +181,8 @@ class TriggerScheduling:
             return
         self.scheduler.add_job(
             self._job,
-            DateTrigger(fire_at),
-            args=[trigger_id, scheduled_for.isoformat()],
+            DateTrigger(fire_at - CLAIM_AHEAD),
+            args=[trigger_id, scheduled_for.isoformat(), fire_at.isoformat()],
             id=job_id(trigger_id),
             replace_existing=True,
             misfire_grace_time=int(GRACE.total_seconds()),
@@ -176,14 +190,15 @@ class TriggerScheduling:
             max_instances=1,
         )
 
-    async def _job(self, trigger_id: int, scheduled_iso: str) -> None:
+    async def _job(self, trigger_id: int, scheduled_iso: str, due_iso: str | None = None) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._running_jobs.add(task)
             task.add_done_callback(self._running_jobs.discard)
         scheduled_for = datetime.fromisoformat(scheduled_iso)
+        due = datetime.fromisoformat(due_iso) if due_iso else None
         try:
-            result = await self.runner.run(trigger_id, scheduled_for)
+            result = await self.runner.run(trigger_id, scheduled_for, not_before=due)
             if isinstance(result, NotRun) and result.reason == "claimed":
                 await self._claimed_elsewhere(trigger_id, scheduled_for)
             elif isinstance(result, NotRun):
@@ -230,6 +245,19 @@ class TriggerScheduling:
                 .limit(size)
             )
             return list(result.scalars().all())
+
+    async def _due_times_after(
+        self, last_id: int, size: int = 1000
+    ) -> list[tuple[int, datetime | None, dict[str, Any]]]:
+        """(id, next run, schedule) of active triggers in id order, a page at a time."""
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                sa.select(_TRIGGERS.c.id, _TRIGGERS.c.next_run_at, _TRIGGERS.c.schedule)
+                .where(_TRIGGERS.c.paused.is_(False), _TRIGGERS.c.id > last_id)
+                .order_by(_TRIGGERS.c.id)
+                .limit(size)
+            )
+            return [(row[0], row[1], row[2]) for row in result.all()]
 
     async def _catch_up(self, trigger: Trigger) -> None:
         """At start-up: report runs missed by more than `GRACE`, then schedule (a run missed

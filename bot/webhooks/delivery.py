@@ -7,13 +7,16 @@ replay of a stored one (`NewDelivery.replay`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from bot.models import Delivery, Hook
 from bot.webhooks import presets
@@ -135,8 +138,34 @@ class NewDelivery:
         return replace(self, status="posted")
 
     def row(self) -> dict[str, Any]:
-        """The values of its ``delivery`` row."""
-        return asdict(self)
+        """The values of its ``delivery`` row (not copies: `dataclasses.asdict` deep-copied
+        the headers and the body: 7% of the CPU a delivery cost)."""
+        return {name: getattr(self, name) for name in _ROW_FIELDS}
+
+
+# orjson (a third of json.loads's time) reads integers beyond 64 bits as floats; a body
+# where a value starts with 20 digits, which such an integer needs, is read by json.loads
+# instead. Digits inside strings, like a new branch's all-zero "before" commit, are not
+# values: the colon, comma or bracket before a number tells them apart.
+_DIGITS_AS_ZERO = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_TWENTY_DIGITS = b"0" * 20
+_BEFORE_A_VALUE = (b"", b":", b",", b"[")
+
+
+def _has_long_number(body: bytes) -> bool:
+    """True if a JSON value in ``body`` may be a number of 20 digits or more (runs of
+    digits found in C by `bytes.translate`; a regular expression cost more than json.loads)."""
+    digits = body.translate(_DIGITS_AS_ZERO)
+    start = digits.find(_TWENTY_DIGITS)
+    while start >= 0:
+        if body[:start].rstrip(b" \t\r\n-")[-1:] in _BEFORE_A_VALUE:
+            return True
+        end = digits.find(b" ", start)
+        start = -1 if end < 0 else digits.find(_TWENTY_DIGITS, end)
+    return False
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(NewDelivery))
 
 
 def parse_body(content_type: str, body: bytes) -> Any:
@@ -147,6 +176,9 @@ def parse_body(content_type: str, body: bytes) -> Any:
     kind = content_type.split(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         return _parse_form(body)
+    if kind.endswith("json") and not _has_long_number(body):
+        with contextlib.suppress(ValueError):  # not valid: the path below says why
+            return orjson.loads(body)
     text = _decode(body)
     if kind.endswith("json") or (not kind and text.lstrip()[:1] in ("{", "[")):
         return _parse_json(text)
