@@ -1,0 +1,80 @@
+"""Attacks on today's features (actions, changes by talking, Socket Mode) from an ordinary
+workspace member and an outside sender, over real HTTP against the real app. Each test is
+an attack that must hold: the bot refuses, sends nothing it should not, and never breaks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.clock import FakeClock
+from tests.action_target import Target, serving_target
+from tests.conftest import RunningBot, fake_clock, until_bots_idle
+from tests.test_actions_flow import deliver, ok, run_due, runs_of
+
+OWNER, MEMBER = "U0001", "U0002"
+SECRET_VALUE = "restart-secret-value-9d1e"
+
+
+async def as_member(running: RunningBot, command: str) -> str:
+    return await running.command(command, user=MEMBER)
+
+
+async def member_hook(running: RunningBot, name: str) -> tuple[str, str]:
+    """A hook the member made: its path and secret (the member can sign deliveries)."""
+    reply = await as_member(running, f"/hook create {name} preset=generic")
+    url = re.search(r"https://bot\.example\.com(/hooks/[\w-]+)", reply)
+    secret = re.search(r"\*Secret\* \(shown once — keep it\): `([^`]+)`", reply)
+    assert url and secret, reply
+    return url.group(1), secret.group(1)
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    async with serving_target() as found:
+        yield found
+
+
+async def owners_restart_action(running: RunningBot, target: Target) -> None:
+    """The owner's action, with a secret, that nobody else may run."""
+    host = f"127.0.0.1:{target.url.rsplit(':', 1)[1]}"
+    await ok(running, f"/secret set ops-token for {host} {SECRET_VALUE}")
+    await ok(running, f"/action add restart POST {target.url}/restart auth=bearer:ops-token")
+    await ok(running, '/action body restart {"service": {{ payload.service|tojson }}}')
+    refused = await running.command("/action run restart", user=MEMBER)
+    assert "You may not run *restart*" in refused
+
+
+async def test_a_member_cannot_run_someone_elses_action_from_their_own_hook(
+    start_bot, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    await owners_restart_action(running, target)
+    path, secret = await member_hook(running, "mine")
+    reply = await running.command("/hook set mine then=restart post=off", user=MEMBER)
+    assert "You may not run *restart*" in reply
+    await deliver(running, path, secret, b'{"service": "db"}', "application/json")
+    await until_bots_idle(running)
+    assert await runs_of(running) == [] and target.received == []
+    # Once the owner allows them, they may.
+    await ok(running, f"/action set restart allow=<@{MEMBER}>")
+    assert "Updated" in await running.command("/hook set mine then=restart post=off", user=MEMBER)
+
+
+async def test_a_member_cannot_run_someone_elses_action_from_their_own_trigger(
+    start_bot, target: Target
+) -> None:
+    clock: FakeClock = fake_clock()
+    running: RunningBot = await start_bot(clock=clock)
+    await owners_restart_action(running, target)
+    async with serving_target() as health:
+        health.default = (503, {}, "down")
+        made = await as_member(running, f"/trigger add site every 1m http {health.url}/h")
+        assert "site" in made, made
+        reply = await running.command("/trigger set site then=restart on=always", user=MEMBER)
+        assert "You may not run *restart*" in reply
+        await run_due(running, clock, "site")
+        await until_bots_idle(running)
+    assert await runs_of(running) == [] and target.received == []
