@@ -78,3 +78,17 @@ async def test_a_member_cannot_run_someone_elses_action_from_their_own_trigger(
         await run_due(running, clock, "site")
         await until_bots_idle(running)
     assert await runs_of(running) == [] and target.received == []
+
+
+async def test_a_password_in_an_actions_url_is_refused_so_nobody_reads_it(
+    start_bot, fake_slack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    password = "hunter2-in-the-url"
+    base = target.url.replace("http://", f"http://bob:{password}@")
+    reply = await running.command(f"/action add crm POST {base}/leads confirm=yes")
+    assert "auth=basic:" in reply and password not in reply
+    listed = await as_member(running, "/action list")
+    assert password not in listed and "No actions yet" in listed
+    await running.command(f"/action add crm POST {target.url.replace('http://', 'http://bob@')}/x")
+    assert "No actions yet" in await as_member(running, "/action list")
