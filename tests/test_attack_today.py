@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.actions.sender import MAX_IN_FLIGHT
 from bot.clock import FakeClock
 from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, fake_clock, until_bots_idle
@@ -29,6 +30,12 @@ async def member_hook(running: RunningBot, name: str) -> tuple[str, str]:
     secret = re.search(r"\*Secret\* \(shown once — keep it\): `([^`]+)`", reply)
     assert url and secret, reply
     return url.group(1), secret.group(1)
+
+
+async def ok_as_member(running: RunningBot, command: str) -> str:
+    reply = await as_member(running, command)
+    assert not re.search(r"can.t|isn.t|doesn.t|may not|no action|not sent|I don.t", reply), reply
+    return reply
 
 
 @pytest.fixture
@@ -92,3 +99,21 @@ async def test_a_password_in_an_actions_url_is_refused_so_nobody_reads_it(
     assert password not in listed and "No actions yet" in listed
     await running.command(f"/action add crm POST {target.url.replace('http://', 'http://bob@')}/x")
     assert "No actions yet" in await as_member(running, "/action list")
+
+
+async def test_one_members_slow_target_does_not_hold_everyone_elses_actions(
+    start_bot, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    async with serving_target() as tarpit:
+        tarpit.hang = 10_000  # answers nothing until the test ends
+        await ok_as_member(running, f"/action add tarpit POST {tarpit.url}/slow timeout=60s")
+        for _ in range(MAX_IN_FLIGHT + 4):
+            assert "Running" in await as_member(running, "/action run tarpit")
+        await tarpit.wait_for(1)
+        await ok(running, f"/action add crm POST {target.url}/leads")
+        assert "Running" in await running.command("/action run crm")
+        (lead,) = await target.wait_for(1)
+        assert lead.path == "/leads"
+        assert len(tarpit.received) < MAX_IN_FLIGHT  # one person's share, not every place
+        tarpit.release.set()
