@@ -4,15 +4,17 @@ an attack that must hold: the bot refuses, sends nothing it should not, and neve
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from bot.actions.sender import MAX_IN_FLIGHT
 from bot.clock import FakeClock
 from tests.action_target import Target, serving_target
-from tests.conftest import RunningBot, fake_clock, until_bots_idle
+from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
 from tests.test_actions_flow import deliver, ok, run_due, runs_of
 
 OWNER, MEMBER = "U0001", "U0002"
@@ -117,3 +119,80 @@ async def test_one_members_slow_target_does_not_hold_everyone_elses_actions(
         assert lead.path == "/leads"
         assert len(tarpit.received) < MAX_IN_FLIGHT  # one person's share, not every place
         tarpit.release.set()
+
+
+async def test_a_get_redirected_elsewhere_loses_the_secret_and_replies_never_show_it(
+    start_bot, fake_slack, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    async with serving_target() as other:
+        # The bound host sends the request on to another origin (another port).
+        target.answers = [(302, {"Location": f"{other.url}/collect"}, "")]
+        other.default = (200, {"X-Echo": SECRET_VALUE}, f'{{"token": "{SECRET_VALUE}"}}')
+        host = f"127.0.0.1:{target.url.rsplit(':', 1)[1]}"
+        await ok(running, f"/secret set ops-token for {host} {SECRET_VALUE}")
+        await ok(running, f"/action add peek GET {target.url}/start auth=bearer:ops-token")
+        await ok(running, "/action reply peek {{ response.text }} {{ response.headers }}")
+        path, secret = await member_hook(running, "mine")
+        await ok(running, "/action set peek allow=everyone")
+        assert "Updated" in await as_member(running, "/hook set mine then=peek")
+        await deliver(running, path, secret, b'{"x": 1}', "application/json")
+        (moved,) = await other.wait_for(1)
+        assert "Authorization" not in moved.headers
+        assert target.received[0].headers["Authorization"] == f"Bearer {SECRET_VALUE}"
+        await until_runs_sent(running)
+    await until_bots_idle(running)
+    said = json.dumps([call.args for call in fake_slack.calls], ensure_ascii=False)
+    assert "→ peek: 200 OK" in said and "••••(ops-token)" in said
+    assert SECRET_VALUE not in said
+    assert SECRET_VALUE not in await as_member(running, "/action log peek")
+    assert SECRET_VALUE not in await as_member(running, "/action show peek")
+
+
+async def until_runs_sent(running: RunningBot) -> None:
+    async def finished() -> bool:
+        runs = await runs_of(running)
+        return bool(runs) and all(run.status in ("sent", "failed") for run in runs)
+
+    await eventually(finished)
+
+
+async def test_internal_addresses_are_refused_and_a_redirect_inward_is_not_followed(
+    start_bot, target: Target
+) -> None:
+    inner_port = target.url.rsplit(":", 1)[1]
+    redirector = web.Application()
+
+    async def inward(_request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{inner_port}/admin")
+
+    redirector.router.add_get("/{tail:.*}", inward)
+    runner = web.AppRunner(redirector)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.2", 0)
+    await site.start()
+    outer = f"http://127.0.0.2:{runner.addresses[0][1]}"
+    try:
+        running: RunningBot = await start_bot(check_allowlist=("127.0.0.2",))
+        for url in (
+            f"http://127.0.0.1:{inner_port}/",
+            f"http://2130706433:{inner_port}/",
+            f"http://0x7f.1:{inner_port}/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://0/",
+        ):
+            reply = await as_member(running, f"/action add probe GET {url}")
+            assert "can't be used" in reply, (url, reply)
+        await ok_as_member(running, f"/action add probe GET {outer}/start")
+        await ok_as_member(running, "/action run probe")
+        named = await as_member(running, f"/action add local POST http://localhost:{inner_port}/")
+        if "can't be used" not in named:  # a name is refused when it is sent, if not before
+            await ok_as_member(running, "/action run local")
+        await until_runs_sent(running)
+        for run in await runs_of(running):
+            assert run.status == "failed" and "refused" in (run.detail or ""), run.detail
+        assert target.received == []
+    finally:
+        await runner.cleanup()
