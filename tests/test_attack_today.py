@@ -5,17 +5,21 @@ an attack that must hold: the bot refuses, sends nothing it should not, and neve
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
+from bot.actions.buttons import ACTION_BUTTON
 from bot.actions.sender import MAX_IN_FLIGHT
 from bot.clock import FakeClock
+from bot.conversation.change_flow import CHANGE_APPLY, CHANGE_CANCEL, CHANGE_PICK
 from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
 from tests.test_actions_flow import deliver, ok, run_due, runs_of
+from tests.test_conversation import click
 
 OWNER, MEMBER = "U0001", "U0002"
 SECRET_VALUE = "restart-secret-value-9d1e"
@@ -196,3 +200,39 @@ async def test_internal_addresses_are_refused_and_a_redirect_inward_is_not_follo
         assert target.received == []
     finally:
         await runner.cleanup()
+
+
+HUGE = "9" * 30  # digits, but no row id any database holds
+FORGED_CLICKS = [
+    (CHANGE_APPLY, HUGE),
+    (CHANGE_APPLY, "²"),  # a digit to str.isdigit, not to int()
+    (CHANGE_CANCEL, HUGE),
+    (CHANGE_PICK, f"{HUGE}:0"),
+    (CHANGE_PICK, "1:²"),
+    (ACTION_BUTTON, json.dumps({"action": "restart", "from": f"trigger:{HUGE}"})),
+    (ACTION_BUTTON, json.dumps({"action": "restart", "from": "trigger:²"})),
+    (ACTION_BUTTON, json.dumps({"action": "restart", "from": f"delivery:{'x' * 5000}"})),
+    (ACTION_BUTTON, "[]"),
+    (ACTION_BUTTON, json.dumps({"action": "é" * 10_000, "from": None})),
+]
+
+
+@pytest.mark.parametrize(("action_id", "value"), FORGED_CLICKS)
+async def test_a_forged_button_value_is_refused_quietly_and_changes_nothing(
+    start_bot,
+    fake_slack,
+    target: Target,
+    caplog: pytest.LogCaptureFixture,
+    action_id: str,
+    value: str,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    running: RunningBot = await start_bot()
+    await owners_restart_action(running, target)
+    await ok(running, "/action set restart allow=everyone")
+    await running.interact(
+        click(f"{action_id}:x" if action_id == ACTION_BUTTON else action_id, value, user=MEMBER)
+    )
+    await until_bots_idle(running)
+    assert [r for r in caplog.records if r.exc_info] == [], caplog.text
+    assert "Traceback" not in caplog.text
