@@ -20,6 +20,7 @@ from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
 from tests.test_actions_flow import deliver, ok, run_due, runs_of
 from tests.test_conversation import click
+from tests.test_talking_changes import DM, said
 
 OWNER, MEMBER = "U0001", "U0002"
 SECRET_VALUE = "restart-secret-value-9d1e"
@@ -236,3 +237,23 @@ async def test_a_forged_button_value_is_refused_quietly_and_changes_nothing(
     await until_bots_idle(running)
     assert [r for r in caplog.records if r.exc_info] == [], caplog.text
     assert "Traceback" not in caplog.text
+
+
+SCHEDULE_WORDS_FLOODS = [
+    "remind me " + "at " * 330,  # each "at" starts a time: every length of each was tried
+    "remind me every day " + "at " * 325,
+    "post hi every 2nd " + "every 2nd " * 97,
+]
+
+
+@pytest.mark.parametrize("text", SCHEDULE_WORDS_FLOODS)
+async def test_a_dm_of_schedule_words_is_answered_without_holding_the_bot(
+    start_bot, fake_slack, text: str
+) -> None:
+    fake_slack.add_channel(DM[MEMBER], "dm-member")
+    fake_slack.add_user(MEMBER, tz="UTC")
+    running: RunningBot = await start_bot(clock=fake_clock())
+    await running.event(said(text[:1000], MEMBER, 1))
+    (answer,) = await fake_slack.wait_for("chat.postMessage")
+    assert answer.args["channel"] == DM[MEMBER]
+    assert "one schedule" in answer.args["text"], answer.args["text"]
