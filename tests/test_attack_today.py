@@ -257,3 +257,15 @@ async def test_a_dm_of_schedule_words_is_answered_without_holding_the_bot(
     (answer,) = await fake_slack.wait_for("chat.postMessage")
     assert answer.args["channel"] == DM[MEMBER]
     assert "one schedule" in answer.args["text"], answer.args["text"]
+
+
+async def test_confirm_no_does_not_confirm_an_action_that_asks_first(
+    start_bot, target: Target
+) -> None:
+    running: RunningBot = await start_bot()
+    await ok(running, f"/action add restart POST {target.url}/restart confirm=yes")
+    for said_no in ("confirm=no", "confirm=", "confirm=false"):
+        assert "asks first" in await running.command(f"/action run restart {said_no}")
+    await until_bots_idle(running)
+    assert await runs_of(running) == [] and target.received == []
+    assert "Running" in await running.command("/action run restart confirm=yes")
