@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -16,10 +17,12 @@ from bot.actions.buttons import ACTION_BUTTON
 from bot.actions.sender import MAX_IN_FLIGHT
 from bot.clock import FakeClock
 from bot.conversation.change_flow import CHANGE_APPLY, CHANGE_CANCEL, CHANGE_PICK
+from bot.devtools.fake_socket_mode import EnvelopeType
 from tests.action_target import Target, serving_target
 from tests.conftest import RunningBot, eventually, fake_clock, until_bots_idle
 from tests.test_actions_flow import deliver, ok, run_due, runs_of
 from tests.test_conversation import click
+from tests.test_socket_mode import answer_text, slash, socket_bot
 from tests.test_talking_changes import DM, said
 
 OWNER, MEMBER = "U0001", "U0002"
@@ -269,3 +272,38 @@ async def test_confirm_no_does_not_confirm_an_action_that_asks_first(
     await until_bots_idle(running)
     assert await runs_of(running) == [] and target.received == []
     assert "Running" in await running.command("/action run restart confirm=yes")
+
+
+def _without(payload: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: value for key, value in payload.items() if key not in keys}
+
+
+async def test_socket_mode_envelopes_without_team_or_user_or_in_a_flood_are_acknowledged(
+    start_bot, fake_slack, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    running = await socket_bot(start_bot, fake_slack)
+    await owners_restart_action(running, target)
+    sockets = fake_slack.socket_mode
+    button = click(f"{ACTION_BUTTON}:restart", json.dumps({"action": "restart", "from": "x"}))
+    odd: list[tuple[EnvelopeType, dict[str, Any]]] = [
+        ("interactive", _without(button, "team", "user")),
+        ("interactive", _without(button, "user") | {"user": {}}),
+        ("interactive", {}),
+        ("interactive", {"type": "block_actions"}),
+        ("slash_commands", {"command": "/action", "text": "run restart"}),
+        ("slash_commands", {}),
+        ("events_api", {}),
+        ("events_api", {"type": "event_callback", "event": "not an object"}),
+        ("events_api", {"type": "event_callback", "event": {"type": "message"}}),
+    ]
+    for kind, payload in odd:
+        await sockets.deliver(kind, payload)
+    flood = [
+        await sockets.send("slash_commands", slash(fake_slack, "/action list")) for _ in range(200)
+    ]
+    acks = [await sockets.wait_for_ack(envelope, 10.0) for envelope in flood]
+    assert all("restart" in answer_text(ack) for ack in acks)
+    await until_bots_idle(running)
+    assert target.received == []
+    assert [r for r in caplog.records if r.exc_info] == [], caplog.text
