@@ -60,6 +60,7 @@ def test_add_reads_every_option() -> None:
         (["crm", "POST", "https://x.example", "body=xml"], "options", "use json or form"),
         (["crm", "POST", "https://x.example", "timeout=2h"], "options", "up to 60 s"),
         (["crm", "POST", "https://x.example", "retries=-1"], "options", "from 0 to 10"),
+        (["crm", "POST", "https://x.example", "retries=²"], "options", "from 0 to 10"),
         (["crm", "POST", "https://x.example", "auth=token:x"], "options", "bearer:NAME"),
         (["crm", "POST", "https://x.example", "header.Token=abc"], "options", "credential"),
         (["crm", "POST", "https://x.example", "extra"], "options", "key=value"),

@@ -3,7 +3,8 @@
 Like the webhook processor it claims rows (``sending`` until ``claimed_until``; on
 PostgreSQL rows another replica is claiming are skipped), so several replicas never
 send one run at once. Up to `MAX_IN_FLIGHT` requests are in flight, each claimed as a
-place frees up, so a slow target holds only its own runs; attempts that finish together
+place frees up, so a slow target holds only its own runs, and one person's actions hold at
+most `MAX_IN_FLIGHT_PER_PERSON` places (a target that never answers leaves the rest); attempts that finish together
 are recorded in one transaction (`bot.batching.GroupCommit`). A run is marked done only
 after the target answered; a process that dies mid-send leaves a claim that expires (its
 timeout and `CLAIM_MARGIN_SECONDS` later; at once when a SQLite process starts again),
@@ -29,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -61,6 +63,9 @@ from bot.usercode import TemplateJob, UserCodeRunner
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 64  # requests sent at once by one process
+# The places one person's actions may hold at once: a target that never answers (a
+# member's own action, run again and again) must leave places for everyone else's.
+MAX_IN_FLIGHT_PER_PERSON = MAX_IN_FLIGHT // 4
 POLL_SECONDS = 1.0
 # A claim lasts the longest timeout of the runs claimed plus this margin (to resolve the
 # secrets and record the outcome): after a crash, a run is sent again that much later.
@@ -168,6 +173,7 @@ class ActionSender:
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
     _in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    _busy: Counter[str] = field(default_factory=Counter)  # places held, by action creator
     _records: GroupCommit[_Done, None] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -213,6 +219,7 @@ class ActionSender:
             return 0  # the next finished send wakes the loop again
         claimed = await self._claim(free)
         for item in claimed:
+            self._busy[item.action.created_by] += 1
             task = asyncio.create_task(self._send(item))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
@@ -225,12 +232,15 @@ class ActionSender:
     async def _send(self, item: _Claimed) -> None:
         """One attempt, then its record (with others finishing meanwhile, in one
         transaction). A slow target holds only its own runs, not the others'."""
-        attempt = await self._attempt_safely(item)
-        reply = await self._reply(item, attempt)
         try:
-            await self._records.submit(_Done(item, attempt, reply))
-        except Exception:  # logged by the group commit; the claim expires and it is resent
-            return
+            attempt = await self._attempt_safely(item)
+            reply = await self._reply(item, attempt)
+            try:
+                await self._records.submit(_Done(item, attempt, reply))
+            except Exception:  # logged by the group commit; the claim expires and it is resent
+                return
+        finally:
+            self._busy[item.action.created_by] -= 1
 
     async def _claim(self, limit: int) -> list[_Claimed]:
         now = self.clock.now()
@@ -238,17 +248,32 @@ class ActionSender:
             sa.and_(col(ActionRun.status) == "pending", col(ActionRun.next_attempt_at) <= now),
             sa.and_(col(ActionRun.status) == "sending", col(ActionRun.claimed_until) < now),
         )
+        # Each person's due runs, oldest first, numbered: at most their share is taken.
+        full = [who for who, held in self._busy.items() if held >= MAX_IN_FLIGHT_PER_PERSON]
+        ranked = (
+            select(
+                col(ActionRun.id).label("id"),
+                sa.func.row_number()
+                .over(partition_by=col(Action.created_by), order_by=col(ActionRun.id))
+                .label("place"),
+            )
+            .join(Action, col(Action.id) == col(ActionRun.action_id))
+            .where(due, col(Action.created_by).not_in(full))
+            .subquery()
+        )
+        fair = select(ranked.c.id).where(ranked.c.place <= MAX_IN_FLIGHT_PER_PERSON)
         query = (
             select(ActionRun, Action)
             .join(Action, col(Action.id) == col(ActionRun.action_id))
-            .where(due)
+            # `due` again: PostgreSQL re-checks it on a row another replica just claimed.
+            .where(due, col(ActionRun.id).in_(fair))
             .order_by(col(ActionRun.id))
             .limit(limit)
         )
         if not self.db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=ActionRun)
         async with self.db.transaction() as session:
-            found = (await session.execute(query)).all()
+            found = _within_shares((await session.execute(query)).all(), self._busy)
             longest = max((run.timeout for run, _ in found), default=0.0)
             until = now + timedelta(seconds=longest + CLAIM_MARGIN_SECONDS)
             rows = [_Claimed(run, action, until) for run, action in found]
@@ -365,6 +390,17 @@ class ActionSender:
         if isinstance(text, str):
             return text.strip() or None
         return f":warning: the reply template of *{item.action.name}* failed ({text})"
+
+
+def _within_shares(found: Sequence[Any], busy: Counter[str]) -> list[tuple[ActionRun, Action]]:
+    """The claimed rows that fit in their creators' places (some are held already)."""
+    taken: Counter[str] = Counter()
+    kept = []
+    for run, action in found:
+        if busy[action.created_by] + taken[action.created_by] < MAX_IN_FLIGHT_PER_PERSON:
+            taken[action.created_by] += 1
+            kept.append((run, action))
+    return kept
 
 
 def _headers(run: ActionRun) -> dict[str, str]:

@@ -100,9 +100,11 @@ class ActionService:
             )
             return list(rows.scalars().all())
 
-    async def require_existing(self, team_id: str, names: Sequence[str], setting: str) -> None:
-        """Refuse names of actions that do not exist (``then=``, ``buttons=``)."""
-        found = await self.runs.named(team_id, names)
+    async def require_existing(self, actor: Actor, names: Sequence[str], setting: str) -> None:
+        """Refuse names of actions that do not exist (``then=``, ``buttons=``), and for
+        ``then=`` actions ``actor`` may not run: the hook or trigger would run them for
+        whoever can make it fire (a button is authorised again at each click)."""
+        found = await self.runs.named(actor.team_id, names)
         missing = [name for name in names if name not in found]
         if missing:
             raise SpecError(
@@ -111,6 +113,18 @@ class ActionService:
                 field=setting,
                 part=missing[0],
             )
+        if setting != "then":
+            return
+        for name in names:
+            action = found[name]
+            if not await self.may_run(actor, action):
+                raise SpecError(
+                    f"You may not run *{name}*, so `then={name}` can't run it: ask "
+                    f"<@{action.created_by}> (who made it) or an admin to "
+                    f"`/action set {name} allow=<@{actor.user_id}>`.",
+                    field=setting,
+                    part=name,
+                )
 
     # Changing
 

@@ -34,6 +34,7 @@ from bot.slack.users import UserDirectory
 from bot.usercode import Failed
 
 SETTABLE = ("allow", "confirm", "timeout", "retries")
+YES = ("yes", "y", "on", "true")
 
 HELP = f"""*Actions* — the bot sends a request to another system: a form → your CRM, a purchase → your inventory, a button → restart a service.
 • `/action add NAME METHOD URL [auth=bearer:SECRET|basic:SECRET] [header.NAME=VALUE|secret:SECRET …] [body=json|form] [confirm=yes] [timeout=10s] [retries=5]` (`/action add` alone opens a form)
@@ -162,10 +163,12 @@ class ActionSlash:
     async def run(self, command: Command, words: list[str], _rest: str) -> Reply:
         action = await self._named(command, words, "run")
         params = _params(words[1:], action.name, "run")
-        if action.confirm and "confirm" not in params:
+        # Only a yes confirms: "confirm=no" must not run what asks first.
+        if action.confirm and params.get("confirm", "").strip().lower() not in YES:
+            kept = " ".join(w for w in words[1:] if not w.lower().startswith("confirm="))
             raise UsageError(
                 f"*{action.name}* asks first: run it with `/action run {action.name} "
-                f"{' '.join(words[1:])} confirm=yes`".replace("  ", " ")
+                f"{kept} confirm=yes`".replace("  ", " ")
             )
         params.pop("confirm", None)
         given = " ".join(f"{key}={value}" for key, value in params.items())

@@ -173,6 +173,16 @@ def parse_action_url(text: str) -> str:
         raise SpecError(
             f"`{text}` isn't an http(s) URL. Example: `{ADD_EXAMPLE}`", field="url", part=text
         )
+    if "@" in urllib.parse.urlsplit(url).netloc:
+        # A user name and password in the URL would be shown to everyone (`/action list`,
+        # the button's confirm dialog) and sent to any host: they belong in a secret.
+        raise SpecError(
+            "Leave the user name and password out of the URL: store them as a secret "
+            "(`/secret set crm-login for HOST basic`) and add `auth=basic:crm-login`. "
+            f"Example: `{ADD_EXAMPLE}`",
+            field="url",
+            part="(the part before @)",
+        )
     return url
 
 
@@ -241,7 +251,8 @@ def _timeout(value: str) -> float:
 
 
 def _retries(value: str) -> int:
-    if not value.strip().isdigit() or int(value) > MAX_RETRIES:
+    # isascii: '²' is a digit to isdigit() but not to int()
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_RETRIES:
         raise SpecError(
             f"`retries={value}`: give a number from 0 to {MAX_RETRIES}. Example: `retries=5`",
             field="options",

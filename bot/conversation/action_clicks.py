@@ -19,7 +19,7 @@ from bot.db import Database, insert_ignoring_conflicts
 from bot.errors import UsageError
 from bot.models import Delivery, Hook, ThreadRoot, Trigger
 from bot.outbox import Message, Outbox
-from bot.slack.payloads import Click
+from bot.slack.payloads import Click, row_id
 from bot.webhooks.delivery import BadRequest, parse_body
 
 
@@ -65,8 +65,9 @@ class ActionButtons:
                 hook = await session.get(Hook, delivery.hook_id) if delivery else None
                 if delivery is not None and hook is not None and hook.team_id == team_id:
                     return _delivery_scope(delivery, hook)
-            if kind == "trigger" and ident.isdigit():
-                trigger = await session.get(Trigger, int(ident))
+            number = row_id(ident)
+            if kind == "trigger" and number is not None:
+                trigger = await session.get(Trigger, number)
                 if trigger is not None and trigger.team_id == team_id:
                     scope = {"name": trigger.name, "kind": trigger.kind, "target": trigger.target}
                     return {"trigger": scope}

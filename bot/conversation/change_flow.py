@@ -31,7 +31,7 @@ from bot.slack import blocks as kit
 from bot.slack import interactive as ui
 from bot.slack.blocks import escape_mrkdwn
 from bot.slack.listeners import ActionHandler
-from bot.slack.payloads import Click
+from bot.slack.payloads import Click, row_id
 from bot.slack.slash import Command, CommandHandler, Reply
 from bot.slack.text import parse_channel
 from bot.slack.users import UserDirectory
@@ -236,9 +236,10 @@ class ChangesByTalking:
         try:
             waiting = await self.drafts.change_for(_number(number), click.user_id)
             choices = waiting.change.get("choices")
-            if not isinstance(choices, list) or not index.isdigit() or int(index) >= len(choices):
+            place = row_id(index)
+            if not isinstance(choices, list) or place is None or place >= len(choices):
                 raise UsageError("That choice is no longer offered.")
-            chosen = choices[int(index)]
+            chosen = choices[place]
             thing = await self._load(click.actor, str(chosen["thing"]), int(chosen["id"]))
             wiring = spoken.restored(waiting.change.get("request"))
             request = _request_of(waiting.change) if wiring is None else None
@@ -596,7 +597,7 @@ class ChangesByTalking:
 
 
 def _number(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return row_id(text)
 
 
 def _request_of(document: dict[str, object]) -> said.ChangeRequest:

@@ -44,7 +44,7 @@ from bot.slack import blocks as kit
 from bot.slack import interactive as ui
 from bot.slack.blocks import escape_mrkdwn
 from bot.slack.listeners import ActionHandler, ShowInModal, ViewHandler
-from bot.slack.payloads import Click, team_of, user_of
+from bot.slack.payloads import Click, row_id, team_of, user_of
 from bot.slack.slash import Command, CommandHandler, Reply
 from bot.slack.users import UserDirectory
 from bot.tasks import BackgroundTasks
@@ -406,12 +406,13 @@ class Conversation:
         try:
             waiting = await self.drafts.question_for(_number(draft_id), click.user_id)
             options = waiting.pending.question.options
-            if not index.isdigit() or int(index) >= len(options):
+            place = row_id(index)
+            if place is None or place >= len(options):
                 raise UsageError("That answer is no longer offered.")
         except UsageError as error:
             await self._tell(click, str(error))
             return
-        await self._after_answer(click, waiting, options[int(index)])
+        await self._after_answer(click, waiting, options[place])
 
     async def _question_channel(self, body: dict[str, Any]) -> None:
         click = Click.from_body(body)
@@ -632,7 +633,7 @@ class Heard:
 
 
 def _number(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return row_id(text)
 
 
 def _hook_summary(spec: HookSpec, asker: Actor) -> str:

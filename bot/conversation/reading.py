@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -105,6 +105,20 @@ class Word:
         )
 
 
+# How many readings of schedule phrases one request may try: every word that can start a
+# schedule is tried with every length, so a message of such words ("at at at …") would
+# otherwise hold the event loop for minutes. Every request of the understanding table
+# needs fewer than 200.
+MAX_SCHEDULE_TRIES = 2_000
+
+
+@dataclass
+class Tries:
+    """The schedule readings a request has left (`MAX_SCHEDULE_TRIES`)."""
+
+    left: int = MAX_SCHEDULE_TRIES
+
+
 @dataclass(frozen=True)
 class Ask:
     """One request: its words and what the schedule parser needs."""
@@ -118,6 +132,7 @@ class Ask:
     heard: Respelled  # the name and zone taken out, the defaults chosen so far
     answers: Answers
     ask_for_channel: bool
+    tries: Tries = field(default_factory=Tries)
 
     def note(self, text: str) -> None:
         """Say in the summary that a default was chosen."""

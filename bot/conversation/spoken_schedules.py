@@ -278,10 +278,15 @@ def _joined(ask: Ask, pieces: list[str | None], days: tuple[int, int], at: int) 
     return []
 
 
+# The most words one schedule phrase takes ("every monday, wednesday and friday at 9:00,
+# 12:00 and 17:00 tz Europe/Paris" is 14): each reading then stays short.
+MAX_SCHEDULE_WORDS: Final = 32
+
+
 def _reach(words: Sequence[Word], pieces: list[str | None], start: int) -> int:
     """One past the last word a schedule from ``start`` could use."""
     end = start
-    while end < len(pieces) and pieces[end] is not None:
+    while end < min(len(pieces), start + MAX_SCHEDULE_WORDS) and pieces[end] is not None:
         end += 1
         if words[end - 1].stop and words[end - 1].stop[0] in BOUNDARIES:
             break
@@ -305,6 +310,13 @@ def _phrase_parts(
 
 
 def _parses(text: str, ask: Ask) -> bool:
+    ask.tries.left -= 1
+    if ask.tries.left < 0:
+        raise Unclear(
+            ask.message[:60],
+            "that's more schedule words than I can read as one schedule: say it in one, "
+            'e.g. "every weekday at 9:00"',
+        )
     try:
         parse_schedule(text, default_tz=ask.default_tz, now=ask.now, min_interval=ask.min_interval)
     except ValueError:  # ScheduleError, or a schedule's own check

@@ -74,6 +74,7 @@ def payload_problem(body: Mapping[str, Any]) -> str | None:
         ("user", _is_object_or_text, "user must be an object"),
         ("team", _is_object_or_text, "team must be an object"),
         ("container", _is_object, "container must be an object"),
+        ("event", _is_object, "event must be an object"),
         ("channel", _is_object_or_text, "channel must be an object"),
     )
     for key, is_ok, problem in checks:

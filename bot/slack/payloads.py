@@ -76,7 +76,20 @@ class Click:
     @property
     def number(self) -> int | None:
         """The button's value as a row id (buttons carry only ids), or None."""
-        return int(self.value) if self.value.isdigit() else None
+        return row_id(self.value)
+
+
+# The largest id a database column holds (a signed 64-bit integer).
+_MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(text: str) -> int | None:
+    """``text`` as a row id, or None: ASCII digits only (``²`` is a digit to
+    `str.isdigit` but not to `int`), and small enough for the database to look up."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= _MAX_ROW_ID else None
 
 
 def _text(value: Any) -> str | None:

@@ -145,6 +145,12 @@ async def _dispatch(
         log.warning("a Socket Mode %s envelope could not be dispatched (%r)", request.type, error)
         await client.send_socket_mode_response(SocketModeResponse(request.envelope_id))
         return
+    if response.status != 200:
+        # Bolt's helper acknowledges only a 200: an envelope no listener takes (404) would
+        # be sent again and again. Over HTTP the status answers; here the ack must.
+        log.info("a Socket Mode %s envelope was not handled (%s)", request.type, response.status)
+        await client.send_socket_mode_response(SocketModeResponse(request.envelope_id))
+        return
     await send_async_response(client, request, response, 0.0)
 
 

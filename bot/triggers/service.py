@@ -58,7 +58,7 @@ class TriggerService:
     fetcher: checks.Fetcher
     secrets: SecretService  # what a trigger sends: auth=, header.X=, an email password
     # Refuses action names that do not exist: (team, names, setting) → None or `SpecError`.
-    check_actions: Callable[[str, Sequence[str], str], Awaitable[None]] | None = None
+    check_actions: Callable[[Actor, Sequence[str], str], Awaitable[None]] | None = None
 
     # Reading
 
@@ -280,7 +280,7 @@ class TriggerService:
         for key in ACTION_SETTINGS:
             names = names_in(settings.changes.get(key))
             if names and self.check_actions is not None:
-                await self.check_actions(actor.team_id, names, key)
+                await self.check_actions(actor, names, key)
         updated = settings.applied_to(trigger.settings or {})
         return await self._change(actor, trigger, f"set {settings.describe()}", settings=updated)
 

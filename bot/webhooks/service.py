@@ -60,7 +60,7 @@ class HookService:
     channels: ChannelDirectory
     keyring: Keyring | None
     # Refuses action names that do not exist: (team, names, setting) → None or `SpecError`.
-    check_actions: Callable[[str, Sequence[str], str], Awaitable[None]] | None = None
+    check_actions: Callable[[Actor, Sequence[str], str], Awaitable[None]] | None = None
 
     # Reading
 
@@ -141,7 +141,7 @@ class HookService:
             )
         for names, key in ((settings.actions, "then"), (settings.buttons, "buttons")):
             if names and self.check_actions is not None:
-                await self.check_actions(actor.team_id, names, key)
+                await self.check_actions(actor, names, key)
         if settings.channel is not None:
             settings = replace(settings, channel=await self.channels.resolve(settings.channel))
             await self.channels.require_member(settings.channel or "", actor.user_id)
