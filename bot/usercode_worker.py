@@ -282,6 +282,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         self.broken = False
         self.stderr_tail = b""
         self.exited = asyncio.get_running_loop().create_future()
+        self.stderr_closed = asyncio.get_running_loop().create_future()
         self._waiter: asyncio.Future[None] | None = None
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
@@ -316,6 +317,15 @@ class _Pipes(asyncio.SubprocessProtocol):
         if fd == 1:
             self.stdout_closed = True
             self._wake()
+        elif fd == 2 and not self.stderr_closed.done():
+            self.stderr_closed.set_result(None)
+
+    async def last_stderr(self, within: float) -> None:
+        """Wait (at most ``within`` seconds) until stderr is read to its end: stdout may
+        close, and the process be reaped, before the last words on stderr are read."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await asyncio.shield(self.stderr_closed)
 
     def process_exited(self) -> None:
         if not self.exited.done():
@@ -446,6 +456,8 @@ async def start_worker(
         await worker.kill()
         raise
     if ready is None or "ready" not in ready:
+        if pipes.stdout_closed:  # it died: what it printed says why
+            await pipes.last_stderr(within=2.0)
         await worker.kill()
         printed = pipes.stderr_tail.decode(errors="replace").strip()
         raise StartFailed(f"the user-code worker did not start: {printed or 'no output'}")
