@@ -64,5 +64,9 @@ async def test_a_run_stored_before_a_kill_9_is_sent_after_restart_with_the_same_
     assert len(requests) == 2  # at least once: the unanswered send, then the one after restart
     assert {r.headers["Idempotency-Key"] for r in requests} == {first.headers["Idempotency-Key"]}
     assert requests[1].json() == {"email": "ada@example.com"}
-    lines = [m["text"] for m in fake_slack.messages("C0002") if m.get("thread_ts")]
-    assert len(lines) == 1 and lines[0].startswith("→ crm: 201 Created")
+    # The outcome is said once. (The delivery's own message may be posted twice when the
+    # kill lands between Slack accepting it and the outbox recording it: at-least-once,
+    # see "Known limits"; that is not what this test is about.)
+    thread = [m["text"] for m in fake_slack.messages("C0002") if m.get("thread_ts")]
+    outcomes = [text for text in thread if text.startswith("→ crm")]
+    assert len(outcomes) == 1 and outcomes[0].startswith("→ crm: 201 Created"), thread
